@@ -1,0 +1,108 @@
+"""failover: keep AI applications answering when models or providers fail.
+
+router = failover.Router.from_config("failover.yaml")
+reply = await router.complete("smart", {"messages": [{"role": "user", "content": "hi"}]})
+reply.body, reply.trace
+"""
+
+from .classify import Classifier, classify_status, parse_retry_after
+from .clock import Clock, FakeClock, SystemClock
+from .config import Config, Timeouts, load_config
+from .deployment import Deployment
+from .errors import (
+    AllDeploymentsFailed,
+    AttemptTimeout,
+    AuthFailed,
+    BadRequest,
+    Cancelled,
+    ConfigError,
+    ConnectionFailed,
+    ContentFiltered,
+    ContextWindowExceeded,
+    DeadlineExceeded,
+    FailoverError,
+    Kind,
+    ModelNotFound,
+    Overloaded,
+    ProviderError,
+    RateLimited,
+    RequestFailed,
+    RequestRejected,
+    ServerError,
+    StreamInterrupted,
+    UnknownRoute,
+)
+from .events import Event, Hooks
+from .reply import Reply, StreamReply
+from .resilience import (
+    BreakerEvent,
+    BreakerPolicy,
+    BreakerState,
+    CircuitBreaker,
+    HedgePolicy,
+    RetryBudget,
+    RetryPolicy,
+)
+from .route import Route
+from .router import Router
+from .state import MemoryStore, StateStore
+from .sync import SyncRouter
+from .trace import Attempt, Trace
+from .types import Chunk, Completion
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AllDeploymentsFailed",
+    "Attempt",
+    "AttemptTimeout",
+    "AuthFailed",
+    "BadRequest",
+    "BreakerEvent",
+    "BreakerPolicy",
+    "BreakerState",
+    "Cancelled",
+    "Chunk",
+    "CircuitBreaker",
+    "Classifier",
+    "Clock",
+    "Completion",
+    "Config",
+    "ConfigError",
+    "ConnectionFailed",
+    "ContentFiltered",
+    "ContextWindowExceeded",
+    "DeadlineExceeded",
+    "Deployment",
+    "Event",
+    "FailoverError",
+    "FakeClock",
+    "HedgePolicy",
+    "Hooks",
+    "Kind",
+    "MemoryStore",
+    "ModelNotFound",
+    "Overloaded",
+    "ProviderError",
+    "RateLimited",
+    "Reply",
+    "RequestFailed",
+    "RequestRejected",
+    "RetryBudget",
+    "RetryPolicy",
+    "Route",
+    "Router",
+    "ServerError",
+    "StateStore",
+    "StreamInterrupted",
+    "StreamReply",
+    "SyncRouter",
+    "SystemClock",
+    "Timeouts",
+    "Trace",
+    "UnknownRoute",
+    "__version__",
+    "classify_status",
+    "load_config",
+    "parse_retry_after",
+]

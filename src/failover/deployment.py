@@ -1,0 +1,163 @@
+"""Your own clients as deployments: wrap any callable (an SDK call, a local model, a function
+returning a string) so the router can retry it, fail over from it and break its circuit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from .types import Chunk, Completion, Payload, Request, completion_from_text
+
+__all__ = ["Deployment", "as_chunk", "as_completion"]
+
+CompleteFn = Callable[[Request], Any]
+StreamFn = Callable[[Request], Any]
+
+
+class Deployment:
+    """A named deployment made of plain callables (sync or async).
+
+    `complete(request)` may return a `Completion`, an OpenAI-shaped dict, a pydantic model
+    (such as the `openai` SDK's ChatCompletion) or a plain string. `stream(request)` may be an
+    async or sync iterator of chunks, dicts or text pieces; without it, streams are made from
+    `complete`. Sync callables run in a worker thread so they never block the event loop.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        complete: CompleteFn | None = None,
+        *,
+        stream: StreamFn | None = None,
+        weight: float = 1.0,
+        timeout: float | None = None,
+        model: str | None = None,
+    ) -> None:
+        if complete is None and stream is None:
+            raise ValueError(f"deployment {name!r} needs a complete or a stream callable")
+        self.name = name
+        self.model = model or name
+        self.weight = weight
+        self.timeout = timeout
+        self._complete = complete
+        self._stream = stream
+
+    async def complete(self, request: Request) -> Completion:
+        if self._complete is None:
+            return await _collect(self.stream(request), self.model)
+        result = await _call(self._complete, request)
+        return as_completion(result, model=self.model)
+
+    async def stream(self, request: Request) -> AsyncIterator[Chunk]:
+        if self._stream is None:
+            completion = await self.complete(request)
+            for chunk in _chunks_of(completion, self.model):
+                yield chunk
+            return
+        source = await _call(self._stream, request)
+        chunk_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        first = True
+        if hasattr(source, "__aiter__"):
+            async for item in source:
+                yield as_chunk(item, model=self.model, chunk_id=chunk_id, first=first)
+                first = False
+        else:
+            for item in await asyncio.to_thread(list, source):
+                yield as_chunk(item, model=self.model, chunk_id=chunk_id, first=first)
+                first = False
+
+    async def probe(self) -> None:
+        """Callables have no cheap probe: they count as healthy."""
+
+    async def embeddings(self, request: Request) -> Payload:
+        from .errors import BadRequest
+
+        raise BadRequest(f"deployment {self.name!r} does not serve embeddings")
+
+    async def aclose(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"<Deployment {self.name}>"
+
+
+async def _call(fn: Callable[[Request], Any], request: Request) -> Any:
+    if inspect.iscoroutinefunction(fn):
+        return await fn(request)
+    result = await asyncio.to_thread(fn, request)
+    if inspect.isawaitable(result):
+        return await result
+    return result
+
+
+def as_completion(result: Any, *, model: str) -> Completion:
+    """A `Completion` from whatever a user's callable returned."""
+    if isinstance(result, Completion):
+        return result
+    if isinstance(result, str):
+        return completion_from_text(result, model=model)
+    if isinstance(result, dict):
+        return Completion(result)
+    if hasattr(result, "model_dump"):
+        return Completion(result.model_dump(mode="json", exclude_unset=False))
+    raise TypeError(f"cannot turn {type(result).__name__} into a chat completion")
+
+
+def as_chunk(item: Any, *, model: str, chunk_id: str, first: bool) -> Chunk:
+    """A `Chunk` from a chunk, a dict, an SDK model or a piece of text."""
+    if isinstance(item, Chunk):
+        return item
+    if isinstance(item, dict):
+        return Chunk(item)
+    if isinstance(item, str):
+        delta: dict[str, Any] = {"content": item}
+        if first:
+            delta["role"] = "assistant"
+        return Chunk(_chunk_body(chunk_id, model, delta, None))
+    if hasattr(item, "model_dump"):
+        return Chunk(item.model_dump(mode="json"))
+    raise TypeError(f"cannot turn {type(item).__name__} into a stream chunk")
+
+
+def _chunk_body(
+    chunk_id: str, model: str, delta: dict[str, Any], finish: str | None
+) -> dict[str, Any]:
+    return {
+        "id": chunk_id,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }
+
+
+def _chunks_of(completion: Completion, model: str) -> list[Chunk]:
+    body = completion.body
+    chunk_id = str(body.get("id") or f"chatcmpl-{uuid.uuid4().hex[:24]}")
+    choice = (body.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    content_delta: dict[str, Any] = {"content": message.get("content") or ""}
+    if message.get("tool_calls"):
+        content_delta["tool_calls"] = [
+            {**call, "index": i} for i, call in enumerate(message["tool_calls"])
+        ]
+    return [
+        Chunk(_chunk_body(chunk_id, model, {"role": "assistant", "content": ""}, None)),
+        Chunk(_chunk_body(chunk_id, model, content_delta, None)),
+        Chunk(_chunk_body(chunk_id, model, {}, choice.get("finish_reason") or "stop")),
+    ]
+
+
+async def _collect(chunks: AsyncIterator[Chunk], model: str) -> Completion:
+    parts: list[str] = []
+    finish = "stop"
+    async for chunk in chunks:
+        for choice in chunk.body.get("choices") or []:
+            parts.append((choice.get("delta") or {}).get("content") or "")
+            finish = choice.get("finish_reason") or finish
+    return completion_from_text("".join(parts), model=model, finish_reason=finish)

@@ -1,0 +1,76 @@
+"""Hooks: how observers (metrics, logs, the dashboard, webhooks) learn what the router does.
+
+Listeners are plain callables run synchronously on the event loop; they must be quick and must
+not raise (an exception is logged and swallowed so observing can never fail a request).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import Kind
+from .trace import Attempt, Trace
+
+__all__ = ["Event", "Hooks"]
+
+log = logging.getLogger("failover")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A state change worth telling people about: breaker, health, panic, fallback."""
+
+    type: str  # "breaker", "health", "panic", "fallback", "chaos", "config"
+    at: float  # wall-clock seconds
+    message: str
+    route: str | None = None
+    deployment: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "at": self.at,
+            "message": self.message,
+            "route": self.route,
+            "deployment": self.deployment,
+            **({"data": self.data} if self.data else {}),
+        }
+
+
+AttemptListener = Callable[[Attempt], None]
+RequestListener = Callable[[Trace, Kind], None]
+EventListener = Callable[[Event], None]
+
+
+class Hooks:
+    """Listener lists. Empty lists cost one truthiness check on the hot path."""
+
+    __slots__ = ("attempt", "event", "request")
+
+    def __init__(self) -> None:
+        self.attempt: list[AttemptListener] = []
+        self.request: list[RequestListener] = []
+        self.event: list[EventListener] = []
+
+    def attempted(self, attempt: Attempt) -> None:
+        for listener in self.attempt:
+            _safely(listener, attempt)
+
+    def finished(self, trace: Trace, kind: Kind) -> None:
+        for listener in self.request:
+            _safely(listener, trace, kind)
+
+    def emit(self, event: Event) -> None:
+        for listener in self.event:
+            _safely(listener, event)
+
+
+def _safely(listener: Callable[..., None], *args: Any) -> None:
+    try:
+        listener(*args)
+    except Exception:  # an observer must never fail a request
+        log.exception("listener %r failed", listener)

@@ -1,0 +1,101 @@
+"""Building a `Router` from a `Config`: adapters over one shared transport, policies per route,
+fault injection where configured, and the state store."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from .clock import Clock, SystemClock
+from .config import Config, DeploymentConfig, load_config
+from .errors import ConfigError
+from .route import Route
+from .router import Router
+from .state.base import StateStore
+from .types import DeploymentLike
+
+__all__ = ["build_store", "router_from_config"]
+
+log = logging.getLogger("failover")
+
+
+def router_from_config(
+    config: Config | str | Path,
+    *,
+    clock: Clock | None = None,
+    store: StateStore | None = None,
+    **kwargs: Any,
+) -> Router:
+    """A router for `config` (a `Config` or a YAML file path)."""
+    if not isinstance(config, Config):
+        config = load_config(config)
+    clock = clock or SystemClock()
+    from .transport import Transport
+
+    transport = Transport()
+    built: dict[str, DeploymentLike] = {}
+
+    def deployment(dep: DeploymentConfig) -> DeploymentLike:
+        if dep.key not in built:
+            built[dep.key] = _adapter(config, dep, transport, clock)
+        return built[dep.key]
+
+    routes = {
+        name: Route(
+            [deployment(d) for d in route.deployments],
+            strategy=route.strategy,
+            fallbacks=route.fallbacks,
+            context_window_fallbacks=route.context_window_fallbacks,
+            content_filter_fallbacks=route.content_filter_fallbacks,
+            hedge=route.hedge.to_policy() if route.hedge else None,
+            retry=config.retry_for(name).to_policy(),
+            breaker=config.breaker_for(name).to_policy(),
+            timeouts=config.timeouts_for(name),
+            panic=route.panic,
+        )
+        for name, route in config.routes.items()
+    }
+
+    def resolve(name: str) -> DeploymentLike | None:
+        """`provider/model` addresses one deployment of a configured provider."""
+        provider, _, model = name.partition("/")
+        if not model or provider not in config.providers:
+            return None
+        return deployment(DeploymentConfig(provider=provider, model=model))
+
+    router = Router(
+        routes,
+        retry=config.defaults.retry.to_policy(),
+        breaker=config.defaults.breaker.to_policy(),
+        timeouts=config.defaults.timeouts,
+        store=store or build_store(config, clock),
+        clock=clock,
+        resolver=resolve,
+        on_close=transport.aclose,
+        config=config,
+        **kwargs,
+    )
+    return router
+
+
+def _adapter(config: Config, dep: DeploymentConfig, transport: Any, clock: Clock) -> DeploymentLike:
+    from .providers import create_adapter
+
+    adapter: DeploymentLike = create_adapter(
+        dep, config.providers[dep.provider], provider_name=dep.provider, transport=transport
+    )
+    if dep.chaos:
+        from .chaos import wrap_if_configured
+
+        adapter = wrap_if_configured(adapter, dep.chaos, clock=clock)
+    return adapter
+
+
+def build_store(config: Config, clock: Clock) -> StateStore:
+    """The store named by `config.state`."""
+    if config.state == "memory":
+        from .state.memory import MemoryStore
+
+        return MemoryStore(clock=clock)
+    raise ConfigError(f"state: {config.state!r} is not supported by this build (use 'memory')")

@@ -1,0 +1,136 @@
+"""Running a hedged route: the first attempt races later ones started after the hedge delay.
+
+The first success wins; the losers are cancelled (their connections closed) and their outcomes
+are not held against their deployments. A failure starts the next candidate at once when no
+other attempt is still running (plain failover). Hedges are bounded by `max_hedges` and by the
+route's hedge budget, so hedging cannot double the load during a slowdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from .errors import Kind, ProviderError
+
+if TYPE_CHECKING:
+    from .route import Plan, Slot
+    from .router import Opener, Router
+    from .trace import Trace
+    from .types import Request
+
+__all__ = ["HedgeRace"]
+
+T = TypeVar("T")
+_ROUTE_FAULTS = (Kind.BAD_REQUEST, Kind.CANCELLED, Kind.CONTEXT_WINDOW, Kind.CONTENT_FILTER)
+
+
+class HedgeRace(Generic[T]):
+    """One hedged request over one route's candidates."""
+
+    def __init__(
+        self,
+        router: Router,
+        plan: Plan,
+        slots: list[Slot],
+        request: Request,
+        trace: Trace,
+        deadline: float,
+        opener: Opener[T],
+    ) -> None:
+        assert plan.hedge is not None and plan.hedge_budget is not None
+        self.router = router
+        self.plan = plan
+        self.policy = plan.hedge
+        self.budget = plan.hedge_budget
+        self.queue = list(slots)
+        self.request = request
+        self.trace = trace
+        self.deadline = deadline
+        self.opener = opener
+        self.pending: dict[asyncio.Task[T], Slot] = {}
+        self.hedges = 0
+        self.last: ProviderError | None = None
+        self.primary: Slot | None = None
+
+    async def run(self) -> tuple[T, Slot]:
+        from .router import _NothingAvailable
+
+        self.budget.deposit()
+        self._launch(hedge=False)
+        try:
+            while self.pending:
+                done = await self._wait(self._hedge_delay())
+                if not done:
+                    self._hedge()
+                    continue
+                for task in done:
+                    slot = self.pending.pop(task)
+                    if (won := self._settled(task)) is not None:
+                        return won, slot
+                if not self.pending:
+                    self._launch(hedge=False)
+        finally:
+            await self._cancel_pending()
+        if self.last is None:
+            raise _NothingAvailable
+        raise self.last
+
+    def _settled(self, task: asyncio.Task[T]) -> T | None:
+        from .router import _Skipped
+
+        try:
+            return task.result()
+        except _Skipped:
+            return None
+        except ProviderError as err:
+            self.last = err
+            if err.kind in _ROUTE_FAULTS:
+                raise
+            return None
+
+    def _launch(self, *, hedge: bool) -> bool:
+        while self.queue:
+            slot = self.queue.pop(0)
+            if not self.router._available(self.plan, slot, self.trace):
+                continue
+            coro = self.router._attempt(
+                self.plan, slot, self.request, self.trace, self.deadline, self.opener, hedge=hedge
+            )
+            self.pending[asyncio.ensure_future(coro)] = slot
+            self.primary = self.primary or slot
+            return True
+        return False
+
+    def _hedge_delay(self) -> float | None:
+        if not self.queue or self.hedges >= self.policy.max_hedges:
+            return None
+        assert self.primary is not None
+        stats = self.router.store.stats(self.primary.name)
+        return self.policy.delay_for(stats.p95, stats.samples)
+
+    def _hedge(self) -> None:
+        if self.budget.spend():
+            self.hedges += self._launch(hedge=True)
+        else:
+            self.hedges = self.policy.max_hedges  # budget spent: no more hedges for this request
+
+    async def _wait(self, delay: float | None) -> set[asyncio.Task[T]]:
+        waiters: set[asyncio.Future[Any]] = set(self.pending)
+        timer = None
+        if delay is not None:
+            timer = asyncio.ensure_future(self.router.clock.sleep(delay))
+            waiters.add(timer)
+        try:
+            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if timer is not None:
+                timer.cancel()
+        return {t for t in done if t is not timer}  # type: ignore[misc]
+
+    async def _cancel_pending(self) -> None:
+        for task in self.pending:
+            task.cancel()
+        if self.pending:
+            await asyncio.gather(*self.pending, return_exceptions=True)
+        self.pending.clear()

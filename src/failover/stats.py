@@ -1,0 +1,93 @@
+"""Passive signals per deployment: latency and time-to-first-token EWMAs, a bounded window of
+recent latencies for percentiles, recent outcomes for a success rate, and calls in flight."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+__all__ = ["DeploymentStats"]
+
+
+class DeploymentStats:
+    """What routing strategies and hedging learn from recent calls. Bounded in memory."""
+
+    __slots__ = (
+        "_latencies",
+        "_outcomes",
+        "_p95_cache",
+        "alpha",
+        "in_flight",
+        "last_error",
+        "latency_ewma",
+        "name",
+        "ttft_ewma",
+    )
+
+    def __init__(self, name: str, *, window: int = 200, alpha: float = 0.2) -> None:
+        self.name = name
+        self.alpha = alpha
+        self.latency_ewma: float | None = None
+        self.ttft_ewma: float | None = None
+        self.in_flight = 0
+        self.last_error: str | None = None
+        self._latencies: deque[float] = deque(maxlen=window)
+        self._outcomes: deque[bool] = deque(maxlen=window)
+        self._p95_cache: float | None = None
+
+    def started(self) -> None:
+        self.in_flight += 1
+
+    def finished(self) -> None:
+        self.in_flight = max(0, self.in_flight - 1)
+
+    def observe(self, ok: bool, latency: float, ttft: float | None = None) -> None:
+        """Record one finished call."""
+        self._outcomes.append(ok)
+        if not ok:
+            return
+        self._latencies.append(latency)
+        self._p95_cache = None
+        self.latency_ewma = self._blend(self.latency_ewma, latency)
+        if ttft is not None:
+            self.ttft_ewma = self._blend(self.ttft_ewma, ttft)
+
+    def _blend(self, old: float | None, new: float) -> float:
+        return new if old is None else old + self.alpha * (new - old)
+
+    @property
+    def samples(self) -> int:
+        return len(self._latencies)
+
+    def percentile(self, q: float) -> float | None:
+        """Latency percentile `q` (0..100) of recent successful calls, nearest-rank."""
+        if not self._latencies:
+            return None
+        ordered = sorted(self._latencies)
+        # q * n / 100, not q / 100 * n: 0.07 * 100 is 7.000000000000001, which would round up
+        rank = max(1, math.ceil(q * len(ordered) / 100))
+        return ordered[rank - 1]
+
+    @property
+    def p95(self) -> float | None:
+        if self._p95_cache is None:
+            self._p95_cache = self.percentile(95)
+        return self._p95_cache
+
+    @property
+    def success_rate(self) -> float | None:
+        if not self._outcomes:
+            return None
+        return sum(self._outcomes) / len(self._outcomes)
+
+    def speed_key(self) -> float:
+        """Sort key for least_latency: unmeasured deployments first, so they get measured."""
+        if self.latency_ewma is None:
+            return 0.0
+        if self.ttft_ewma is not None:
+            return (self.latency_ewma + self.ttft_ewma) / 2
+        return self.latency_ewma
+
+    def __repr__(self) -> str:
+        ewma = f"{self.latency_ewma * 1000:.1f}ms" if self.latency_ewma is not None else "-"
+        return f"<DeploymentStats {self.name} ewma={ewma} in_flight={self.in_flight}>"

@@ -1,0 +1,159 @@
+"""Test helpers for your own failover tests: a deployment that follows a script.
+
+    clock = FakeClock()
+    primary = ScriptedDeployment("primary", fail(500), clock=clock)       # always 500
+    backup = ScriptedDeployment("backup", ok("hi", latency=0.01), clock=clock)
+    router = Router({"chat": Route([primary, backup])}, clock=clock)
+
+Each call takes the next step of the script; the last step repeats. Latencies and hangs run on
+the injected clock, so tests finish in milliseconds of real time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .clock import Clock, SystemClock
+from .errors import ERROR_CLASSES, Kind, ProviderError, error_for
+from .types import Chunk, Completion, Payload, Request, completion_from_text
+
+__all__ = ["ScriptedDeployment", "Step", "fail", "hang", "ok"]
+
+_STATUS_KIND = {429: Kind.RATE_LIMITED, 500: Kind.SERVER_ERROR, 502: Kind.SERVER_ERROR,
+                503: Kind.OVERLOADED, 529: Kind.OVERLOADED, 504: Kind.SERVER_ERROR,
+                400: Kind.BAD_REQUEST, 401: Kind.AUTH, 403: Kind.AUTH, 404: Kind.NOT_FOUND}
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One scripted call: wait `latency`, then answer `text` or raise `error`."""
+
+    latency: float = 0.0
+    text: str = "ok"
+    error: ProviderError | None = None
+    chunks: tuple[str, ...] = ()  # stream pieces; default: the text in one piece
+    chunk_gap: float = 0.0  # wait between stream pieces
+    fail_after_chunks: int | None = None  # streams: raise `error` after this many pieces
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def ok(text: str = "ok", *, latency: float = 0.0, chunks: tuple[str, ...] = (),
+       chunk_gap: float = 0.0) -> Step:
+    """A successful answer after `latency` seconds."""
+    return Step(latency=latency, text=text, chunks=chunks, chunk_gap=chunk_gap)
+
+
+def fail(status_or_kind: int | Kind = 500, *, latency: float = 0.0,
+         retry_after: float | None = None, message: str = "scripted failure",
+         after_chunks: int | None = None, chunks: tuple[str, ...] = ()) -> Step:
+    """A failure of an HTTP status or a `Kind`, after `latency` seconds."""
+    if isinstance(status_or_kind, Kind):
+        kind, status = status_or_kind, None
+    else:
+        kind, status = _STATUS_KIND.get(status_or_kind, Kind.SERVER_ERROR), status_or_kind
+    error = error_for(kind, message, status=status, retry_after=retry_after)
+    return Step(latency=latency, error=error, fail_after_chunks=after_chunks, chunks=chunks)
+
+
+def hang() -> Step:
+    """Never answer (until cancelled by a timeout)."""
+    return Step(latency=math.inf)
+
+
+class ScriptedDeployment:
+    """A deployment whose calls follow `steps`; it counts what it was asked to do."""
+
+    def __init__(self, name: str, *steps: Step, clock: Clock | None = None,
+                 weight: float = 1.0, timeout: float | None = None) -> None:
+        self.name = name
+        self.model = name
+        self.weight = weight
+        self.timeout = timeout
+        self.steps = list(steps) or [ok()]
+        self.clock = clock or SystemClock()
+        self.calls = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.cancelled = 0
+        self.requests: list[Request] = []
+
+    def script(self, *steps: Step) -> None:
+        """Replace the script (the call count goes on)."""
+        self.steps = list(steps)
+        self._offset = self.calls
+
+    _offset = 0
+
+    def _next(self, request: Request) -> Step:
+        index = min(self.calls - self._offset, len(self.steps) - 1)
+        self.calls += 1
+        self.requests.append(request)
+        return self.steps[index]
+
+    async def _wait(self, seconds: float) -> None:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if seconds > 0:
+                await self.clock.sleep(1e9 if math.isinf(seconds) else seconds)
+        except BaseException:
+            self.cancelled += 1
+            raise
+        finally:
+            self.in_flight -= 1
+
+    async def complete(self, request: Request) -> Completion:
+        step = self._next(request)
+        await self._wait(step.latency)
+        if step.error is not None:
+            raise _fresh(step.error)
+        return completion_from_text(step.text, model=self.name)
+
+    async def stream(self, request: Request) -> AsyncIterator[Chunk]:
+        step = self._next(request)
+        await self._wait(step.latency)
+        if step.error is not None and step.fail_after_chunks is None:
+            raise _fresh(step.error)
+        pieces = step.chunks or (step.text,)
+        for i, piece in enumerate(pieces):
+            if step.fail_after_chunks is not None and i >= step.fail_after_chunks:
+                assert step.error is not None
+                raise _fresh(step.error)
+            if i and step.chunk_gap:
+                await self._wait(step.chunk_gap)
+            delta: dict[str, Any] = {"content": piece}
+            if i == 0:
+                delta["role"] = "assistant"
+            yield Chunk(_chunk(self.name, delta, None))
+        yield Chunk(_chunk(self.name, {}, "stop"))
+
+    async def probe(self) -> None:
+        return None
+
+    async def embeddings(self, request: Request) -> Payload:
+        return Payload({"object": "list", "data": [], "model": self.name})
+
+    async def aclose(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"<ScriptedDeployment {self.name} calls={self.calls}>"
+
+
+def _fresh(error: ProviderError) -> ProviderError:
+    """A new exception per raise, so tracebacks and `deployment` never leak between calls."""
+    cls = ERROR_CLASSES[error.kind]
+    return cls(error.message, status=error.status, retry_after=error.retry_after)
+
+
+def _chunk(model: str, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-scripted",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }

@@ -1,0 +1,110 @@
+"""The canonical wire types (OpenAI Chat Completions) and the Deployment protocol.
+
+A request is a plain dict in OpenAI's chat-completions shape. Answers are `Completion` (a whole
+response) and `Chunk` (one stream event), both a JSON object that may be held as the raw bytes
+the provider sent: the gateway passes those bytes through untouched, and only code that looks
+inside (`.body`) pays for parsing.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, Protocol, TypeAlias, runtime_checkable
+
+import orjson
+
+__all__ = [
+    "JSON",
+    "Chunk",
+    "Completion",
+    "DeploymentLike",
+    "Request",
+    "completion_from_text",
+]
+
+JSON: TypeAlias = dict[str, Any]
+Request: TypeAlias = dict[str, Any]
+
+
+class Payload:
+    """A JSON object held as parsed `body`, as `raw` bytes, or both; each made on demand."""
+
+    __slots__ = ("_body", "_raw")
+
+    def __init__(self, body: JSON | None = None, *, raw: bytes | None = None) -> None:
+        if body is None and raw is None:
+            raise ValueError("a payload needs a body or raw bytes")
+        self._body = body
+        self._raw = raw
+
+    @property
+    def body(self) -> JSON:
+        if self._body is None:
+            assert self._raw is not None
+            parsed = orjson.loads(self._raw)
+            if not isinstance(parsed, dict):
+                raise ValueError("expected a JSON object")
+            self._body = parsed
+        return self._body
+
+    @property
+    def raw(self) -> bytes:
+        if self._raw is None:
+            self._raw = orjson.dumps(self._body)
+        return self._raw
+
+    def __repr__(self) -> str:
+        shown = self._raw[:80] if self._raw is not None else repr(self._body)[:80]
+        return f"<{type(self).__name__} {shown!r}>"
+
+
+class Completion(Payload):
+    """A whole chat completion (OpenAI `CreateChatCompletionResponse`)."""
+
+    __slots__ = ()
+
+    @property
+    def text(self) -> str:
+        """The first choice's message content ('' when there is none)."""
+        choices = self.body.get("choices") or [{}]
+        return str((choices[0].get("message") or {}).get("content") or "")
+
+
+class Chunk(Payload):
+    """One stream chunk (OpenAI `CreateChatCompletionStreamResponse`)."""
+
+    __slots__ = ()
+
+
+@runtime_checkable
+class DeploymentLike(Protocol):
+    """Anything the router can call: a provider adapter, a wrapped callable, a fault injector."""
+
+    name: str
+
+    async def complete(self, request: Request) -> Completion: ...
+
+    def stream(self, request: Request) -> AsyncIterator[Chunk]: ...
+
+
+def completion_from_text(text: str, *, model: str, finish_reason: str = "stop") -> Completion:
+    """An OpenAI-shaped completion holding `text`: for callables that return plain strings."""
+    return Completion(
+        {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": finish_reason,
+                }
+            ],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        }
+    )
