@@ -29,6 +29,7 @@ from .config import Timeouts
 from .errors import (
     AllDeploymentsFailed,
     AttemptTimeout,
+    BadRequest,
     DeadlineExceeded,
     Kind,
     ProviderError,
@@ -44,7 +45,7 @@ from .route import Plan, Route, Slot, resolve_strategy, slot_of
 from .state.base import BreakerLike, StateStore
 from .state.memory import MemoryStore
 from .trace import Attempt, Trace
-from .types import Chunk, Completion, DeploymentLike, Request
+from .types import Chunk, Completion, DeploymentLike, Payload, Request
 
 if TYPE_CHECKING:
     from .config import Config
@@ -279,6 +280,26 @@ class Router:
         reply = await self.open_stream(model, request, request_id=request_id)
         async for chunk in reply:
             yield chunk
+
+    async def embeddings(
+        self,
+        model: str,
+        request: Request,
+        *,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> tuple[Payload, Trace, str]:
+        """Create embeddings through route `model`: (OpenAI-format body, trace, deployment)."""
+        plan = self.plan(model)
+        trace = Trace(plan.name, request_id or uuid.uuid4().hex)
+        deadline = self._deadline(plan, timeout)
+        try:
+            payload, slot = await self._execute(plan, request, trace, deadline, self._open_embed)
+        except BaseException as exc:
+            self._finished(trace, exc)
+            raise
+        self.hooks.finished(trace, Kind.OK)
+        return payload, trace, slot.name
 
     async def ask(self, model: str, prompt: str, **params: Any) -> str:
         """Send one user message and return the answer's text."""
@@ -540,6 +561,14 @@ class Router:
         completion = await slot.deployment.complete(request)
         await self._settle(plan, call, None, success=True)
         return completion
+
+    async def _open_embed(self, slot: Slot, request: Request, plan: Plan, call: _Call) -> Payload:
+        embed = getattr(slot.deployment, "embeddings", None)
+        if embed is None:
+            raise BadRequest(f"deployment {slot.name!r} does not serve embeddings")
+        payload: Payload = await embed(request)
+        await self._settle(plan, call, None, success=True)
+        return payload
 
     async def _open_stream(
         self, slot: Slot, request: Request, plan: Plan, call: _Call
