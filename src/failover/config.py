@@ -36,14 +36,17 @@ __all__ = [
     "BreakerConfig",
     "Config",
     "DeploymentConfig",
+    "Duration",
     "HealthConfig",
     "HedgeConfig",
     "ProviderConfig",
+    "Rate",
     "RetryConfig",
     "RouteConfig",
     "ServerConfig",
     "Timeouts",
     "TimeoutsConfig",
+    "format_validation_error",
     "load_config",
     "parse_duration",
     "parse_rate",
@@ -446,24 +449,36 @@ def format_loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def format_validation_error(exc: ValidationError) -> str:
+def validation_lines(
+    exc: ValidationError, *, prefix: str = "", unknown: str = "unknown field"
+) -> list[str]:
+    """One `path: message` line per pydantic error, paths written the way users write YAML."""
     lines = []
     for err in exc.errors():
         where = format_loc(tuple(err["loc"]))
+        if prefix:
+            where = f"{prefix}.{where}" if where else prefix
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            message = "unknown field"
+            message = unknown
         lines.append(f"{where}: {message}" if where else message)
-    return "invalid config:\n  " + "\n  ".join(lines)
+    return lines
+
+
+def format_validation_error(
+    exc: ValidationError,
+    *,
+    header: str = "invalid config",
+    prefix: str = "",
+    unknown: str = "unknown field",
+) -> str:
+    """A readable multi-line message naming every bad field."""
+    lines = validation_lines(exc, prefix=prefix, unknown=unknown)
+    return f"{header}:\n  " + "\n  ".join(lines)
 
 
 def _first_message(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = format_loc(tuple(err["loc"]))
-    message = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        message = "unknown field"
-    return f"{where}: {message}" if where else message
+    return validation_lines(exc)[0]
 
 
 def _located(path: str, message: str) -> ValueError:

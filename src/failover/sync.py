@@ -42,12 +42,13 @@ class SyncRouter:
         """`Router.stream`, as a blocking iterator."""
         reply = self._run(self.router.open_stream(model, request))
         iterator = reply.__aiter__()
+
+        async def step() -> Chunk | None:
+            return await anext(iterator, None)
+
         try:
-            while True:
-                try:
-                    yield self._run(anext(iterator))  # type: ignore[arg-type]
-                except StopAsyncIteration:
-                    return
+            while (chunk := self._run(step())) is not None:
+                yield chunk
         finally:
             self._run(reply.aclose())
 

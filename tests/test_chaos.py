@@ -1,0 +1,525 @@
+"""Fault injection around any deployment: each fault type, time windows, runtime switching."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import statistics
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+from pydantic import ValidationError
+
+from failover.chaos import (
+    ChaosConfig,
+    CutStreamFault,
+    Delay,
+    ErrorFault,
+    FaultInjector,
+    HangFault,
+    LatencyFault,
+    RateLimitFault,
+    ResetFault,
+    wrap_if_configured,
+)
+from failover.clock import FakeClock, deadline_scope
+from failover.errors import (
+    AttemptTimeout,
+    AuthFailed,
+    BadRequest,
+    ConfigError,
+    ConnectionFailed,
+    Overloaded,
+    ProviderError,
+    RateLimited,
+    ServerError,
+)
+from failover.providers.base import Adapter
+from failover.providers.simulated import SimulatedProvider
+from failover.types import Chunk, Completion, completion_from_text
+
+HELLO = {"messages": [{"role": "user", "content": "hi"}]}
+EXAMPLE = {
+    "faults": [
+        {"type": "error", "status": 503, "rate": 0.3},
+        {"type": "latency", "dist": "lognormal", "median": "200ms", "sigma": 0.5},
+        {"type": "hang", "rate": 0.1, "start": "30s", "end": "60s"},
+        {"type": "rate_limit", "retry_after": "2s"},
+        {"type": "cut_stream", "after_chunks": 3},
+        {"type": "reset"},
+    ]
+}
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def inner(clock: FakeClock) -> SimulatedProvider:
+    return SimulatedProvider(
+        name="sim/m",
+        model="m",
+        weight=3.0,
+        timeout=9.0,
+        options={"reply": "a b c d e"},
+        clock=clock,
+    )
+
+
+def inject(inner: Any, clock: FakeClock, *faults: Any, seed: int = 1) -> FaultInjector:
+    return FaultInjector(inner, list(faults), clock=clock, rng=random.Random(seed))
+
+
+async def chunks_of(injector: FaultInjector) -> list[Chunk]:
+    return [c async for c in injector.stream(HELLO)]
+
+
+async def outcome(injector: FaultInjector) -> str:
+    try:
+        await injector.complete(HELLO)
+    except Exception as exc:
+        return type(exc).__name__
+    return "ok"
+
+
+# -- config --
+
+
+def test_config_parses_every_fault_type() -> None:
+    """The documented example parses into one fault of each type, durations in seconds."""
+    faults = ChaosConfig.model_validate(EXAMPLE).faults
+    kinds = [ErrorFault, LatencyFault, HangFault, RateLimitFault, CutStreamFault, ResetFault]
+    assert [type(f) for f in faults] == kinds
+    assert isinstance(faults[1], LatencyFault)
+    assert (faults[1].median, faults[2].start, faults[2].end) == (0.2, 30.0, 60.0)
+
+
+def test_unknown_fault_type_names_the_valid_ones() -> None:
+    """A fault of an unknown type fails with the list of types."""
+    with pytest.raises(ValidationError, match="a fault needs a type: error, latency, hang"):
+        ChaosConfig.model_validate({"faults": [{"type": "meteor"}]})
+
+
+def test_unknown_fault_field_is_rejected() -> None:
+    """A misspelt field of a fault is an error, not silently ignored."""
+    with pytest.raises(ValidationError, match=r"faults\.0\.reset\.rat\s+Extra inputs"):
+        ChaosConfig.model_validate({"faults": [{"type": "reset", "rat": 0.5}]})
+
+
+def test_bad_duration_is_explained() -> None:
+    """A duration that cannot be read says which forms are accepted."""
+    with pytest.raises(ValidationError, match="invalid duration '2 parsecs'"):
+        ChaosConfig.model_validate({"faults": [{"type": "rate_limit", "retry_after": "2 parsecs"}]})
+
+
+def test_fields_of_another_distribution_are_rejected() -> None:
+    """A latency field that its dist does not use is an error."""
+    with pytest.raises(ValidationError, match="low not used by dist lognormal"):
+        LatencyFault.model_validate({"dist": "lognormal", "median": 1, "low": 2})
+
+
+def test_window_must_end_after_it_starts() -> None:
+    """An outage window whose end is not after its start is rejected."""
+    with pytest.raises(ValidationError, match="end must be after start"):
+        ChaosConfig.model_validate({"faults": [{"type": "hang", "start": "60s", "end": "30s"}]})
+
+
+def test_rate_above_one_is_rejected() -> None:
+    """A fault rate must be a fraction between 0 and 1 (or 0% to 100%)."""
+    with pytest.raises(ValidationError, match="less than or equal to 1"):
+        ChaosConfig.model_validate({"faults": [{"type": "reset", "rate": "150%"}]})
+
+
+def test_fault_with_kind_and_no_type_is_an_error_fault() -> None:
+    """{kind: server_error, ...} without a type reads as an error fault."""
+    fault = ChaosConfig.model_validate({"faults": [{"kind": "server_error", "end": "40s"}]}).faults[
+        0
+    ]
+    assert isinstance(fault, ErrorFault)
+    assert fault.end == 40.0
+
+
+def test_bare_list_is_a_config() -> None:
+    """A plain list of faults is accepted where a config is expected."""
+    assert len(ChaosConfig.model_validate([{"type": "reset"}]).faults) == 1
+
+
+# -- error faults --
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "status"),
+    [
+        ({"status": 500}, ServerError, 500),
+        ({"status": 503}, Overloaded, 503),
+        ({"status": 529}, Overloaded, 529),
+        ({"status": 429}, RateLimited, 429),
+        ({"kind": "auth"}, AuthFailed, 401),
+        ({}, ServerError, 500),
+    ],
+)
+async def test_error_fault_raises_the_class_of_its_status(
+    inner: SimulatedProvider,
+    clock: FakeClock,
+    fault: dict[str, Any],
+    error: type[ProviderError],
+    status: int,
+) -> None:
+    """An error fault raises the failover error its status or kind classifies as."""
+    injector = inject(inner, clock, {"type": "error", **fault})
+    with pytest.raises(error) as info:
+        await injector.complete(HELLO)
+    assert (info.value.status, info.value.deployment) == (status, "sim/m")
+    assert inner.calls == 0
+
+
+async def test_error_rate_fails_about_that_share(
+    inner: SimulatedProvider, clock: FakeClock
+) -> None:
+    """An error fault at rate 0.3 fails roughly 30% of calls and lets the rest through."""
+    injector = inject(inner, clock, {"type": "error", "rate": 0.3})
+    outcomes = [await outcome(injector) for _ in range(300)]
+    assert 60 <= outcomes.count("ServerError") <= 120
+    assert inner.calls == outcomes.count("ok")
+
+
+async def test_zero_rate_never_fires(inner: SimulatedProvider, clock: FakeClock) -> None:
+    """A fault at rate 0 is configured but never injected."""
+    injector = inject(inner, clock, {"type": "reset", "rate": 0})
+    assert {await outcome(injector) for _ in range(50)} == {"ok"}
+
+
+async def test_seed_makes_failures_reproducible(inner: SimulatedProvider, clock: FakeClock) -> None:
+    """Two injectors with the same config seed fail the same calls."""
+    config = {"seed": 42, "faults": [{"type": "reset", "rate": 0.5}]}
+    runs = []
+    for _ in range(2):
+        injector = FaultInjector(inner, config, clock=clock)
+        runs.append([await outcome(injector) for _ in range(40)])
+    assert runs[0] == runs[1]
+    assert len(set(runs[0])) == 2
+
+
+async def test_reset_raises_connection_failed(inner: SimulatedProvider, clock: FakeClock) -> None:
+    """A reset fault fails the call as ConnectionFailed without reaching the deployment."""
+    with pytest.raises(ConnectionFailed, match="reset"):
+        await inject(inner, clock, ResetFault()).complete(HELLO)
+    assert inner.calls == 0
+
+
+async def test_rate_limit_carries_retry_after(inner: SimulatedProvider, clock: FakeClock) -> None:
+    """A rate_limit fault raises RateLimited with status 429 and its Retry-After."""
+    with pytest.raises(RateLimited) as info:
+        await inject(inner, clock, {"type": "rate_limit", "retry_after": "2s"}).complete(HELLO)
+    assert (info.value.status, info.value.retry_after) == (429, 2.0)
+
+
+# -- latency and hangs --
+
+
+async def test_fixed_latency_is_added(inner: SimulatedProvider, clock: FakeClock) -> None:
+    """A fixed latency fault delays the answer by exactly its value."""
+    injector = inject(inner, clock, {"type": "latency", "value": "1.5s"})
+    start = clock.now()
+    async with clock.autojump():
+        assert (await injector.complete(HELLO)).text == "a b c d e"
+    assert clock.now() - start == pytest.approx(1.5)
+
+
+async def test_latency_delays_the_first_stream_chunk(
+    inner: SimulatedProvider, clock: FakeClock
+) -> None:
+    """A latency fault on a stream delays its first chunk."""
+    injector = inject(inner, clock, {"type": "latency", "value": 2})
+    start = clock.now()
+    async with clock.autojump():
+        first = await anext(aiter(injector.stream(HELLO)))
+    assert first.body["choices"][0]["delta"]["role"] == "assistant"
+    assert clock.now() - start == 2.0
+
+
+def test_uniform_delay_stays_within_bounds() -> None:
+    """A uniform delay draws between low and high."""
+    delay = Delay.model_validate({"dist": "uniform", "low": "100ms", "high": "300ms"})
+    draws = [delay.sample(random.Random(i)) for i in range(200)]
+    assert 0.1 <= min(draws) < 0.12 and 0.28 < max(draws) <= 0.3
+
+
+def test_lognormal_delay_centres_on_its_median() -> None:
+    """A lognormal delay's draws have about the configured median."""
+    delay = Delay.model_validate({"dist": "lognormal", "median": "200ms", "sigma": 0.5})
+    rng = random.Random(3)
+    assert statistics.median(delay.sample(rng) for _ in range(2001)) == pytest.approx(0.2, rel=0.1)
+
+
+def test_lognormal_delay_is_capped_by_max() -> None:
+    """A lognormal delay with max never draws above it."""
+    delay = Delay.model_validate({"dist": "lognormal", "median": 1, "sigma": 3, "max": 2})
+    rng = random.Random(5)
+    assert max(delay.sample(rng) for _ in range(500)) == 2.0
+
+
+async def test_hang_waits_until_cancelled(inner: SimulatedProvider, clock: FakeClock) -> None:
+    """A hung call has not answered an hour later and ends only when cancelled."""
+    task = asyncio.create_task(inject(inner, clock, HangFault()).complete(HELLO))
+    await clock.advance(3600)
+    assert not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert inner.calls == 0
+
+
+async def test_hang_is_ended_by_the_callers_deadline(
+    inner: SimulatedProvider, clock: FakeClock
+) -> None:
+    """A caller's deadline on the same clock ends a hang at that deadline."""
+    injector = inject(inner, clock, HangFault())
+    start = clock.now()
+    async with clock.autojump():
+        with pytest.raises(TimeoutError):
+            async with deadline_scope(clock, start + 5):
+                await injector.complete(HELLO)
+    assert clock.now() - start == 5.0
+
+
+async def test_unattended_hang_ends_as_a_timeout(
+    inner: SimulatedProvider, clock: FakeClock
+) -> None:
+    """Left alone in virtual time, a hang eventually raises AttemptTimeout instead of answering."""
+    async with clock.autojump():
+        with pytest.raises(AttemptTimeout):
+            await inject(inner, clock, HangFault()).complete(HELLO)
+
+
+# -- streams --
+
+
+async def test_cut_stream_fails_after_n_chunks(inner: SimulatedProvider, clock: FakeClock) -> None:
+    """A cut_stream fault lets exactly after_chunks chunks through, then ConnectionFailed."""
+    received: list[Chunk] = []
+    with pytest.raises(ConnectionFailed, match="after 3 chunks"):
+        async for chunk in inject(inner, clock, CutStreamFault(after_chunks=3)).stream(HELLO):
+            received.append(chunk)
+    assert len(received) == 3
+
+
+async def test_cut_stream_spares_complete(inner: SimulatedProvider, clock: FakeClock) -> None:
+    """A cut_stream fault only affects streams."""
+    assert await outcome(inject(inner, clock, CutStreamFault(after_chunks=0))) == "ok"
+
+
+async def test_short_stream_ends_before_the_cut(inner: SimulatedProvider, clock: FakeClock) -> None:
+    """A stream with no more chunks than after_chunks finishes normally."""
+    chunks = await chunks_of(inject(inner, clock, CutStreamFault(after_chunks=50)))
+    assert chunks[-1].body["choices"][0]["finish_reason"] == "stop"
+
+
+async def test_error_fault_fails_a_stream_before_its_first_chunk(
+    inner: SimulatedProvider, clock: FakeClock
+) -> None:
+    """Faults other than cuts fail a stream before anything is yielded."""
+    with pytest.raises(Overloaded):
+        await chunks_of(inject(inner, clock, ErrorFault(status=529)))
+    assert inner.stream_calls == 0
+
+
+async def test_breaking_out_closes_the_inner_stream(clock: FakeClock) -> None:
+    """Leaving a wrapped stream early closes the inner stream."""
+    closed = []
+
+    class Source:
+        name = "src"
+
+        async def complete(self, request: dict[str, Any]) -> Completion:
+            return completion_from_text("x", model="m")
+
+        async def stream(self, request: dict[str, Any]) -> AsyncIterator[Chunk]:
+            try:
+                for i in range(10):
+                    yield Chunk({"n": i})
+            finally:
+                closed.append(True)
+
+    stream = inject(Source(), clock).stream(HELLO)
+    async for _ in stream:
+        break
+    await stream.aclose()  # type: ignore[attr-defined]
+    assert closed == [True]
+
+
+# -- time windows and runtime switching --
+
+
+async def test_outage_window_is_active_only_between_start_and_end(
+    inner: SimulatedProvider, clock: FakeClock
+) -> None:
+    """A fault with start 10s and end 40s fails calls only in that window."""
+    injector = inject(inner, clock, {"kind": "server_error", "start": "10s", "end": "40s"})
+    seen = []
+    for at in (0, 9.9, 10, 39.9, 40, 100):
+        await clock.advance(at - (clock.now() - 1000.0))
+        seen.append(await outcome(injector))
+    assert seen == ["ok", "ok", "ServerError", "ServerError", "ok", "ok"]
+
+
+async def test_set_faults_restarts_the_windows(inner: SimulatedProvider, clock: FakeClock) -> None:
+    """Windows of faults set at runtime count from the moment they were set."""
+    injector = inject(inner, clock)
+    await clock.advance(500)
+    injector.set_faults([{"type": "reset", "end": "30s"}])
+    assert await outcome(injector) == "ConnectionFailed"
+    await clock.advance(30)
+    assert await outcome(injector) == "ok"
+
+
+async def test_clear_stops_injection(inner: SimulatedProvider, clock: FakeClock) -> None:
+    """clear() removes every fault."""
+    injector = inject(inner, clock, ResetFault())
+    injector.clear()
+    assert (injector.enabled, await outcome(injector)) == (False, "ok")
+
+
+async def test_disabling_pauses_and_enabling_resumes(
+    inner: SimulatedProvider, clock: FakeClock
+) -> None:
+    """enabled=False keeps the faults but injects nothing until enabled again."""
+    injector = inject(inner, clock, ResetFault())
+    injector.enabled = False
+    assert await outcome(injector) == "ok"
+    injector.enabled = True
+    assert await outcome(injector) == "ConnectionFailed"
+
+
+async def test_disabled_config_injects_nothing(inner: SimulatedProvider, clock: FakeClock) -> None:
+    """A config with enabled false wraps the deployment without injecting."""
+    injector = FaultInjector(inner, {"enabled": False, "faults": [{"type": "reset"}]}, clock=clock)
+    assert (injector.enabled, await outcome(injector)) == (False, "ok")
+
+
+async def test_describe_round_trips_through_the_config(
+    inner: SimulatedProvider, clock: FakeClock
+) -> None:
+    """describe() is JSON-able and its faults parse back into the same faults."""
+    injector = FaultInjector(inner, EXAMPLE, clock=clock)
+    described = orjson.loads(orjson.dumps(injector.describe()))
+    again = ChaosConfig.model_validate({"faults": described["faults"]})
+    assert tuple(again.faults) == injector.faults
+
+
+async def test_describe_reports_active_faults_and_counts(
+    inner: SimulatedProvider, clock: FakeClock
+) -> None:
+    """describe() says which faults are active now and how often each fired."""
+    injector = inject(inner, clock, ResetFault(), ErrorFault(start=60))
+    await outcome(injector)
+    described = injector.describe()
+    assert described["active"] == [True, False]
+    assert described["injected"] == {"reset": 1}
+
+
+# -- probes, embeddings and the wrapped interface --
+
+
+async def test_faults_fail_probes_too(inner: SimulatedProvider, clock: FakeClock) -> None:
+    """An outage fails health probes, as a real one would."""
+    with pytest.raises(Overloaded):
+        await inject(inner, clock, ErrorFault(status=503)).probe()
+
+
+async def test_probe_false_keeps_probes_passing(inner: SimulatedProvider, clock: FakeClock) -> None:
+    """A fault with probe false leaves health probes alone."""
+    await inject(inner, clock, ErrorFault(status=503, probe=False)).probe()
+    assert inner.probe_calls == 1
+
+
+async def test_embeddings_get_faults(inner: SimulatedProvider, clock: FakeClock) -> None:
+    """Embeddings calls are subject to the same faults."""
+    with pytest.raises(ConnectionFailed):
+        await inject(inner, clock, ResetFault()).embeddings({"input": "x"})
+
+
+async def test_exposes_the_inner_deployment(inner: SimulatedProvider, clock: FakeClock) -> None:
+    """The injector is an Adapter with the inner's name, model, weight and timeout."""
+    injector = inject(inner, clock)
+    assert isinstance(injector, Adapter)
+    assert (injector.name, injector.model, injector.weight, injector.timeout) == (
+        "sim/m",
+        "m",
+        3.0,
+        9.0,
+    )
+    await injector.aclose()
+    assert inner.closed
+
+
+async def test_wraps_a_bare_deployment(clock: FakeClock) -> None:
+    """A deployment with only complete/stream gets a no-op probe and no embeddings."""
+
+    class Bare:
+        name = "bare"
+
+        async def complete(self, request: dict[str, Any]) -> Completion:
+            return completion_from_text("x", model="m")
+
+        def stream(self, request: dict[str, Any]) -> AsyncIterator[Chunk]:
+            raise NotImplementedError
+
+    injector = inject(Bare(), clock)
+    await injector.probe()
+    assert (injector.model, await outcome(injector)) == ("bare", "ok")
+    with pytest.raises(BadRequest):
+        await injector.embeddings({"input": "x"})
+
+
+# -- logging and the factory helper --
+
+
+async def test_warns_loudly_once(
+    inner: SimulatedProvider, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Enabled chaos logs one WARNING on failover.chaos, not one per call."""
+    with caplog.at_level(logging.WARNING, logger="failover.chaos"):
+        injector = inject(inner, clock, ErrorFault(status=503, rate=0.5))
+        for _ in range(5):
+            await outcome(injector)
+    assert [(r.name, r.levelno) for r in caplog.records] == [("failover.chaos", logging.WARNING)]
+    assert "CHAOS ENABLED on sim/m" in caplog.text and "error 503 50%" in caplog.text
+
+
+async def test_no_warning_without_faults(
+    inner: SimulatedProvider, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An injector with nothing to inject stays quiet."""
+    with caplog.at_level(logging.WARNING, logger="failover.chaos"):
+        inject(inner, clock)
+    assert caplog.records == []
+
+
+def test_wrap_without_chaos_returns_the_adapter(inner: SimulatedProvider) -> None:
+    """No chaos config leaves the adapter unwrapped."""
+    assert wrap_if_configured(inner, None) is inner
+
+
+def test_wrap_with_chaos_returns_an_injector(inner: SimulatedProvider, clock: FakeClock) -> None:
+    """A chaos mapping wraps the adapter in a FaultInjector holding those faults."""
+    wrapped = wrap_if_configured(inner, EXAMPLE, clock=clock)
+    assert isinstance(wrapped, FaultInjector)
+    assert len(wrapped.faults) == 6 and wrapped.inner is inner
+
+
+def test_wrap_always_wraps_without_faults(inner: SimulatedProvider) -> None:
+    """always=True wraps a faultless injector so faults can be set later."""
+    wrapped = wrap_if_configured(inner, None, always=True)
+    assert isinstance(wrapped, FaultInjector) and not wrapped.enabled
+
+
+def test_wrap_with_bad_chaos_is_a_config_error(inner: SimulatedProvider) -> None:
+    """Invalid chaos config fails with the deployment and the field named."""
+    with pytest.raises(ConfigError, match=r"'sim/m':\n  chaos\.faults\[0\]\.error\.status"):
+        wrap_if_configured(inner, {"faults": [{"type": "error", "status": 200}]})
