@@ -70,9 +70,7 @@ def classify_status(status: int, text: str = "") -> Kind:
         return Kind.BAD_REQUEST
     if status in (503, 529):
         return Kind.OVERLOADED
-    if status == 504:
-        return Kind.TIMEOUT if "timeout" in lowered or "timed out" in lowered else Kind.SERVER_ERROR
-    return Kind.SERVER_ERROR
+    return Kind.SERVER_ERROR  # 500, 502, 504 ("Gateway Timeout" is the upstream's, not ours)
 
 
 def _has(text: str, markers: tuple[str, ...]) -> bool:
@@ -219,7 +217,7 @@ def _kind_by_name(exc: BaseException) -> Kind:
     name = type(exc).__name__.lower()
     if "timeout" in name:
         return Kind.TIMEOUT
-    if "connection" in name:
+    if "connect" in name:  # APIConnectionError, httpx.ConnectError
         return Kind.CONNECTION
     if "ratelimit" in name:
         return Kind.RATE_LIMITED

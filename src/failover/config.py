@@ -331,13 +331,12 @@ class DefaultsConfig(_Model):
 class Config(_Model):
     """The whole configuration of a router or gateway."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-
     server: ServerConfig = Field(default_factory=ServerConfig)
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     routes: dict[str, RouteConfig] = Field(default_factory=dict)
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
     state: str = "memory"
+    observability: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("state")
     @classmethod
@@ -358,7 +357,7 @@ class Config(_Model):
                         f"routes.{name}.deployments[{i}].provider",
                         f"unknown provider {dep.provider!r} (known: {known})",
                     )
-            for field in ("fallbacks", "context_window_fallbacks", "content_filter_fallbacks"):
+            for field in _FALLBACK_FIELDS:
                 for j, target in enumerate(getattr(route, field)):
                     if target not in self.routes:
                         raise _located(f"routes.{name}.{field}[{j}]", f"unknown route {target!r}")
@@ -486,21 +485,21 @@ def _located(path: str, message: str) -> ValueError:
     return ValueError(f"{path}: {message}")
 
 
-def _reject_cycles(routes: Mapping[str, RouteConfig]) -> None:
-    def edges(name: str) -> list[str]:
-        route = routes[name]
-        return [*route.fallbacks, *route.context_window_fallbacks, *route.content_filter_fallbacks]
+_FALLBACK_FIELDS = ("fallbacks", "context_window_fallbacks", "content_filter_fallbacks")
 
+
+def _reject_cycles(routes: Mapping[str, RouteConfig]) -> None:
     state: dict[str, int] = {}  # 1 visiting, 2 done
 
     def visit(name: str, path: list[str]) -> None:
         state[name] = 1
-        for target in edges(name):
-            if state.get(target) == 1:
-                cycle = " -> ".join([*path[path.index(target) :], target])
-                raise _located(f"routes.{name}.fallbacks", f"fallback cycle: {cycle}")
-            if target not in state:
-                visit(target, [*path, target])
+        for field in _FALLBACK_FIELDS:
+            for target in getattr(routes[name], field):
+                if state.get(target) == 1:
+                    cycle = " -> ".join([*path[path.index(target) :], target])
+                    raise _located(f"routes.{name}.{field}", f"fallback cycle: {cycle}")
+                if target not in state:
+                    visit(target, [*path, target])
         state[name] = 2
 
     for name in routes:
