@@ -162,6 +162,12 @@ class ProviderConfig(_Model):
     def _empty_is_none(cls, value: Any) -> Any:
         return value or None
 
+    @field_validator("api_version", mode="before")
+    @classmethod
+    def _date_as_text(cls, value: Any) -> Any:
+        # YAML reads an unquoted 2024-10-21 as a date
+        return value.isoformat() if hasattr(value, "isoformat") else value
+
     @field_validator("base_url")
     @classmethod
     def _http_only(cls, value: str | None) -> str | None:

@@ -83,7 +83,11 @@ def _adapter(config: Config, dep: DeploymentConfig, transport: Any, clock: Clock
     from .providers import create_adapter
 
     adapter: DeploymentLike = create_adapter(
-        dep, config.providers[dep.provider], provider_name=dep.provider, transport=transport
+        dep,
+        config.providers[dep.provider],
+        provider_name=dep.provider,
+        transport=transport,
+        clock=clock,
     )
     if dep.chaos:
         from .chaos import wrap_if_configured

@@ -1,0 +1,171 @@
+"""Anthropic's Messages API behind the OpenAI chat interface: requests translated on the way
+in, answers and stream events translated back into OpenAI completions and chunks."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any, ClassVar
+
+from ..errors import ConnectionFailed
+from ..transport import SSEEvent
+from ..types import JSON, Chunk, Completion, Request
+from ._anthropic_convert import finish_reason, from_message, to_messages_request, usage_of
+from ._http import HTTPAdapter
+from ._openai_format import ChunkMaker, new_id, wants_usage
+
+__all__ = ["AnthropicAdapter"]
+
+API_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 4096
+
+
+class AnthropicAdapter(HTTPAdapter):
+    """Claude models through the Messages API (`x-api-key`, `anthropic-version`)."""
+
+    kind: ClassVar[str] = "anthropic"
+    default_base_url: ClassVar[str] = "https://api.anthropic.com"
+
+    def normalize_base_url(self, base_url: str) -> str:
+        return base_url.removesuffix("/v1")  # both https://api.anthropic.com[/v1] work
+
+    def auth_headers(self) -> dict[str, str]:
+        headers = {"anthropic-version": self.api_version or API_VERSION}
+        if self._api_key:
+            headers["x-api-key"] = self._api_key
+        if beta := self.options.get("beta"):
+            headers["anthropic-beta"] = beta if isinstance(beta, str) else ",".join(beta)
+        return headers
+
+    def _body(self, request: Request, *, stream: bool = False) -> JSON:
+        default = int(self.options.get("default_max_tokens", DEFAULT_MAX_TOKENS))
+        body = to_messages_request(request, model=self.model, default_max_tokens=default)
+        if stream:
+            body["stream"] = True
+        return body
+
+    async def complete(self, request: Request) -> Completion:
+        raw = await self._post(f"{self.base_url}/v1/messages", self._body(request))
+        created = int(self._clock.wall())
+        return Completion(from_message(self._json(raw), fallback_model=self.model, created=created))
+
+    async def stream(self, request: Request) -> AsyncIterator[Chunk]:
+        body = self._body(request, stream=True)
+        translator = _StreamTranslator(
+            model=self.model,
+            created=int(self._clock.wall()),
+            include_usage=wants_usage(request),
+            deployment=self.name,
+        )
+        async with self._open_stream(f"{self.base_url}/v1/messages", body) as resp:
+            async with contextlib.aclosing(resp.events(done=None)) as events:
+                async for event in events:
+                    for chunk in translator.feed(self._event(event)):
+                        yield chunk
+                    if translator.done:
+                        resp.end()
+                        return
+            raise ConnectionFailed(
+                "anthropic stream ended before message_stop", deployment=self.name
+            )
+
+    def _event(self, event: SSEEvent) -> JSON:
+        data = self._json(event.data, "stream event", error=ConnectionFailed)
+        if (data.get("type") or event.event) == "error":
+            raise self.stream_error(event.data)
+        data.setdefault("type", event.event)
+        return data
+
+    async def probe(self) -> None:
+        """GET /v1/models?limit=1: authenticated, and costs no tokens."""
+        await self._get(f"{self.base_url}/v1/models?limit=1")
+
+
+class _StreamTranslator:
+    """Anthropic stream events in, OpenAI chat.completion.chunk objects out."""
+
+    def __init__(self, *, model: str, created: int, include_usage: bool, deployment: str) -> None:
+        self._model = model
+        self._deployment = deployment
+        self._created = created
+        self._include_usage = include_usage
+        self._maker: ChunkMaker | None = None
+        self._tools: dict[int, int] = {}  # content block index -> OpenAI tool_calls index
+        self._usage: JSON = {}
+        self._finished = False
+        self.done = False
+        self._handlers: dict[str, Callable[[JSON], list[Chunk]]] = {
+            "message_start": self._message_start,
+            "content_block_start": self._block_start,
+            "content_block_delta": self._block_delta,
+            "message_delta": self._message_delta,
+            "message_stop": self._message_stop,
+        }
+
+    def feed(self, data: JSON) -> list[Chunk]:
+        # ping, content_block_stop and event types added later carry nothing to translate
+        handler = self._handlers.get(data["type"])
+        return handler(data) if handler else []
+
+    @property
+    def maker(self) -> ChunkMaker:
+        if self._maker is None:
+            raise ConnectionFailed(
+                "anthropic stream event before message_start", deployment=self._deployment
+            )
+        return self._maker
+
+    def _message_start(self, data: JSON) -> list[Chunk]:
+        msg = data.get("message") or {}
+        self._maker = ChunkMaker(
+            str(msg.get("id") or new_id()), str(msg.get("model") or self._model), self._created
+        )
+        self._add_usage(msg.get("usage"))
+        return [self.maker.chunk({"role": "assistant", "content": "", "refusal": None})]
+
+    def _block_start(self, data: JSON) -> list[Chunk]:
+        block = data.get("content_block") or {}
+        if block.get("type") == "tool_use":
+            index = self._tools[int(data.get("index", 0))] = len(self._tools)
+            call = {
+                "index": index,
+                "id": str(block.get("id")),
+                "type": "function",
+                "function": {"name": str(block.get("name")), "arguments": ""},
+            }
+            return [self.maker.chunk({"tool_calls": [call]})]
+        if block.get("type") == "text" and block.get("text"):
+            return [self.maker.chunk({"content": str(block["text"])})]
+        return []
+
+    def _block_delta(self, data: JSON) -> list[Chunk]:
+        delta = data.get("delta") or {}
+        kind = delta.get("type")
+        if kind == "text_delta":
+            return [self.maker.chunk({"content": str(delta.get("text") or "")})]
+        if kind == "input_json_delta" and delta.get("partial_json"):
+            index = self._tools.get(int(data.get("index", 0)))
+            if index is not None:
+                piece = {"index": index, "function": {"arguments": str(delta["partial_json"])}}
+                return [self.maker.chunk({"tool_calls": [piece]})]
+        return []  # thinking, signature and citation deltas have no OpenAI counterpart
+
+    def _message_delta(self, data: JSON) -> list[Chunk]:
+        self._add_usage(data.get("usage"))
+        stop = (data.get("delta") or {}).get("stop_reason")
+        if stop is None:
+            return []
+        self._finished = True
+        return [self.maker.chunk({}, finish_reason=finish_reason(stop))]
+
+    def _message_stop(self, data: JSON) -> list[Chunk]:
+        self.done = True
+        out = [] if self._finished else [self.maker.chunk({}, finish_reason="stop")]
+        if self._include_usage:
+            out.append(self.maker.usage_chunk(usage_of(self._usage)))
+        return out
+
+    def _add_usage(self, raw: Any) -> None:
+        # message_delta carries cumulative counts; a null there must not erase message_start's
+        if isinstance(raw, dict):
+            self._usage.update({k: v for k, v in raw.items() if v is not None})

@@ -1,0 +1,110 @@
+"""OpenAI Chat Completions — OpenAI itself, every OpenAI-compatible server, and Azure OpenAI.
+
+This is the fast path: the caller's request goes upstream unchanged except `model`, and the
+answer comes back as the provider's own bytes (`Completion(raw=...)`, one `Chunk(raw=...)` per
+SSE data line), so nothing is parsed or re-encoded on the way through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import ClassVar
+from urllib.parse import quote
+
+from ..errors import ConfigError, ConnectionFailed, ServerError
+from ..transport import SSEEvent
+from ..types import Chunk, Completion, Payload, Request
+from ._http import HTTPAdapter
+
+__all__ = ["AzureOpenAIAdapter", "OpenAIAdapter"]
+
+
+class OpenAIAdapter(HTTPAdapter):
+    """An OpenAI-compatible endpoint (`base_url` ending in /v1), passed through untouched."""
+
+    kind: ClassVar[str] = "openai"
+    default_base_url: ClassVar[str] = "https://api.openai.com/v1"
+
+    def auth_headers(self) -> dict[str, str]:
+        headers = super().auth_headers()
+        if org := self.options.get("organization"):
+            headers["openai-organization"] = str(org)
+        if project := self.options.get("project"):
+            headers["openai-project"] = str(project)
+        return headers
+
+    def url(self, endpoint: str) -> str:
+        """The URL of an API endpoint ("chat/completions", "embeddings", "models")."""
+        return f"{self.base_url}/{endpoint}"
+
+    async def complete(self, request: Request) -> Completion:
+        raw = await self._post(self.url("chat/completions"), _body(request, self.model))
+        if raw.lstrip()[:1] != b"{":
+            raise ServerError(f"{self.kind} sent a response that is not JSON", deployment=self.name)
+        return Completion(raw=raw)
+
+    async def stream(self, request: Request) -> AsyncIterator[Chunk]:
+        body = _body(request, self.model, stream=True)
+        async with self._open_stream(self.url("chat/completions"), body) as resp:
+            async with contextlib.aclosing(resp.events()) as events:
+                async for event in events:
+                    yield self._chunk(event)
+            if not resp.done:
+                raise ConnectionFailed(
+                    f"{self.kind} stream ended before [DONE]", deployment=self.name
+                )
+
+    def _chunk(self, event: SSEEvent) -> Chunk:
+        data = event.data
+        # a cheap look at the first bytes finds error events without parsing every chunk
+        if event.event == "error" or b'"error"' in data[:16]:
+            raise self.stream_error(data)
+        if not (data.lstrip().startswith(b"{") and data.rstrip().endswith(b"}")):
+            raise ConnectionFailed(
+                f"{self.kind} sent a malformed stream chunk", deployment=self.name
+            )
+        return Chunk(raw=data)
+
+    async def embeddings(self, request: Request) -> Payload:
+        raw = await self._post(self.url("embeddings"), {**request, "model": self.model})
+        return Payload(raw=raw)
+
+    async def probe(self) -> None:
+        """GET /models: cheap, authenticated, and served by most compatible servers."""
+        await self._get(self.url(str(self.options.get("probe_path", "models")).lstrip("/")))
+
+
+class AzureOpenAIAdapter(OpenAIAdapter):
+    """An Azure OpenAI deployment: `model` names the deployment, the key goes in `api-key`."""
+
+    kind: ClassVar[str] = "azure"
+    default_base_url: ClassVar[str] = ""
+    default_api_version: ClassVar[str] = "2024-10-21"
+
+    def normalize_base_url(self, base_url: str) -> str:
+        if not base_url:
+            raise ConfigError("an azure provider needs base_url (https://NAME.openai.azure.com)")
+        # accept both the resource URL and one that already ends in /openai
+        return base_url.removesuffix("/openai")
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"api-key": self._api_key} if self._api_key else {}
+
+    def url(self, endpoint: str) -> str:
+        version = quote(self.api_version or self.default_api_version, safe="")
+        if endpoint == "models":
+            return f"{self.base_url}/openai/models?api-version={version}"
+        deployment = quote(self.model, safe="")
+        return f"{self.base_url}/openai/deployments/{deployment}/{endpoint}?api-version={version}"
+
+
+def _body(request: Request, model: str, *, stream: bool = False) -> Request:
+    """The request to send: a shallow copy with the deployment's model (and stream mode)."""
+    body = {**request, "model": model}
+    if stream:
+        body["stream"] = True
+    elif body.get("stream"):
+        del body["stream"]
+        body.pop("stream_options", None)
+    return body

@@ -1,0 +1,383 @@
+"""The shared HTTP client layer: one pooled keep-alive aiohttp session per provider, helpers for
+JSON requests and Server-Sent Events, and the one place where aiohttp and OS errors become
+`failover.errors` (`ConnectionFailed`, `AttemptTimeout`, ...), always `raise ... from exc`.
+
+Total attempt deadlines are the router's job (it cancels the task); the transport only makes
+sure a cancelled or failed request closes its connection instead of returning it to the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import Any, NamedTuple
+
+import aiohttp
+import orjson
+
+from .errors import AttemptTimeout, ConnectionFailed, ProviderError, ServerError
+
+__all__ = [
+    "DONE",
+    "HTTPClient",
+    "HTTPResponse",
+    "SSEDecoder",
+    "SSEEvent",
+    "StreamResponse",
+    "Transport",
+    "map_client_error",
+]
+
+DONE = b"[DONE]"
+USER_AGENT = "failover/0.1"
+MAX_LINE = 16 * 1024 * 1024  # one SSE line (a data: field) larger than this is not a sane stream
+DRAIN_TIMEOUT = 2.0  # how long a finished stream may take to send its last bytes before we hang up
+
+
+class SSEEvent(NamedTuple):
+    """One Server-Sent Event: its `event:` name ("message" when absent) and its data bytes."""
+
+    event: str
+    data: bytes
+
+
+class SSEDecoder:
+    """Incremental SSE parser (WHATWG rules): any line ending, multi-line data, comments."""
+
+    __slots__ = ("_buf", "_data", "_event", "_max_line")
+
+    def __init__(self, *, max_line: int = MAX_LINE) -> None:
+        self._buf = b""
+        self._data: list[bytes] = []
+        self._event = ""
+        self._max_line = max_line
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """The events completed by `chunk`. Raises ValueError on an oversized line."""
+        buf = self._buf + chunk
+        # a trailing CR may be the first half of a CRLF split across reads: decide next time
+        held = b"\r" if buf.endswith(b"\r") else b""
+        if held:
+            buf = buf[:-1]
+        lines = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+        self._buf = lines.pop() + held
+        if len(self._buf) > self._max_line:
+            raise ValueError(f"an SSE line exceeds {self._max_line} bytes")
+        events = []
+        for line in lines:
+            if (event := self._line(line)) is not None:
+                events.append(event)
+        return events
+
+    def close(self) -> list[SSEEvent]:
+        """Flush at end of stream. Raises ValueError when the stream stopped inside an event."""
+        events = self.feed(b"\n") if self._buf.endswith(b"\r") else []
+        if self._buf or self._data:
+            raise ValueError("the stream ended inside an event")
+        return events
+
+    def _line(self, line: bytes) -> SSEEvent | None:
+        if not line:  # a blank line dispatches the event being built
+            return self._dispatch()
+        if line.startswith(b":"):  # a comment: providers use these as keep-alive pings
+            return None
+        field, _, value = line.partition(b":")
+        if value.startswith(b" "):
+            value = value[1:]
+        if field == b"data":
+            self._data.append(value)
+        elif field == b"event":
+            self._event = value.decode("utf-8", "replace")
+        # `id` and `retry` only matter to browsers that reconnect; other fields are ignored
+        return None
+
+    def _dispatch(self) -> SSEEvent | None:
+        event, self._event = self._event, ""
+        if not self._data:
+            return None
+        data = self._data[0] if len(self._data) == 1 else b"\n".join(self._data)
+        self._data = []
+        return SSEEvent(event or "message", data)
+
+
+class HTTPResponse(NamedTuple):
+    """A whole response: status, headers and the body bytes as received."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def map_client_error(exc: BaseException, *, deployment: str | None = None) -> ProviderError:
+    """The `ProviderError` for an aiohttp or OS error met while talking to a provider."""
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, TimeoutError):  # aiohttp's connect/read timeouts subclass TimeoutError
+        return AttemptTimeout(f"timed out talking to the provider: {detail}", deployment=deployment)
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return ConnectionFailed(f"the response was cut short: {detail}", deployment=deployment)
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return ConnectionFailed("the provider closed the connection", deployment=deployment)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return ServerError(f"invalid HTTP response: {exc.message}", deployment=deployment)
+    return ConnectionFailed(f"connection failed: {detail}", deployment=deployment)
+
+
+_CLIENT_ERRORS = (aiohttp.ClientError, OSError)
+
+
+class StreamResponse:
+    """An open streaming response: check `status`, then iterate `events()`."""
+
+    __slots__ = ("_deployment", "_resp", "done", "ended", "headers", "status")
+
+    def __init__(self, resp: aiohttp.ClientResponse, deployment: str | None) -> None:
+        self._resp = resp
+        self._deployment = deployment
+        self.status = resp.status
+        self.headers: Mapping[str, str] = resp.headers
+        self.done = False  # the `[DONE]` sentinel was seen
+        self.ended = False  # the stream reached its end: sentinel, EOF, or `end()`
+
+    def end(self) -> None:
+        """Mark the stream finished (an adapter saw its own end event, e.g. message_stop).
+
+        Only a finished stream's connection goes back to the pool; one left early is closed.
+        """
+        self.ended = True
+
+    async def read(self) -> bytes:
+        """The whole remaining body (for error responses)."""
+        try:
+            return await self._resp.read()
+        except _CLIENT_ERRORS as exc:
+            raise map_client_error(exc, deployment=self._deployment) from exc
+
+    async def events(self, *, done: bytes | None = DONE) -> AsyncGenerator[SSEEvent, None]:
+        """SSE events as they arrive; stops at the `done` sentinel (sets `.done`) or at EOF.
+
+        A cut connection, an oversized line or an event left unfinished at EOF raises
+        `ConnectionFailed`: a broken stream never ends quietly.
+        """
+        decoder = SSEDecoder()
+        while chunk := await self._read_chunk():
+            try:
+                events = decoder.feed(chunk)
+            except ValueError as exc:
+                raise self._malformed(exc) from exc
+            for event in events:
+                if done is not None and event.data.strip() == done:
+                    self.done = self.ended = True
+                    return
+                yield event
+        try:
+            tail = decoder.close()
+        except ValueError as exc:
+            raise self._malformed(exc) from exc
+        self.ended = True
+        for event in tail:
+            yield event
+
+    async def _read_chunk(self) -> bytes:
+        try:
+            return await self._resp.content.readany()
+        except _CLIENT_ERRORS as exc:
+            raise map_client_error(exc, deployment=self._deployment) from exc
+
+    def _malformed(self, exc: ValueError) -> ConnectionFailed:
+        return ConnectionFailed(f"malformed event stream: {exc}", deployment=self._deployment)
+
+
+class HTTPClient:
+    """One provider's keep-alive connection pool. Every error leaves as a `ProviderError`."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float | None = None,
+        limit: int = 256,
+        keepalive_timeout: float = 30.0,
+        trust_env: bool = False,
+    ) -> None:
+        self.name = name
+        self._trust_env = trust_env
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._limit = limit
+        self._keepalive_timeout = keepalive_timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._draining: set[asyncio.Task[None]] = set()
+
+    def _client(self) -> aiohttp.ClientSession:
+        # created on first use so it binds to the running loop, not the one at construction
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._limit, keepalive_timeout=self._keepalive_timeout, ttl_dns_cache=300
+            )
+            timeout = aiohttp.ClientTimeout(
+                total=None, sock_connect=self._connect_timeout, sock_read=self._read_timeout
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=timeout,
+                headers={"user-agent": USER_AGENT},
+                trust_env=self._trust_env,  # HTTP(S)_PROXY / NO_PROXY from the environment
+            )
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None = None,
+        deployment: str | None = None,
+    ) -> HTTPResponse:
+        """Send a request and read the whole response."""
+        try:
+            resp = await self._client().request(method, url, data=body, headers=headers)
+        except _CLIENT_ERRORS as exc:
+            raise map_client_error(exc, deployment=deployment) from exc
+        try:
+            data = await resp.read()
+        except BaseException as exc:
+            resp.close()  # a half-read connection must not go back to the pool
+            if isinstance(exc, _CLIENT_ERRORS):
+                raise map_client_error(exc, deployment=deployment) from exc
+            raise
+        return HTTPResponse(resp.status, resp.headers, data)
+
+    async def post_json(
+        self,
+        url: str,
+        payload: Any,
+        *,
+        headers: Mapping[str, str],
+        deployment: str | None = None,
+    ) -> HTTPResponse:
+        """POST `payload` encoded with orjson and read the whole response."""
+        body = orjson.dumps(payload)
+        merged = {**headers, "content-type": "application/json"}
+        return await self.request("POST", url, headers=merged, body=body, deployment=deployment)
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None = None,
+        deployment: str | None = None,
+    ) -> AsyncIterator[StreamResponse]:
+        """Open a streaming request. Leaving before its end, failing or being cancelled hangs up."""
+        try:
+            resp = await self._client().request(method, url, data=body, headers=headers)
+        except _CLIENT_ERRORS as exc:
+            raise map_client_error(exc, deployment=deployment) from exc
+        stream = StreamResponse(resp, deployment)
+        try:
+            yield stream
+        except BaseException:
+            resp.close()
+            raise
+        if stream.ended:
+            self._finish(resp)
+        else:  # reading the rest of an abandoned answer would cost more than a new connection
+            resp.close()
+
+    def _finish(self, resp: aiohttp.ClientResponse) -> None:
+        """Return a finished stream's connection to the pool once its last bytes are in."""
+        if resp.content.is_eof():
+            resp.release()
+            return
+        # the terminating chunk usually trails the last event by microseconds; wait for it in
+        # the background so the caller is not delayed and the keep-alive connection is reused
+        task = asyncio.get_running_loop().create_task(_drain(resp))
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
+
+    async def settle(self) -> None:
+        """Wait until finished streams have handed their connections back to the pool."""
+        if self._draining:
+            await asyncio.wait(set(self._draining))
+
+    async def aclose(self) -> None:
+        """Hang up every connection of this pool."""
+        for task in list(self._draining):
+            task.cancel()
+        if self._draining:
+            await asyncio.gather(*self._draining, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def __repr__(self) -> str:
+        state = "open" if self._session is not None and not self._session.closed else "idle"
+        return f"<HTTPClient {self.name} {state}>"
+
+
+async def _drain(resp: aiohttp.ClientResponse) -> None:
+    try:
+        async with asyncio.timeout(DRAIN_TIMEOUT):
+            while await resp.content.readany():
+                pass
+    except (Exception, asyncio.CancelledError):
+        resp.close()  # a stream that keeps talking after its end is not worth keeping
+        return
+    resp.release()
+
+
+class Transport:
+    """Pooled keep-alive HTTP sessions, one per provider, created lazily in the running loop."""
+
+    def __init__(
+        self,
+        *,
+        limit_per_provider: int = 256,
+        keepalive_timeout: float = 30.0,
+        trust_env: bool = False,
+    ) -> None:
+        self._limit = limit_per_provider
+        self._keepalive_timeout = keepalive_timeout
+        self._trust_env = trust_env
+        self._clients: dict[str, HTTPClient] = {}
+
+    def client(
+        self,
+        provider: str,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float | None = None,
+        limit: int | None = None,
+    ) -> HTTPClient:
+        """The pool for `provider`; the first caller's settings make it."""
+        found = self._clients.get(provider)
+        if found is None:
+            found = self._clients[provider] = HTTPClient(
+                provider,
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                limit=limit or self._limit,
+                keepalive_timeout=self._keepalive_timeout,
+                trust_env=self._trust_env,
+            )
+        return found
+
+    async def aclose(self) -> None:
+        """Close every provider's pool."""
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+    async def __aenter__(self) -> Transport:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<Transport providers={sorted(self._clients)}>"

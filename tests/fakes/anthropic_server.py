@@ -1,0 +1,167 @@
+"""A fake Anthropic server speaking the Messages wire format: message bodies, SSE streams with
+`event:` lines (message_start ... message_stop, pings), error bodies, 429 and 529."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from .server import FakeServer, Received, Reply, Stream, sse
+
+__all__ = ["FakeAnthropic", "ToolUse"]
+
+DEFAULT_TEXT = "Hello from the fake Claude."
+MODEL = "claude-sonnet-4-5-20250929"
+ToolUse = tuple[str, str, list[str]]  # (id, name, pieces of the input JSON as streamed)
+
+
+class FakeAnthropic(FakeServer):
+    """Anthropic at `base_url`: POST /v1/messages (stream or not), GET /v1/models."""
+
+    def __init__(self, *, api_key: str | None = None, text: str = DEFAULT_TEXT) -> None:
+        super().__init__()
+        self.api_key = api_key
+        self.text = text
+
+    def answer(self, received: Received) -> Reply | Stream:
+        if self.api_key is not None and received.headers.get("x-api-key") != self.api_key:
+            return self.error(401, "authentication_error", "invalid x-api-key")
+        if "anthropic-version" not in received.headers:
+            return self.error(400, "invalid_request_error", "anthropic-version header is required")
+        body = received.json or {}
+        model = str(body.get("model") or MODEL)
+        if received.path == "/v1/messages" and received.method == "POST":
+            if body.get("stream"):
+                return self.stream([self.text[:5], self.text[5:]], model=model)
+            return Reply(self.message(self.text, model=model))
+        if received.path == "/v1/models":
+            entry = {"type": "model", "id": MODEL, "display_name": "Claude Sonnet 4.5"}
+            return Reply({"data": [entry], "has_more": False, "first_id": MODEL, "last_id": MODEL})
+        return self.error(404, "not_found_error", f"Not found: {received.path}")
+
+    # -- bodies ------------------------------------------------------------------------------
+
+    @staticmethod
+    def message(
+        text: str | None = DEFAULT_TEXT,
+        *,
+        model: str = MODEL,
+        tool_uses: list[tuple[str, str, dict[str, Any]]] | None = None,
+        stop_reason: str = "end_turn",
+        usage: dict[str, int] | None = None,
+    ) -> dict[str, Any]:
+        content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+        for id_, name, input_ in tool_uses or []:
+            content.append({"type": "tool_use", "id": id_, "name": name, "input": input_})
+        return {
+            "id": "msg_fake01",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": content,
+            "stop_reason": stop_reason,
+            "stop_sequence": None,
+            "usage": usage or {"input_tokens": 12, "output_tokens": 7},
+        }
+
+    @staticmethod
+    def frame(data: dict[str, Any]) -> bytes:
+        return sse(data, event=str(data["type"]))
+
+    @classmethod
+    def events(
+        cls,
+        pieces: list[str],
+        *,
+        model: str = MODEL,
+        tool: ToolUse | None = None,
+        stop_reason: str | None = None,
+    ) -> list[bytes]:
+        """The frames of a whole answer: text blocks from `pieces`, then an optional tool use."""
+        start = cls.message(None, model=model, usage={"input_tokens": 12, "output_tokens": 1})
+        frames = [cls.frame({"type": "message_start", "message": {**start, "stop_reason": None}})]
+        index = 0
+        if pieces:
+            frames += cls._text_block(index, pieces)
+            index += 1
+        if tool is not None:
+            frames += cls._tool_block(index, tool)
+        stop = stop_reason or ("tool_use" if tool else "end_turn")
+        frames.append(
+            cls.frame(
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": stop, "stop_sequence": None},
+                    "usage": {"output_tokens": 15},
+                }
+            )
+        )
+        frames.append(cls.frame({"type": "message_stop"}))
+        return frames
+
+    @classmethod
+    def _text_block(cls, index: int, pieces: list[str]) -> list[bytes]:
+        block = {"type": "text", "text": ""}
+        frames = [
+            cls.frame({"type": "content_block_start", "index": index, "content_block": block})
+        ]
+        frames.append(sse(b'{"type": "ping"}', event="ping"))
+        for piece in pieces:
+            delta = {"type": "text_delta", "text": piece}
+            frames.append(
+                cls.frame({"type": "content_block_delta", "index": index, "delta": delta})
+            )
+        frames.append(cls.frame({"type": "content_block_stop", "index": index}))
+        return frames
+
+    @classmethod
+    def _tool_block(cls, index: int, tool: ToolUse) -> list[bytes]:
+        id_, name, pieces = tool
+        block = {"type": "tool_use", "id": id_, "name": name, "input": {}}
+        frames = [
+            cls.frame({"type": "content_block_start", "index": index, "content_block": block})
+        ]
+        for piece in pieces:
+            delta = {"type": "input_json_delta", "partial_json": piece}
+            frames.append(
+                cls.frame({"type": "content_block_delta", "index": index, "delta": delta})
+            )
+        frames.append(cls.frame({"type": "content_block_stop", "index": index}))
+        return frames
+
+    # -- behaviours --------------------------------------------------------------------------
+
+    def reply(self, text: str | None = DEFAULT_TEXT, **kwargs: Any) -> Reply:
+        return Reply(self.message(text, **kwargs), headers={"request-id": "req_fake"})
+
+    def stream(
+        self,
+        pieces: list[str],
+        *,
+        model: str = MODEL,
+        tool: ToolUse | None = None,
+        gates: dict[int, asyncio.Event] | None = None,
+        cut_after: int | None = None,
+    ) -> Stream:
+        frames = self.events(pieces, model=model, tool=tool)
+        return Stream(frames, gates=gates or {}, cut_after=cut_after)
+
+    @staticmethod
+    def error_body(type: str, message: str) -> dict[str, Any]:
+        return {"type": "error", "error": {"type": type, "message": message}, "request_id": "req_1"}
+
+    @classmethod
+    def error(
+        cls, status: int, type: str, message: str, *, headers: dict[str, str] | None = None
+    ) -> Reply:
+        """An error in Anthropic's shape: `{"type": "error", "error": {"type", "message"}}`."""
+        return Reply(cls.error_body(type, message), status=status, headers=headers or {})
+
+    @classmethod
+    def overloaded(cls) -> Reply:
+        return cls.error(529, "overloaded_error", "Overloaded")
+
+    @classmethod
+    def error_event(cls, type: str, message: str) -> bytes:
+        return sse(json.dumps(cls.error_body(type, message)), event="error")

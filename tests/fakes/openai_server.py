@@ -1,0 +1,149 @@
+"""A fake OpenAI (and Azure OpenAI) server speaking the Chat Completions wire format: JSON
+bodies, `data: ...` SSE chunks ending in `data: [DONE]`, OpenAI error bodies and headers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from .server import FakeServer, Received, Reply, Stream, sse
+
+__all__ = ["FakeOpenAI"]
+
+DEFAULT_TEXT = "Hello from the fake OpenAI."
+CREATED = 1_700_000_000
+
+
+class FakeOpenAI(FakeServer):
+    """OpenAI at `base_url` (`.../v1`); Azure deployment URLs at `url` work too.
+
+    With `api_key` set, requests without `Authorization: Bearer <key>` (or Azure's `api-key`)
+    get a 401 whose message echoes the key they sent, as a careless provider might.
+    """
+
+    def __init__(self, *, api_key: str | None = None, text: str = DEFAULT_TEXT) -> None:
+        super().__init__()
+        self.api_key = api_key
+        self.text = text
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def answer(self, received: Received) -> Reply | Stream:
+        if self.api_key is not None and (sent := self._key(received)) != self.api_key:
+            return self.error(401, f"Incorrect API key provided: {sent}.", code="invalid_api_key")
+        body = received.json or {}
+        model = str(body.get("model") or "gpt-4o")
+        if received.path.endswith("/chat/completions"):
+            if body.get("stream"):
+                return self.stream([self.text[:5], self.text[5:]], model=model)
+            return self.reply(self.text, model=model)
+        if received.path.endswith("/embeddings"):
+            return Reply(self.embeddings(body.get("input"), model=model))
+        if received.path.endswith("/models"):
+            return Reply({"object": "list", "data": [_model_entry("gpt-4o")]})
+        return self.error(404, f"Unknown request URL: {received.method} {received.path}.")
+
+    @staticmethod
+    def _key(received: Received) -> str:
+        bearer = received.headers.get("authorization", "").removeprefix("Bearer ")
+        return received.headers.get("api-key") or bearer
+
+    # -- bodies ------------------------------------------------------------------------------
+
+    @staticmethod
+    def completion(
+        text: str | None = DEFAULT_TEXT,
+        *,
+        model: str = "gpt-4o",
+        tool_calls: list[dict[str, Any]] | None = None,
+        finish_reason: str = "stop",
+    ) -> dict[str, Any]:
+        msg: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+        if tool_calls:
+            msg["tool_calls"] = tool_calls
+        return {
+            "id": "chatcmpl-fake123",
+            "object": "chat.completion",
+            "created": CREATED,
+            "model": model,
+            "choices": [
+                {"index": 0, "message": msg, "logprobs": None, "finish_reason": finish_reason}
+            ],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21},
+            "system_fingerprint": "fp_fake",
+        }
+
+    @staticmethod
+    def chunk(
+        delta: dict[str, Any], *, model: str = "gpt-4o", finish: str | None = None
+    ) -> dict[str, Any]:
+        return {
+            "id": "chatcmpl-fake123",
+            "object": "chat.completion.chunk",
+            "created": CREATED,
+            "model": model,
+            "system_fingerprint": "fp_fake",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+
+    @classmethod
+    def chunks(cls, pieces: list[str], *, model: str = "gpt-4o") -> list[dict[str, Any]]:
+        first = [cls.chunk({"role": "assistant", "content": "", "refusal": None}, model=model)]
+        middle = [cls.chunk({"content": p}, model=model) for p in pieces]
+        return [*first, *middle, cls.chunk({}, model=model, finish="stop")]
+
+    @staticmethod
+    def embeddings(inputs: Any, *, model: str = "text-embedding-3-small") -> dict[str, Any]:
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        data = [
+            {"object": "embedding", "index": i, "embedding": [0.1, -0.2, 0.3]}
+            for i in range(len(texts))
+        ]
+        usage = {"prompt_tokens": len(texts), "total_tokens": len(texts)}
+        return {"object": "list", "data": data, "model": model, "usage": usage}
+
+    # -- behaviours --------------------------------------------------------------------------
+
+    def reply(self, text: str | None = DEFAULT_TEXT, **kwargs: Any) -> Reply:
+        """A 200 completion, pretty-printed as OpenAI sends it."""
+        return Reply(self.completion(text, **kwargs), headers=_headers(), indent=2)
+
+    def stream(
+        self,
+        pieces: list[str],
+        *,
+        model: str = "gpt-4o",
+        gates: dict[int, asyncio.Event] | None = None,
+        cut_after: int | None = None,
+        done: bool = True,
+    ) -> Stream:
+        """Frames: a role chunk, one chunk per piece, a finish chunk, then `data: [DONE]`."""
+        frames = [sse(c) for c in self.chunks(pieces, model=model)]
+        if done:
+            frames.append(sse("[DONE]"))
+        return Stream(frames, gates=gates or {}, cut_after=cut_after, headers=_headers())
+
+    @staticmethod
+    def error(
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        """An error in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`."""
+        body = {"error": {"message": message, "type": type, "param": param, "code": code}}
+        return Reply(body, status=status, headers={**_headers(), **(headers or {})}, indent=2)
+
+
+def _headers() -> dict[str, str]:
+    return {"x-request-id": f"req_fake{time.monotonic_ns()}", "openai-processing-ms": "12"}
+
+
+def _model_entry(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": CREATED, "owned_by": "system"}

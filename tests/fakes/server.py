@@ -1,0 +1,263 @@
+"""A scriptable fake provider: a real aiohttp server on 127.0.0.1 (random port) that answers
+each request with the next scripted behaviour — or the provider's normal answer — and records
+what it received.
+
+    async with FakeOpenAI() as server:
+        server.push(server.error(429, "slow down", headers={"retry-after": "2"}))
+        server.push(server.stream(["Hel", "lo"], gates={1: gate}))   # waits before chunk 1
+        ... point an adapter at server.base_url ...
+        server.requests[0].json                                          # what arrived
+
+Behaviours: `Reply` (a JSON or raw body), `Stream` (SSE frames, optionally gated or cut),
+`Hang` (never answers), `Drop` (closes the socket without a response), `Delay` (a slow
+first byte: waits for an event, then behaves like another behaviour).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Self
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+__all__ = [
+    "Behaviour",
+    "Delay",
+    "Drop",
+    "FakeServer",
+    "Hang",
+    "Received",
+    "Reply",
+    "Stream",
+    "sse",
+]
+
+
+def sse(data: Any, *, event: str | None = None, crlf: bool = False) -> bytes:
+    """One SSE frame: an optional `event:` line, a `data:` line (JSON unless bytes/str)."""
+    if isinstance(data, bytes):
+        payload = data
+    elif isinstance(data, str):
+        payload = data.encode()
+    else:
+        payload = json.dumps(data, separators=(",", ":")).encode()
+    end = b"\r\n" if crlf else b"\n"
+    head = f"event: {event}".encode() + end if event else b""
+    return head + b"data: " + payload + end + end
+
+
+@dataclass
+class Received:
+    """One request as the fake server saw it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: CIMultiDict[str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+class Behaviour(Protocol):
+    """How the server answers one request."""
+
+    async def respond(self, request: web.Request, server: FakeServer) -> web.StreamResponse: ...
+
+
+@dataclass
+class Reply:
+    """Answer with `body` as JSON (or `raw` bytes as they are) and `status`."""
+
+    body: Any = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None
+    content_type: str = "application/json"
+    indent: int | None = None
+
+    async def respond(self, request: web.Request, server: FakeServer) -> web.StreamResponse:
+        data = self.raw if self.raw is not None else json.dumps(self.body, indent=self.indent)
+        headers = {"content-type": self.content_type, **self.headers}
+        body = data.encode() if isinstance(data, str) else data
+        return web.Response(body=body, status=self.status, headers=headers)
+
+
+@dataclass
+class Stream:
+    """Answer with SSE `frames`: waits for `gates[i]` before frame i, drops after `cut_after`."""
+
+    frames: list[bytes]
+    gates: dict[int, asyncio.Event] = field(default_factory=dict)
+    cut_after: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "text/event-stream; charset=utf-8"
+
+    async def respond(self, request: web.Request, server: FakeServer) -> web.StreamResponse:
+        headers = {"content-type": self.content_type, "cache-control": "no-cache", **self.headers}
+        resp = web.StreamResponse(status=200, headers=headers)
+        await resp.prepare(request)
+        for i, frame in enumerate(self.frames):
+            if self.cut_after is not None and i >= self.cut_after:
+                break
+            if (gate := self.gates.get(i)) is not None:
+                await server.wait(gate)
+            await resp.write(frame)
+            server.frames_sent += 1
+        if self.cut_after is not None:
+            _hang_up(request)  # no terminating chunk: the client sees a payload error
+            return resp
+        await resp.write_eof()
+        return resp
+
+
+@dataclass
+class Hang:
+    """Accept the request and never answer, until the client hangs up or the server closes."""
+
+    async def respond(self, request: web.Request, server: FakeServer) -> web.StreamResponse:
+        await server.wait(asyncio.Event())
+        _hang_up(request)
+        return web.Response(status=503)
+
+
+@dataclass
+class Drop:
+    """Close the connection without sending a response."""
+
+    async def respond(self, request: web.Request, server: FakeServer) -> web.StreamResponse:
+        _hang_up(request)
+        return web.Response(status=503)
+
+
+@dataclass
+class Delay:
+    """Send nothing until `gate` is set (a slow first byte), then answer like `then`."""
+
+    gate: asyncio.Event
+    then: Behaviour
+
+    async def respond(self, request: web.Request, server: FakeServer) -> web.StreamResponse:
+        await server.wait(self.gate)
+        return await self.then.respond(request, server)
+
+
+class _Closing(Exception):
+    """The server is shutting down while a request waits."""
+
+
+def _hang_up(request: web.Request) -> None:
+    if request.transport is not None:
+        request.transport.close()
+
+
+class FakeServer:
+    """Base of the fake providers: scripting, recording, start/close. Subclasses answer."""
+
+    def __init__(self) -> None:
+        self.requests: list[Received] = []
+        self.frames_sent = 0
+        self.disconnects = 0  # requests whose client went away before the answer was done
+        self.client_gone = asyncio.Event()
+        self.peers: set[Any] = set()  # distinct client connections seen
+        self._script: list[tuple[str | None, Behaviour]] = []
+        self._arrived = asyncio.Condition()
+        self._closing = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """What to configure as the provider's base_url."""
+        return self.url
+
+    def push(self, *behaviours: Behaviour, path: str | None = None) -> Self:
+        """Answer the next requests (whose path contains `path`, if given) with `behaviours`."""
+        self._script.extend((path, b) for b in behaviours)
+        return self
+
+    def answer(self, received: Received) -> Behaviour:
+        """The provider's normal answer to a request nothing was scripted for."""
+        return Reply({"error": "not found"}, status=404)
+
+    async def wait(self, gate: asyncio.Event) -> None:
+        """Wait for `gate`; when the server closes first, give up on the request (hang up)."""
+        closing = asyncio.ensure_future(self._closing.wait())
+        opened = asyncio.ensure_future(gate.wait())
+        try:
+            await asyncio.wait({closing, opened}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+            opened.cancel()
+        if not gate.is_set():
+            raise _Closing
+
+    async def wait_for_requests(self, count: int = 1) -> Received:
+        """The `count`-th request, once it has arrived."""
+        async with self._arrived:
+            await self._arrived.wait_for(lambda: len(self.requests) >= count)
+        return self.requests[count - 1]
+
+    async def start(self) -> Self:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        # handler_cancellation: a client that hangs up cancels its handler, which we record
+        self._runner = web.AppRunner(
+            app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def close(self) -> None:
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        received = Received(
+            request.method,
+            request.path,
+            dict(request.query),
+            CIMultiDict(request.headers),
+            await request.read(),
+        )
+        if request.transport is not None:
+            self.peers.add(request.transport.get_extra_info("peername"))
+        async with self._arrived:
+            self.requests.append(received)
+            self._arrived.notify_all()
+        try:
+            return await self._next(received).respond(request, self)
+        except _Closing:
+            _hang_up(request)
+            return web.Response(status=503)
+        except (asyncio.CancelledError, ConnectionError):
+            self.disconnects += 1
+            self.client_gone.set()
+            raise
+
+    def _next(self, received: Received) -> Behaviour:
+        for i, (path, behaviour) in enumerate(self._script):
+            if path is None or path in received.path:
+                del self._script[i]
+                return behaviour
+        return self.answer(received)

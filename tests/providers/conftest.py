@@ -1,0 +1,104 @@
+"""Fixtures for the adapter tests: fake provider servers, one shared transport, adapters."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import NamedTuple
+
+import pytest
+
+from failover.providers import (
+    AnthropicAdapter,
+    AzureOpenAIAdapter,
+    GeminiAdapter,
+    HTTPAdapter,
+    OpenAIAdapter,
+)
+from failover.transport import Transport
+from fakes import FakeAnthropic, FakeGemini, FakeOpenAI, FakeServer
+
+API_KEY = "sk-test-SECRET-7f3a9c1e5b"
+
+
+@pytest.fixture
+async def transport() -> AsyncIterator[Transport]:
+    async with Transport() as shared:
+        yield shared
+
+
+@pytest.fixture
+async def openai_server() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI(api_key=API_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+async def anthropic_server() -> AsyncIterator[FakeAnthropic]:
+    async with FakeAnthropic(api_key=API_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+async def gemini_server() -> AsyncIterator[FakeGemini]:
+    async with FakeGemini(api_key=API_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def openai(openai_server: FakeOpenAI, transport: Transport) -> OpenAIAdapter:
+    return OpenAIAdapter(
+        model="gpt-4o-mini",
+        api_key=API_KEY,
+        base_url=openai_server.base_url,
+        transport=transport,
+        provider_name="openai",
+    )
+
+
+@pytest.fixture
+def azure(openai_server: FakeOpenAI, transport: Transport) -> AzureOpenAIAdapter:
+    return AzureOpenAIAdapter(
+        model="my-gpt4o",
+        api_key=API_KEY,
+        base_url=openai_server.url,
+        api_version="2024-10-21",
+        transport=transport,
+        provider_name="azure",
+    )
+
+
+@pytest.fixture
+def anthropic(anthropic_server: FakeAnthropic, transport: Transport) -> AnthropicAdapter:
+    return AnthropicAdapter(
+        model="claude-sonnet-4-5",
+        api_key=API_KEY,
+        base_url=anthropic_server.base_url,
+        transport=transport,
+        provider_name="anthropic",
+    )
+
+
+@pytest.fixture
+def gemini(gemini_server: FakeGemini, transport: Transport) -> GeminiAdapter:
+    return GeminiAdapter(
+        model="gemini-2.0-flash",
+        api_key=API_KEY,
+        base_url=gemini_server.base_url,
+        transport=transport,
+        provider_name="gemini",
+    )
+
+
+class Pair(NamedTuple):
+    """An adapter and the fake server it talks to."""
+
+    adapter: HTTPAdapter
+    server: FakeServer
+
+
+@pytest.fixture
+def pair(request: pytest.FixtureRequest) -> Pair:
+    """Indirectly parametrized with an adapter fixture name: "openai", "anthropic", ..."""
+    kind = str(request.param)
+    server = "openai_server" if kind == "azure" else f"{kind}_server"
+    return Pair(request.getfixturevalue(kind), request.getfixturevalue(server))

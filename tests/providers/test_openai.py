@@ -1,0 +1,221 @@
+"""The OpenAI and Azure OpenAI adapters: a pass-through fast path over the wire format."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from failover.errors import AuthFailed, ConfigError, ConnectionFailed, RateLimited, ServerError
+from failover.providers import AzureOpenAIAdapter, OpenAIAdapter
+from failover.transport import Transport
+from fakes import FakeOpenAI, Reply, Stream, sse
+
+from .conftest import API_KEY
+from .support import USER_HI, collect
+
+REQUEST = {
+    "model": "whatever-the-client-said",
+    "messages": [{"role": "user", "content": "Hi"}],
+    "temperature": 0.3,
+    "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+    "metadata": {"x": "y"},
+}
+
+
+async def test_complete_sends_the_request_unchanged_except_model(
+    openai: OpenAIAdapter, openai_server: FakeOpenAI
+) -> None:
+    """The upstream body is the caller's request with only `model` replaced."""
+    await openai.complete(REQUEST)
+    assert openai_server.requests[0].json == {**REQUEST, "model": "gpt-4o-mini"}
+
+
+async def test_complete_returns_upstream_bytes_untouched(
+    openai: OpenAIAdapter, openai_server: FakeOpenAI
+) -> None:
+    """The completion holds the exact bytes the provider sent."""
+    raw = json.dumps(FakeOpenAI.completion("exact"), indent=3).encode()
+    openai_server.push(Reply(raw=raw))
+    completion = await openai.complete(USER_HI)
+    assert completion.raw == raw and completion.text == "exact"
+
+
+async def test_complete_does_not_mutate_the_request(openai: OpenAIAdapter) -> None:
+    """The caller's request dict is left exactly as it was."""
+    request = copy.deepcopy({**REQUEST, "stream": True})
+    await openai.complete(request)
+    assert request == {**REQUEST, "stream": True}
+
+
+async def test_complete_drops_a_stream_flag(
+    openai: OpenAIAdapter, openai_server: FakeOpenAI
+) -> None:
+    """complete() asks for a whole answer even when the request carried stream=true."""
+    await openai.complete({**USER_HI, "stream": True, "stream_options": {"include_usage": True}})
+    sent = openai_server.requests[0].json
+    assert "stream" not in sent and "stream_options" not in sent
+
+
+async def test_complete_sends_the_bearer_key(
+    openai: OpenAIAdapter, openai_server: FakeOpenAI
+) -> None:
+    """The API key travels as `Authorization: Bearer`."""
+    await openai.complete(USER_HI)
+    assert openai_server.requests[0].headers["authorization"] == f"Bearer {API_KEY}"
+
+
+async def test_organization_and_project_headers(
+    openai_server: FakeOpenAI, transport: Transport
+) -> None:
+    """options.organization and options.project become OpenAI's headers."""
+    adapter = OpenAIAdapter(
+        model="m",
+        api_key=API_KEY,
+        base_url=openai_server.base_url,
+        options={"organization": "org-1", "project": "proj-1"},
+        transport=transport,
+    )
+    await adapter.complete(USER_HI)
+    headers = openai_server.requests[0].headers
+    assert (headers["openai-organization"], headers["openai-project"]) == ("org-1", "proj-1")
+
+
+async def test_non_json_success_body_is_a_server_error(
+    openai: OpenAIAdapter, openai_server: FakeOpenAI
+) -> None:
+    """A 200 whose body is an HTML page counts as a server failure."""
+    openai_server.push(Reply(raw=b"<html>maintenance</html>", content_type="text/html"))
+    with pytest.raises(ServerError):
+        await openai.complete(USER_HI)
+
+
+async def test_stream_yields_each_data_line_as_raw_bytes(
+    openai: OpenAIAdapter, openai_server: FakeOpenAI
+) -> None:
+    """Each chunk holds the bytes of one SSE data line, unparsed."""
+    sent = [json.dumps(c).encode() for c in FakeOpenAI.chunks(["Hel", "lo"])]  # spaced JSON
+    openai_server.push(Stream([*(sse(line) for line in sent), sse("[DONE]")]))
+    chunks = [chunk async for chunk in openai.stream(USER_HI)]
+    assert [c.raw for c in chunks] == sent
+
+
+async def test_stream_sets_stream_and_adds_nothing_else(
+    openai: OpenAIAdapter, openai_server: FakeOpenAI
+) -> None:
+    """The streamed request is the caller's plus stream=true; no stream_options invented."""
+    await collect(openai.stream(USER_HI))
+    assert openai_server.requests[0].json == {**USER_HI, "model": "gpt-4o-mini", "stream": True}
+
+
+async def test_stream_without_done_is_connection_failed(
+    openai: OpenAIAdapter, openai_server: FakeOpenAI
+) -> None:
+    """A stream that ends cleanly but without `data: [DONE]` was cut short."""
+    openai_server.push(openai_server.stream(["a"], done=False))
+    with pytest.raises(ConnectionFailed, match=r"\[DONE\]"):
+        await collect(openai.stream(USER_HI))
+
+
+async def test_stream_with_non_json_data_is_connection_failed(
+    openai: OpenAIAdapter, openai_server: FakeOpenAI
+) -> None:
+    """A data line that is not a JSON object is a broken stream."""
+    openai_server.push(Stream([sse("not json at all"), sse("[DONE]")]))
+    with pytest.raises(ConnectionFailed, match="malformed"):
+        await collect(openai.stream(USER_HI))
+
+
+async def test_stream_error_event_raises_the_classified_error(
+    openai: OpenAIAdapter, openai_server: FakeOpenAI
+) -> None:
+    """An error object inside a 200 stream raises the matching ProviderError."""
+    error = {"error": {"message": "Rate limit reached", "type": "rate_limit_exceeded"}}
+    first = FakeOpenAI.chunk({"role": "assistant", "content": ""})
+    openai_server.push(Stream([sse(first), sse(error)]))
+    with pytest.raises(RateLimited, match="Rate limit reached"):
+        await collect(openai.stream(USER_HI))
+
+
+async def test_stream_http_error_raises_before_any_chunk(
+    openai: OpenAIAdapter, openai_server: FakeOpenAI
+) -> None:
+    """A non-2xx answer to a stream request raises the mapped error."""
+    openai_server.push(FakeOpenAI.error(401, "bad key", code="invalid_api_key"))
+    with pytest.raises(AuthFailed):
+        await collect(openai.stream(USER_HI))
+
+
+async def test_embeddings_pass_through(openai: OpenAIAdapter, openai_server: FakeOpenAI) -> None:
+    """Embeddings go to /embeddings with the deployment's model and come back untouched."""
+    payload = await openai.embeddings({"input": ["a", "b"], "model": "x"})
+    received = openai_server.requests[0]
+    assert received.path == "/v1/embeddings" and received.json["model"] == "gpt-4o-mini"
+    assert len(payload.body["data"]) == 2
+
+
+async def test_probe_lists_models(openai: OpenAIAdapter, openai_server: FakeOpenAI) -> None:
+    """The health probe is a GET of /models."""
+    await openai.probe()
+    received = openai_server.requests[0]
+    assert (received.method, received.path) == ("GET", "/v1/models")
+
+
+async def test_probe_with_a_bad_key_is_auth_failed(
+    openai_server: FakeOpenAI, transport: Transport
+) -> None:
+    """A probe rejected with 401 raises AuthFailed."""
+    adapter = OpenAIAdapter(
+        model="m", api_key="sk-wrong-key", base_url=openai_server.base_url, transport=transport
+    )
+    with pytest.raises(AuthFailed):
+        await adapter.probe()
+
+
+async def test_azure_uses_the_deployment_url_and_api_key_header(
+    azure: AzureOpenAIAdapter, openai_server: FakeOpenAI
+) -> None:
+    """Azure requests go to the deployment's URL with api-version, the key in `api-key`."""
+    await azure.complete(USER_HI)
+    received = openai_server.requests[0]
+    assert received.path == "/openai/deployments/my-gpt4o/chat/completions"
+    assert received.query == {"api-version": "2024-10-21"}
+    assert received.headers["api-key"] == API_KEY and "authorization" not in received.headers
+
+
+async def test_azure_streams(azure: AzureOpenAIAdapter, openai_server: FakeOpenAI) -> None:
+    """Azure streams use the same deployment URL and SSE pass-through."""
+    chunks = await collect(azure.stream(USER_HI))
+    assert openai_server.requests[0].path.endswith("/my-gpt4o/chat/completions")
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+async def test_azure_embeddings_use_the_deployment_url(
+    azure: AzureOpenAIAdapter, openai_server: FakeOpenAI
+) -> None:
+    """Azure embeddings go to the deployment's /embeddings."""
+    await azure.embeddings({"input": "a"})
+    assert openai_server.requests[0].path == "/openai/deployments/my-gpt4o/embeddings"
+
+
+async def test_azure_probe_lists_models(
+    azure: AzureOpenAIAdapter, openai_server: FakeOpenAI
+) -> None:
+    """The Azure probe is a GET of /openai/models?api-version=..."""
+    await azure.probe()
+    received = openai_server.requests[0]
+    assert (received.method, received.path) == ("GET", "/openai/models")
+    assert received.query == {"api-version": "2024-10-21"}
+
+
+def test_azure_needs_a_base_url() -> None:
+    """An Azure adapter without base_url is a configuration error."""
+    with pytest.raises(ConfigError, match="base_url"):
+        AzureOpenAIAdapter(model="dep", api_key="k")
+
+
+def test_azure_accepts_a_base_url_ending_in_openai() -> None:
+    """https://NAME.openai.azure.com/openai is the same resource as without /openai."""
+    adapter = AzureOpenAIAdapter(model="dep", base_url="https://x.openai.azure.com/openai/")
+    assert adapter.url("chat/completions").startswith("https://x.openai.azure.com/openai/deploy")
