@@ -44,17 +44,19 @@ class Event:
 AttemptListener = Callable[[Attempt], None]
 RequestListener = Callable[[Trace, Kind], None]
 EventListener = Callable[[Event], None]
+BudgetListener = Callable[[str, str], None]  # (route, "retry" | "hedge")
 
 
 class Hooks:
     """Listener lists. Empty lists cost one truthiness check on the hot path."""
 
-    __slots__ = ("attempt", "event", "request")
+    __slots__ = ("attempt", "budget", "event", "request")
 
     def __init__(self) -> None:
         self.attempt: list[AttemptListener] = []
         self.request: list[RequestListener] = []
         self.event: list[EventListener] = []
+        self.budget: list[BudgetListener] = []
 
     def attempted(self, attempt: Attempt) -> None:
         for listener in self.attempt:
@@ -63,6 +65,11 @@ class Hooks:
     def finished(self, trace: Trace, kind: Kind) -> None:
         for listener in self.request:
             _safely(listener, trace, kind)
+
+    def exhausted(self, route: str, budget: str) -> None:
+        """A retry or hedge was not made: the route's `budget` ("retry"/"hedge") was empty."""
+        for listener in self.budget:
+            _safely(listener, route, budget)
 
     def emit(self, event: Event) -> None:
         for listener in self.event:

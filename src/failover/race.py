@@ -114,6 +114,8 @@ class HedgeRace(Generic[T]):
             self.hedges += self._launch(hedge=True)
         else:
             self.hedges = self.policy.max_hedges  # budget spent: no more hedges for this request
+            if self.router.hooks.budget:
+                self.router.hooks.exhausted(self.plan.name, "hedge")
 
     async def _wait(self, delay: float | None) -> set[asyncio.Task[T]]:
         waiters: set[asyncio.Future[Any]] = set(self.pending)

@@ -226,7 +226,7 @@ class Router:
     ) -> Reply:
         """Send a chat completion through route `model`; the first answer wins."""
         plan = self.plan(model)
-        trace = Trace(plan.name, request_id or uuid.uuid4().hex)
+        trace = Trace(plan.name, request_id or uuid.uuid4().hex, started=self.clock.now())
         deadline = self._deadline(plan, timeout)
         try:
             completion, slot = await self._execute(plan, request, trace, deadline, self._open_call)
@@ -246,7 +246,7 @@ class Router:
     ) -> StreamReply:
         """Start a stream: fail over until one deployment sends its first chunk."""
         plan = self.plan(model)
-        trace = Trace(plan.name, request_id or uuid.uuid4().hex)
+        trace = Trace(plan.name, request_id or uuid.uuid4().hex, started=self.clock.now())
         deadline = self._deadline(plan, timeout)
         try:
             (opened, call), slot = await self._execute(
@@ -291,7 +291,7 @@ class Router:
     ) -> tuple[Payload, Trace, str]:
         """Create embeddings through route `model`: (OpenAI-format body, trace, deployment)."""
         plan = self.plan(model)
-        trace = Trace(plan.name, request_id or uuid.uuid4().hex)
+        trace = Trace(plan.name, request_id or uuid.uuid4().hex, started=self.clock.now())
         deadline = self._deadline(plan, timeout)
         try:
             payload, slot = await self._execute(plan, request, trace, deadline, self._open_embed)
@@ -463,7 +463,11 @@ class Router:
         if not policy.retry_same or err.kind is Kind.RATE_LIMITED:
             return None  # rate limits fail over at once; see _after_cooldown
         limit = min(plan.retry.attempts, 2) if policy.retry_once else plan.retry.attempts
-        if tries >= limit or not plan.budget.spend():
+        if tries >= limit:
+            return None
+        if not plan.budget.spend():
+            if self.hooks.budget:
+                self.hooks.exhausted(plan.name, "retry")
             return None
         delay = backoff(plan.retry, tries - 1, self.rng)
         return delay if self.clock.now() + delay < deadline else None

@@ -54,6 +54,7 @@ class Trace:
     route: str
     request_id: str = ""
     attempts: list[Attempt] = field(default_factory=list)
+    started: float | None = None  # the router clock's now() when the request began
 
     @property
     def calls(self) -> list[Attempt]:

@@ -1,0 +1,231 @@
+"""Structured logs: JSON lines through stdlib `logging`, one line per request and per event.
+
+    {"ts":"2025-01-01T12:00:00.123Z","level":"info","logger":"failover.request","msg":"request",
+     "request_id":"9f2c...","route":"smart","deployment":"anthropic/claude","outcome":"ok",
+     "attempts":2,"outcomes":["server_error","ok"],"latency_ms":412.5}
+
+Never a prompt, a completion or a key: request lines hold names, kinds and timings only, and
+free text that comes from providers (error messages in events) goes through `redact` first.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import orjson
+
+from ..clock import Clock
+from ..errors import Kind
+from ..events import Event
+from ..router import Router
+from ..trace import Trace
+
+__all__ = [
+    "JsonFormatter",
+    "RequestLogger",
+    "TextFormatter",
+    "configure_logging",
+    "event_fields",
+    "redact",
+    "request_fields",
+]
+
+request_log = logging.getLogger("failover.request")
+event_log = logging.getLogger("failover.event")
+
+_SECRETS = (
+    (re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"), "sk-***"),
+    (re.compile(r"\bAIza[0-9A-Za-z_\-]{16,}"), "AIza***"),
+    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/\-]+=*"), "Bearer ***"),
+    (
+        re.compile(r"(?i)\b(api[_-]?key|key|token|secret|password|sig)=([^&\s\"']+)"),
+        r"\1=***",
+    ),
+)
+# kinds that are the caller's doing, or nobody's fault: logged at INFO, the rest at WARNING
+_QUIET_KINDS = frozenset(
+    {Kind.OK, Kind.BAD_REQUEST, Kind.CANCELLED, Kind.CONTEXT_WINDOW, Kind.CONTENT_FILTER}
+)
+_LOUD_STATES = frozenset({"open", "forced_open"})
+
+
+def redact(text: str) -> str:
+    """`text` with anything that looks like an API key, token or secret query value masked."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+# -- formatters ---------------------------------------------------------------------------------
+
+
+_last_second: list[Any] = [None, ""]  # (whole second, its "YYYY-MM-DDTHH:MM:SS" text)
+
+
+def _timestamp(created: float) -> str:
+    """ISO 8601 UTC with milliseconds; the date part is formatted once per second."""
+    second = int(created)
+    if _last_second[0] != second:
+        text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _last_second[:] = [second, text]
+    return f"{_last_second[1]}.{int((created - second) * 1000):03d}Z"
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    fields = getattr(record, "fields", None)
+    return fields if isinstance(fields, dict) else {}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, then the record's `fields`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": _timestamp(record.created),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        out.update(_fields(record))
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(out, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """`ts LEVEL logger msg key=value ...` for people reading a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        parts = [_timestamp(record.created), record.levelname, record.name, record.getMessage()]
+        for key, value in _fields(record).items():
+            shown = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+            parts.append(f"{key}={shown}")
+        text = " ".join(parts)
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def configure_logging(
+    level: int | str = "info",
+    *,
+    json: bool = True,
+    stream: IO[str] | None = None,
+    logger: str = "",
+) -> logging.Handler:
+    """Send `logger`'s records (the root's by default) to `stream` as JSON lines or text.
+
+    Calling it again replaces the handler it installed before, so it is safe to call twice.
+    """
+    target = logging.getLogger(logger)
+    for old in list(target.handlers):
+        if getattr(old, "_failover", False):
+            target.removeHandler(old)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if json else TextFormatter())
+    handler._failover = True  # type: ignore[attr-defined]
+    target.addHandler(handler)
+    target.setLevel(level.upper() if isinstance(level, str) else level)
+    return handler
+
+
+# -- what is logged -----------------------------------------------------------------------------
+
+
+def request_fields(trace: Trace, kind: Kind, latency: float | None) -> dict[str, Any]:
+    """The fields of one request line: names, kinds and timings only."""
+    calls = [a for a in trace.attempts if a.skipped is None]
+    winner = trace.winner if kind is Kind.OK else None
+    fields: dict[str, Any] = {
+        "request_id": trace.request_id,
+        "route": trace.route,
+        "deployment": winner.deployment if winner is not None else None,
+        "outcome": str(getattr(kind, "value", kind)),
+        "attempts": len(calls),
+        "outcomes": ["cancelled" if a.cancelled else a.kind.value for a in calls],
+        "latency_ms": round(latency * 1000, 3) if latency is not None else None,
+    }
+    skipped = [f"{a.deployment}:{a.skipped}" for a in trace.attempts if a.skipped is not None]
+    if skipped:
+        fields["skipped"] = skipped
+    if winner is not None and winner.route != trace.route:
+        fields["fallback_route"] = winner.route
+    return fields
+
+
+def event_fields(event: Event) -> dict[str, Any]:
+    """The fields of one event line, provider text redacted."""
+    fields: dict[str, Any] = {"type": event.type, "at": event.at}
+    if event.route is not None:
+        fields["route"] = event.route
+    if event.deployment is not None:
+        fields["deployment"] = event.deployment
+    if event.data:
+        fields["data"] = {k: redact(v) if isinstance(v, str) else v for k, v in event.data.items()}
+    return fields
+
+
+def _event_level(event: Event) -> int:
+    loud = (
+        event.type == "panic"
+        or (event.type == "breaker" and event.data.get("new") in _LOUD_STATES)
+        or (event.type == "health" and event.data.get("healthy") is False)
+    )
+    return logging.WARNING if loud else logging.INFO
+
+
+def _latency(trace: Trace, clock: Clock) -> float | None:
+    started = getattr(trace, "started", None)  # set by routers that record when a request began
+    if isinstance(started, float):
+        return clock.now() - started
+    # otherwise: the calls and waits one after another (hedges overlap, so they are left out)
+    calls = [a for a in trace.attempts if a.skipped is None and not a.hedge]
+    return sum(a.latency + a.waited for a in calls) if calls else None
+
+
+class RequestLogger:
+    """Logs one line per finished request and one per event of a router."""
+
+    def __init__(self, router: Router, *, requests: bool = True, events: bool = True) -> None:
+        self.router = router
+        self.requests = requests
+        self.events = events
+        self.attach()
+
+    def attach(self) -> None:
+        hooks = self.router.hooks
+        if self.requests and self.on_request not in hooks.request:
+            hooks.request.append(self.on_request)
+        if self.events and self.on_event not in hooks.event:
+            hooks.event.append(self.on_event)
+
+    def detach(self) -> None:
+        hooks = self.router.hooks
+        if self.on_request in hooks.request:
+            hooks.request.remove(self.on_request)
+        if self.on_event in hooks.event:
+            hooks.event.remove(self.on_event)
+
+    def on_request(self, trace: Trace, kind: Kind) -> None:
+        level = logging.INFO if kind in _QUIET_KINDS else logging.WARNING
+        if request_log.isEnabledFor(level):
+            fields = request_fields(trace, kind, _latency(trace, self.router.clock))
+            _log(request_log, level, "request", fields)
+
+    def on_event(self, event: Event) -> None:
+        level = _event_level(event)
+        if event_log.isEnabledFor(level):
+            _log(event_log, level, redact(event.message), event_fields(event))
+
+
+def _log(logger: logging.Logger, level: int, message: str, fields: dict[str, Any]) -> None:
+    # makeRecord + handle skips Logger.log's search of the call stack for the caller, the
+    # largest cost of a log line; these lines say where they come from in `logger` anyway
+    record = logger.makeRecord(
+        logger.name, level, __file__, 0, message, (), None, extra={"fields": fields}
+    )
+    logger.handle(record)

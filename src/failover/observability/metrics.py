@@ -1,0 +1,378 @@
+"""Prometheus metrics of one router, on a registry of its own.
+
+Counters and histograms are fed by the router's hooks (attempt, request, event); gauges (breaker
+state, health, cool-downs, calls in flight, budget tokens) are read from the state store when
+Prometheus scrapes, so they are right even when another replica changed the state.
+
+Label values come only from the configuration (route and deployment names known when the
+`Metrics` was built) and from fixed vocabularies (`Kind` values, breaker states, event types):
+a client asking for a model nobody configured cannot create a time series. Names that are not
+known are counted under the label value "_other".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics import MetricWrapperBase
+
+from ..errors import Kind
+from ..events import Event
+from ..resilience.breaker import BreakerState
+from ..trace import Attempt, Trace
+
+if TYPE_CHECKING:
+    from ..health import HealthChecker, ProbeResult
+    from ..router import Router
+
+__all__ = ["BREAKER_STATE_VALUES", "CONTENT_TYPE", "OTHER", "Metrics"]
+
+OTHER = "_other"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+BREAKER_STATE_VALUES: dict[BreakerState, int] = {
+    BreakerState.CLOSED: 0,
+    BreakerState.OPEN: 1,
+    BreakerState.HALF_OPEN: 2,
+    BreakerState.FORCED_OPEN: 3,
+    BreakerState.DISABLED: 4,
+}
+EVENT_TYPES = frozenset({"breaker", "health", "panic", "fallback", "chaos", "config"})
+SKIP_REASONS = frozenset({"open", "unhealthy", "cooling_down"})
+BUDGETS = frozenset({"retry", "hedge"})
+_KINDS = frozenset(k.value for k in Kind)
+_STATES = frozenset(s.value for s in BreakerState)
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
+TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
+OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+
+M = TypeVar("M", bound=MetricWrapperBase)
+
+
+class _Family(Generic[M]):
+    """A labelled metric whose children are cached: `labels()` is too slow for the hot path."""
+
+    __slots__ = ("_children", "metric")
+
+    def __init__(self, metric: M) -> None:
+        self.metric = metric
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def get(self, *labels: str) -> M:
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = self.metric.labels(*labels)
+        return child
+
+
+class WebhookStats(Protocol):
+    """What the metrics read from a webhook sender (see `alerts.WebhookSender`)."""
+
+    url_label: str
+    sent: int
+    failed: int
+    dropped: int
+    suppressed: int
+
+
+class Metrics:
+    """Every Prometheus metric of one router. Build one per gateway; it subscribes itself."""
+
+    def __init__(self, router: Router, *, registry: CollectorRegistry | None = None) -> None:
+        self.router = router
+        self.registry = registry or CollectorRegistry()
+        self.deployment_names = tuple(router.deployments())
+        self.route_names = tuple(router.routes)
+        # a deployment can be addressed directly as a model name: it is then its own route
+        self._routes = frozenset(self.route_names) | frozenset(self.deployment_names)
+        self._deployments = frozenset(self.deployment_names)
+        self._webhooks: list[WebhookStats] = []
+        self._define()
+        self.registry.register(_LiveState(self))
+        self.attach()
+
+    def _define(self) -> None:
+        r = self.registry
+        self.requests = _Family(
+            Counter(
+                "failover_requests",
+                "Requests finished, by route asked for and outcome kind.",
+                ["route", "outcome"],
+                registry=r,
+            )
+        )
+        self.attempts = _Family(
+            Counter(
+                "failover_attempts",
+                "Calls made to deployments, by route, deployment and outcome kind.",
+                ["route", "deployment", "outcome"],
+                registry=r,
+            )
+        )
+        self.skips = _Family(
+            Counter(
+                "failover_skips",
+                "Candidates skipped without a call (breaker open, unhealthy, cooling down).",
+                ["route", "deployment", "reason"],
+                registry=r,
+            )
+        )
+        self.failovers = _Family(
+            Counter(
+                "failover_failovers",
+                "Requests answered by a deployment other than the first one called.",
+                ["route"],
+                registry=r,
+            )
+        )
+        self.fallbacks = _Family(
+            Counter(
+                "failover_fallbacks",
+                "Requests answered by a fallback route (`to`) instead of the route asked for.",
+                ["route", "to"],
+                registry=r,
+            )
+        )
+        self.retries = _Family(
+            Counter(
+                "failover_retries",
+                "Calls repeated on a deployment already called for the same request.",
+                ["route", "deployment"],
+                registry=r,
+            )
+        )
+        self.budget_exhausted = _Family(
+            Counter(
+                "failover_budget_exhausted",
+                "Retries or hedges not made because the route's budget was empty.",
+                ["route", "budget"],
+                registry=r,
+            )
+        )
+        self.transitions = _Family(
+            Counter(
+                "failover_breaker_transitions",
+                "Circuit breaker state changes.",
+                ["deployment", "from", "to"],
+                registry=r,
+            )
+        )
+        self.events = _Family(
+            Counter("failover_events", "Events emitted, by type.", ["type"], registry=r)
+        )
+        self.probes = _Family(
+            Counter(
+                "failover_health_probes",
+                "Active health probes, by deployment and outcome kind.",
+                ["deployment", "outcome"],
+                registry=r,
+            )
+        )
+        self.latency = _Family(
+            Histogram(
+                "failover_attempt_latency_seconds",
+                "Duration of successful calls (whole stream for streams), by deployment.",
+                ["deployment"],
+                buckets=LATENCY_BUCKETS,
+                registry=r,
+            )
+        )
+        self.ttft = _Family(
+            Histogram(
+                "failover_ttft_seconds",
+                "Time to the first stream chunk of successful streams, by deployment.",
+                ["deployment"],
+                buckets=TTFT_BUCKETS,
+                registry=r,
+            )
+        )
+        self.overhead = Histogram(
+            "failover_gateway_overhead_seconds",
+            "Time the gateway adds to a request, upstream time excluded.",
+            buckets=OVERHEAD_BUCKETS,
+            registry=r,
+        )
+
+    # -- wiring ------------------------------------------------------------------------------
+
+    def attach(self) -> None:
+        """Subscribe to the router's hooks (done by the constructor)."""
+        hooks = self.router.hooks
+        if self.on_attempt not in hooks.attempt:
+            hooks.attempt.append(self.on_attempt)
+            hooks.request.append(self.on_request)
+            hooks.event.append(self.on_event)
+            budget_hooks = getattr(hooks, "budget", None)  # see docs/observability.md
+            if isinstance(budget_hooks, list):
+                budget_hooks.append(self.on_budget_exhausted)
+
+    def detach(self) -> None:
+        """Stop listening to the router."""
+        hooks = self.router.hooks
+        _discard(hooks.attempt, self.on_attempt)
+        _discard(hooks.request, self.on_request)
+        _discard(hooks.event, self.on_event)
+        budget_hooks = getattr(hooks, "budget", None)
+        if isinstance(budget_hooks, list):
+            _discard(budget_hooks, self.on_budget_exhausted)
+
+    def watch_health(self, checker: HealthChecker) -> None:
+        """Count the probes of a health checker."""
+        checker.listeners.append(self.on_probe)
+
+    def watch_webhooks(self, senders: Sequence[WebhookStats]) -> None:
+        """Export the delivery counters of webhook senders."""
+        self._webhooks.extend(senders)
+
+    # -- exposition --------------------------------------------------------------------------
+
+    def render(self) -> bytes:
+        """The exposition text for GET /metrics (serve with `CONTENT_TYPE`)."""
+        return generate_latest(self.registry)
+
+    def observe_overhead(self, seconds: float) -> None:
+        """Record the time the gateway itself spent on one request."""
+        self.overhead.observe(seconds)
+
+    # -- listeners ---------------------------------------------------------------------------
+
+    def route(self, name: str) -> str:
+        return name if name in self._routes else OTHER
+
+    def deployment(self, name: str | None) -> str:
+        return name if name is not None and name in self._deployments else OTHER
+
+    def on_attempt(self, attempt: Attempt) -> None:
+        deployment = self.deployment(attempt.deployment)
+        outcome = Kind.CANCELLED.value if attempt.cancelled else _kind(attempt.kind)
+        self.attempts.get(self.route(attempt.route), deployment, outcome).inc()
+        if outcome == "ok":
+            self.latency.get(deployment).observe(attempt.latency)
+            if attempt.ttft is not None:
+                self.ttft.get(deployment).observe(attempt.ttft)
+
+    def on_request(self, trace: Trace, kind: Kind) -> None:
+        route = self.route(trace.route)
+        self.requests.get(route, _kind(kind)).inc()
+        first: Attempt | None = None
+        called: set[tuple[str, str]] = set()
+        for attempt in trace.attempts:
+            if attempt.skipped is not None:
+                reason = attempt.skipped if attempt.skipped in SKIP_REASONS else OTHER
+                self.skips.get(
+                    self.route(attempt.route), self.deployment(attempt.deployment), reason
+                ).inc()
+                continue
+            first = first or attempt
+            key = (attempt.route, attempt.deployment)
+            if key in called and not attempt.hedge:
+                self.retries.get(
+                    self.route(attempt.route), self.deployment(attempt.deployment)
+                ).inc()
+            called.add(key)
+        winner = trace.winner
+        if kind is not Kind.OK or winner is None or first is None:
+            return
+        if winner.deployment != first.deployment:
+            self.failovers.get(route).inc()
+        if winner.route != trace.route:
+            self.fallbacks.get(route, self.route(winner.route)).inc()
+
+    def on_event(self, event: Event) -> None:
+        self.events.get(event.type if event.type in EVENT_TYPES else OTHER).inc()
+        if event.type == "breaker":
+            old, new = str(event.data.get("old")), str(event.data.get("new"))
+            self.transitions.get(
+                self.deployment(event.deployment),
+                old if old in _STATES else OTHER,
+                new if new in _STATES else OTHER,
+            ).inc()
+
+    def on_budget_exhausted(self, route: str, budget: str) -> None:
+        """A retry or hedge was refused by the route's budget (router hook `budget`)."""
+        self.budget_exhausted.get(self.route(route), budget if budget in BUDGETS else OTHER).inc()
+
+    def on_probe(self, result: ProbeResult) -> None:
+        self.probes.get(self.deployment(result.deployment), _kind(result.kind)).inc()
+
+    def __repr__(self) -> str:
+        return f"<Metrics routes={len(self.route_names)} deployments={len(self.deployment_names)}>"
+
+
+def _discard(listeners: list[Any], listener: object) -> None:
+    if listener in listeners:
+        listeners.remove(listener)
+
+
+def _kind(kind: object) -> str:
+    value = kind.value if isinstance(kind, Kind) else str(kind)
+    return value if value in _KINDS else OTHER
+
+
+class _LiveState:
+    """Gauges read from the state store at scrape time."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.m = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        router = self.m.router
+        store, now = router.store, router.clock.now()
+        breaker = GaugeMetricFamily(
+            "failover_breaker_state",
+            "Breaker state: 0 closed, 1 open, 2 half_open, 3 forced_open, 4 disabled.",
+            labels=["deployment"],
+        )
+        healthy = GaugeMetricFamily(
+            "failover_deployment_healthy",
+            "1 while active health checks pass (or are off), 0 when marked unhealthy.",
+            labels=["deployment"],
+        )
+        cooling = GaugeMetricFamily(
+            "failover_deployment_cooling_down",
+            "1 while a deployment waits out a rate limit (Retry-After), else 0.",
+            labels=["deployment"],
+        )
+        in_flight = GaugeMetricFamily(
+            "failover_in_flight", "Calls in flight, by deployment.", labels=["deployment"]
+        )
+        for name in self.m.deployment_names:
+            state = router.breaker(name).state
+            breaker.add_metric([name], BREAKER_STATE_VALUES.get(state, -1))
+            healthy.add_metric([name], 1.0 if store.is_healthy(name) else 0.0)
+            cooling.add_metric([name], 1.0 if store.cooldown_until(name) > now else 0.0)
+            in_flight.add_metric([name], store.stats(name).in_flight)
+        yield from (breaker, healthy, cooling, in_flight)
+        yield self._budgets()
+        yield from self._webhooks()
+
+    def _budgets(self) -> Metric:
+        tokens = GaugeMetricFamily(
+            "failover_budget_tokens",
+            "Tokens left in a route's retry or hedge budget (one retry or hedge costs 1).",
+            labels=["route", "budget"],
+        )
+        for name in self.m.route_names:
+            plan = self.m.router.plan(name)
+            tokens.add_metric([name, "retry"], plan.budget.tokens)
+            if plan.hedge_budget is not None:
+                tokens.add_metric([name, "hedge"], plan.hedge_budget.tokens)
+        return tokens
+
+    def _webhooks(self) -> Iterable[Metric]:
+        if not self.m._webhooks:
+            return
+        deliveries = CounterMetricFamily(
+            "failover_webhook_deliveries",
+            "Webhook posts by outcome: sent, failed (after retries), dropped (queue full), "
+            "suppressed (repeat within repeat_after).",
+            labels=["webhook", "outcome"],
+        )
+        for sender in self.m._webhooks:
+            for outcome in ("sent", "failed", "dropped", "suppressed"):
+                deliveries.add_metric([sender.url_label, outcome], getattr(sender, outcome))
+        yield deliveries

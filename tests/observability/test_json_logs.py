@@ -1,0 +1,146 @@
+"""Structured logs: one JSON line per request and per state change, never prompts or keys."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+from obs_helpers import HI, two_routes
+
+from failover import Event, FakeClock, Router
+from failover.observability import RequestLogger, configure_logging, redact
+from failover.testing import fail
+
+
+class Captured:
+    """What the `failover` logger wrote, as parsed JSON lines."""
+
+    def __init__(self, stream: io.StringIO) -> None:
+        self.stream = stream
+
+    def lines(self) -> list[dict[str, Any]]:
+        return [orjson.loads(line) for line in self.stream.getvalue().splitlines()]
+
+    def of(self, logger: str) -> list[dict[str, Any]]:
+        return [line for line in self.lines() if line["logger"] == logger]
+
+
+@pytest.fixture
+def logs() -> Iterator[Captured]:
+    """JSON lines of the `failover` logger, captured for one test."""
+    target = logging.getLogger("failover")
+    level, propagate = target.level, target.propagate
+    stream = io.StringIO()
+    handler = configure_logging("debug", stream=stream, logger="failover")
+    target.propagate = False
+    yield Captured(stream)
+    target.removeHandler(handler)
+    target.setLevel(level)
+    target.propagate = propagate
+
+
+async def test_one_line_per_request(router: Router, logs: Captured) -> None:
+    """A request writes one JSON line with its id, route, deployment, attempts and latency."""
+    RequestLogger(router)
+    await router.complete("smart", HI, request_id="req-1")
+    (line,) = logs.of("failover.request")
+    assert line["msg"] == "request" and line["level"] == "info"
+    assert line["request_id"] == "req-1"
+    assert (line["route"], line["deployment"], line["outcome"]) == ("smart", "primary", "ok")
+    assert line["attempts"] == 1 and line["outcomes"] == ["ok"]
+    assert line["latency_ms"] == 0
+    assert line["ts"].endswith("Z")
+
+
+async def test_request_line_lists_every_outcome(clock: FakeClock, logs: Captured) -> None:
+    """A failed-over request lists each call's kind and its total latency."""
+    router = two_routes(clock, primary=[fail(503, latency=0.2)])
+    RequestLogger(router)
+    async with clock.autojump():
+        await router.complete("smart", HI)
+    (line,) = logs.of("failover.request")
+    assert line["outcomes"] == ["overloaded", "overloaded", "ok"]
+    assert line["deployment"] == "backup" and line["attempts"] == 3
+    assert line["latency_ms"] >= 400
+
+
+async def test_failed_request_is_a_warning(clock: FakeClock, logs: Captured) -> None:
+    """A request that no deployment answered is logged at warning with its kind."""
+    router = two_routes(clock, primary=[fail(401)], backup=[fail(401)])
+    router.plan("fast").slots[0].deployment.script(fail(500))  # type: ignore[attr-defined]
+    RequestLogger(router)
+    async with clock.autojump():
+        with pytest.raises(Exception, match="all deployments failed"):
+            await router.complete("smart", HI)
+    (line,) = logs.of("failover.request")
+    assert line["level"] == "warning"
+    assert line["outcome"] == "server_error" and line["deployment"] is None
+
+
+async def test_never_logs_prompts_or_keys(clock: FakeClock, logs: Captured) -> None:
+    """Prompt text and provider keys in error messages never reach the log."""
+    router = two_routes(clock, primary=[fail(401, message="bad key sk-live1234567890abcdef")])
+    RequestLogger(router)
+    for _ in range(3):
+        await router.complete("smart", HI)
+    text = logs.stream.getvalue()
+    assert "secret prompt" not in text
+    assert "sk-live1234567890abcdef" not in text
+    assert logs.of("failover.event")  # the breaker opened: there was something to leak
+
+
+async def test_breaker_opening_is_a_warning_line(clock: FakeClock, logs: Captured) -> None:
+    """A breaker opening writes one warning line naming the deployment and the states."""
+    router = two_routes(clock, primary=[fail(401)])
+    RequestLogger(router)
+    for _ in range(3):
+        await router.complete("smart", HI)
+    (line,) = [e for e in logs.of("failover.event") if e["type"] == "breaker"]
+    assert line["level"] == "warning" and line["deployment"] == "primary"
+    assert line["data"]["old"] == "closed" and line["data"]["new"] == "open"
+    assert "closed -> open" in line["msg"]
+
+
+async def test_request_lines_can_be_turned_off(router: Router, logs: Captured) -> None:
+    """With requests=False only events are logged."""
+    RequestLogger(router, requests=False)
+    await router.complete("smart", HI)
+    router.hooks.emit(Event("config", 1.0, "reloaded"))
+    assert logs.of("failover.request") == []
+    assert [line["msg"] for line in logs.of("failover.event")] == ["reloaded"]
+
+
+def test_configure_logging_twice_keeps_one_handler() -> None:
+    """Calling configure_logging again replaces its handler instead of adding another."""
+    target = logging.getLogger("failover.test-config")
+    configure_logging("info", stream=io.StringIO(), logger="failover.test-config")
+    configure_logging("info", stream=io.StringIO(), logger="failover.test-config")
+    assert len(target.handlers) == 1
+    target.handlers.clear()
+
+
+def test_text_format_is_readable() -> None:
+    """json=False writes `ts LEVEL logger msg key=value` lines."""
+    stream = io.StringIO()
+    target = logging.getLogger("failover.test-text")
+    target.propagate = False
+    configure_logging("info", json=False, stream=stream, logger="failover.test-text")
+    target.info("request", extra={"fields": {"route": "smart", "outcomes": ["ok"]}})
+    target.handlers.clear()
+    line = stream.getvalue().strip()
+    assert ' INFO failover.test-text request route=smart outcomes=["ok"]' in line
+
+
+def test_redact_masks_keys_tokens_and_secret_parameters() -> None:
+    """redact() masks sk- keys, Google keys, bearer tokens and key= query values."""
+    text = redact(
+        "sk-ant-abcdef123456 AIzaSyA1234567890abcdefghij Bearer eyJhbGciOi.x "
+        "https://x/v1?key=hunter2&alt=sse"
+    )
+    assert "abcdef123456" not in text and "1234567890abcdefghij" not in text
+    assert "eyJhbGciOi" not in text and "hunter2" not in text
+    assert "alt=sse" in text
