@@ -289,3 +289,16 @@ class BreakerMachine(RuleBasedStateMachine):
 
 TestBreakerMachine = BreakerMachine.TestCase
 TestBreakerMachine.settings = settings(max_examples=200, stateful_step_count=60, deadline=None)
+
+
+def test_old_success_does_not_reset_a_new_failure_streak(clock: FakeClock) -> None:
+    """A success from a call that started before the latest failure leaves the streak intact."""
+    b = breaker(clock, consecutive_failures=3, min_calls=100)
+    slow = b.try_acquire()
+    assert slow is not None
+    clock.advance_sync(1.0)
+    call(b, Result.FAILURE)
+    call(b, Result.FAILURE)
+    b.record(slow, Result.SUCCESS, duration=1.0)  # started before the outage, lands after
+    call(b, Result.FAILURE)
+    assert b.state is BreakerState.OPEN

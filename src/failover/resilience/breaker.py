@@ -135,6 +135,7 @@ class CircuitBreaker:
         self._failures = 0
         self._slow = 0
         self._consecutive = 0
+        self._streak_from = float("-inf")  # start time of the streak's latest failed call
         self._open_until = 0.0
         self._reopens = 0
         self._probes_issued = 0  # HALF_OPEN permits handed out (ignored ones handed back)
@@ -235,7 +236,14 @@ class CircuitBreaker:
         self._failures += failed
         self._slow += slow
         self._evict(now)
-        self._consecutive = self._consecutive + 1 if failed else 0
+        started = now - duration
+        if failed:
+            self._consecutive += 1
+            self._streak_from = max(self._streak_from, started)
+        elif started >= self._streak_from:
+            # Only a call that started after the streak's latest failure ends the streak: a
+            # slow success from before an outage proves nothing about the deployment now.
+            self._consecutive = 0
         if policy.consecutive_failures and self._consecutive >= policy.consecutive_failures:
             self._to_open(f"{self._consecutive} consecutive failures")
             return
@@ -305,6 +313,7 @@ class CircuitBreaker:
         if new is BreakerState.CLOSED:
             self._window.clear()
             self._failures = self._slow = self._consecutive = 0
+            self._streak_from = float("-inf")
         event = BreakerEvent(self.name, old, new, self._clock.now(), reason, open_for)
         for listener in self._listeners:
             listener(event)

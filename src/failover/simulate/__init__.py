@@ -1,0 +1,54 @@
+"""The outage simulator: run a scenario (load + a timeline of faults) against the real router,
+in virtual time or real time, or against a running gateway; report availability, latency,
+attempts, time to detect and time to recover per phase; gate CI on an SLO; chart the timeline.
+
+    scenario = load_scenario("scenarios/primary-down.yaml")
+    recording = await run_scenario(scenario, fast=True)
+    report = build_report(recording, scenario.assertions())
+    report.passed, report.metric("p99"), report.faults[0].detect
+    write_chart(recording, "primary-down.png", report)
+
+On the command line: `failover simulate SCENARIO.yaml --fast` (see `simulate_command`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .chart import ChartData, chart_data, write_chart
+from .record import Recording
+from .report import FaultReport, PhaseReport, Report, Stats, build_report
+from .runner import run_scenario
+from .scenario import LoadProfile, Scenario, TimelineEntry, load_scenario
+from .slo import Assertion, Verdict, parse_assertion
+
+__all__ = [
+    "Assertion",
+    "ChartData",
+    "FaultReport",
+    "LoadProfile",
+    "PhaseReport",
+    "Recording",
+    "Report",
+    "Scenario",
+    "Stats",
+    "TimelineEntry",
+    "Verdict",
+    "build_report",
+    "chart_data",
+    "command",
+    "load_scenario",
+    "parse_assertion",
+    "run_scenario",
+    "simulate_command",
+    "write_chart",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # the click command pulls in click and rich: only when the CLI asks for it
+    if name in ("command", "simulate_command"):
+        from .cli import simulate_command
+
+        return simulate_command
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,286 @@
+"""The timeline of a run as a chart: traffic per deployment (stacked), errors seen by clients,
+breaker states per deployment (bands), latency p50/p99 — fault windows shaded throughout.
+
+`chart_data` turns a recording into plain series and bands, so what a chart shows can be
+inspected (and tested) without drawing it; `render_png` (matplotlib, Agg) and `render_html`
+(one self-contained file, inline SVG) draw the same data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from .record import Recording
+from .report import Report, percentile
+from .runner import default_resolution
+from .slo import format_seconds
+
+__all__ = [
+    "Band",
+    "ChartData",
+    "Mark",
+    "Series",
+    "Window",
+    "chart_data",
+    "render_png",
+    "write_chart",
+]
+
+Panel = Literal["traffic", "errors", "latency"]
+PALETTE = ("#3b6fb6", "#e08a2c", "#3f9b6b", "#8a5cb8", "#c4566b", "#4fa3b8", "#9a8a3c")
+ERROR_COLOR = "#d1343a"
+LATENCY_COLORS = {"p50": "#3b6fb6", "p99": "#7a3fb0", "p99 failed": "#d1343a"}
+STATE_COLORS = {
+    "closed": "#bfe3c6",
+    "half_open": "#f3d37a",
+    "open": "#e4605e",
+    "forced_open": "#8f1d1d",
+    "disabled": "#c9c9c9",
+    "unhealthy": "#6b4a8f",
+    "cooling_down": "#e8a15c",
+}
+FAULT_COLOR = "#d1343a"
+MAX_MARKED = 4  # more fault windows than this (flapping): no detect/recover notes, they'd pile up
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One line, area or bar series of a panel; `id` names it in the HTML chart."""
+
+    name: str
+    panel: Panel
+    x: tuple[float, ...]
+    y: tuple[float | None, ...]
+    color: str
+    style: Literal["area", "bar", "line"]
+
+    @property
+    def id(self) -> str:
+        return f"series-{self.panel}-{_slug(self.name)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """A span of time a deployment spent in one breaker state (or unhealthy / cooling down)."""
+
+    deployment: str
+    start: float
+    end: float
+    state: str
+
+    @property
+    def color(self) -> str:
+        return STATE_COLORS.get(self.state, "#999999")
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A fault window to shade; `lane` stacks the labels of windows that overlap."""
+
+    deployment: str
+    start: float
+    end: float
+    label: str
+    lane: int = 0
+
+    @property
+    def text(self) -> str:
+        return f"{self.deployment}: {self.label}"
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A moment worth a note on a deployment's breaker row: detected, back in rotation."""
+
+    deployment: str
+    at: float
+    text: str
+
+
+@dataclass
+class ChartData:
+    """Everything a chart of a run shows."""
+
+    title: str
+    subtitle: str
+    duration: float
+    resolution: float
+    deployments: list[str]
+    series: list[Series] = field(default_factory=list)
+    bands: list[Band] = field(default_factory=list)
+    windows: list[Window] = field(default_factory=list)
+    marks: list[Mark] = field(default_factory=list)
+
+    def names(self) -> list[str]:
+        """`panel:name` of every series, then `breakers:<deployment>` for every band row."""
+        rows = [f"breakers:{d}" for d in self.deployments]
+        return [f"{s.panel}:{s.name}" for s in self.series] + rows
+
+    def panel(self, name: str) -> list[Series]:
+        return [s for s in self.series if s.panel == name]
+
+
+def chart_data(recording: Recording, report: Report | None = None) -> ChartData:
+    """Bin a recording into the chart's series, bands and shaded windows; with its `report`,
+    mark when each fault was detected and when the deployment was back."""
+    scenario = recording.scenario
+    duration = recording.duration
+    step = scenario.resolution or default_resolution(duration)
+    bins = max(1, math.ceil(duration / step - 1e-9))
+    xs = tuple(round(i * step, 6) for i in range(bins))
+    served: dict[str, list[float]] = {d: [0.0] * bins for d in recording.deployments}
+    failed = [0.0] * bins
+    latencies: list[list[float]] = [[] for _ in range(bins)]
+    failures: list[list[float]] = [[] for _ in range(bins)]
+    for r in recording.requests:
+        i = min(bins - 1, int(r.start / step))
+        (latencies if r.ok else failures)[i].append(r.latency)
+        if r.ok and r.deployment is not None:
+            served.setdefault(r.deployment, [0.0] * bins)[i] += 1 / step
+        elif not r.ok:
+            failed[i] += 1 / step
+    data = ChartData(
+        title=f"{scenario.name}: {scenario.description}".rstrip(": "),
+        subtitle=_subtitle(recording),
+        duration=duration,
+        resolution=step,
+        deployments=list(served),
+    )
+    for n, (name, ys) in enumerate(served.items()):
+        data.series.append(
+            Series(name, "traffic", xs, tuple(ys), PALETTE[n % len(PALETTE)], "area")
+        )
+    data.series.append(Series("failed", "errors", xs, tuple(failed), ERROR_COLOR, "bar"))
+    for q, name, source in (
+        (50, "p50", latencies),
+        (99, "p99", latencies),
+        (99, "p99 failed", failures),
+    ):
+        if name == "p99 failed" and not any(failures):
+            continue
+        ys_ms = tuple(_ms(percentile(sorted(b), q)) for b in source)
+        data.series.append(Series(name, "latency", xs, ys_ms, LATENCY_COLORS[name], "line"))
+    data.bands = _bands(recording)
+    data.windows = _windows(recording)
+    if report is not None and len(report.faults) <= MAX_MARKED:
+        data.marks = _marks(report)
+    return data
+
+
+def _windows(rec: Recording) -> list[Window]:
+    """Fault windows to shade: identical spans merged, overlapping labels put in lanes."""
+    merged: dict[tuple[float, float, str], list[str]] = {}
+    for w in rec.scenario.windows():
+        merged.setdefault((w.start, w.end, w.label), []).append(w.deployment)
+    out: list[Window] = []
+    lanes: list[float] = []  # where each lane's last label ends
+    for (start, end, label), names in sorted(merged.items()):
+        room = rec.duration * 0.0065 * (len(label) + len(", ".join(names)) + 4)  # text width
+        middle = (start + end) / 2
+        left, right = min(start, middle - room / 2), max(end, middle + room / 2)
+        lane = next((i for i, busy in enumerate(lanes) if busy <= left), len(lanes))
+        if lane == len(lanes):
+            lanes.append(right)
+        lanes[lane] = right
+        out.append(Window(", ".join(names), start, end, label, lane))
+    return out
+
+
+def _marks(report: Report) -> list[Mark]:
+    out = []
+    for f in report.faults:
+        if f.detect is not None:
+            out.append(
+                Mark(f.deployment, f.start + f.detect, f"detected +{format_seconds(f.detect)}")
+            )
+        if f.recover is not None:
+            out.append(Mark(f.deployment, f.end + f.recover, f"back +{format_seconds(f.recover)}"))
+    return out
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else value * 1000
+
+
+def _subtitle(rec: Recording) -> str:
+    rates = "/".join(f"{r:g}" for r in sorted({r for _, _, r, _ in rec.scenario.load.stretches()}))
+    ok = sum(r.ok for r in rec.requests)
+    n = len(rec.requests)
+    avail = f"{ok / n * 100:.2f}%" if n else "-"
+    mode = {"fast": "virtual time", "real": "real time", "http": "via HTTP"}[rec.mode]
+    run = f"{rates} req/s for {rec.duration:g}s, {mode}, seed {rec.seed}"
+    return f"{run}: {n} requests, {avail} answered"
+
+
+def _bands(rec: Recording) -> list[Band]:
+    end = max(rec.duration, rec.ended)
+    out: list[Band] = []
+    known = rec.calls is not None
+    for name in rec.deployments:
+        changes = [c for c in rec.changes if c.deployment == name and c.source == "breaker"]
+        if known or changes:
+            state, since = "closed", 0.0
+            for change in changes:
+                if change.at > since or state == "half_open":
+                    out.append(Band(name, since, change.at, state))
+                state, since = change.state, change.at
+            out.append(Band(name, since, end, state))
+        out.extend(_spans(rec, name, end))
+    # a half-open that lasted no time at all is a probe that failed at once: keep it, it is drawn
+    return [
+        b for b in out if (b.end > b.start or b.state == "half_open") and b.start < rec.duration
+    ]
+
+
+def _spans(rec: Recording, name: str, end: float) -> list[Band]:
+    """Unhealthy spans and rate-limit cool-downs (merged) of one deployment."""
+    out: list[Band] = []
+    sick: float | None = None
+    for change in rec.changes:
+        if change.deployment == name and change.source == "health":
+            if change.state == "unhealthy" and sick is None:
+                sick = change.at
+            elif change.state == "healthy" and sick is not None:
+                out.append(Band(name, sick, change.at, "unhealthy"))
+                sick = None
+    if sick is not None:
+        out.append(Band(name, sick, end, "unhealthy"))
+    merged: list[list[float]] = []
+    for _, a, b in sorted(c for c in rec.cooldowns if c[0] == name):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    out.extend(Band(name, a, min(b, end), "cooling_down") for a, b in merged)
+    return out
+
+
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-") or "x"
+
+
+# -- drawing -----------------------------------------------------------------------------
+
+
+def render_png(data: ChartData, path: str | Path) -> list[str]:
+    """Draw `data` to a PNG with matplotlib (Agg); returns the legend names drawn."""
+    from ._png import draw_png
+
+    return draw_png(data, Path(path))
+
+
+def write_chart(recording: Recording, path: str | Path, report: Report | None = None) -> list[str]:
+    """Write the chart of `recording` to `path` (.png or .html); returns the series drawn."""
+    target = Path(path)
+    data = chart_data(recording, report)
+    suffix = target.suffix.lower()
+    if suffix == ".png":
+        return render_png(data, target)
+    if suffix in (".html", ".htm"):
+        from ._html import render_html
+
+        return render_html(data, target)
+    raise ValueError(f"chart {str(path)!r}: use a .png or .html file name")

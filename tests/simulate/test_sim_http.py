@@ -1,0 +1,179 @@
+"""`--url`: load over HTTP to a gateway, faults through its admin API, skipped on a 404.
+
+The gateway here is a stand-in built on the real router that speaks the contract the simulator
+assumes: `POST /admin/chaos/{deployment}` with a `chaos:` block as JSON, `GET /admin/status`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from sim_helpers import CONFIG, make_scenario
+
+from failover.chaos import ChaosConfig, ErrorFault
+from failover.clock import SystemClock
+from failover.config import Config
+from failover.errors import RequestFailed
+from failover.simulate.http import fault_json
+from failover.simulate.local import build_router
+from failover.simulate.record import Recording
+from failover.simulate.report import build_report
+from failover.simulate.runner import run_scenario
+from failover.simulate.scenario import Scenario
+
+ADMIN_KEY = "admin-secret"
+
+
+class Gateway:
+    """The smallest gateway the simulator can drive."""
+
+    def __init__(self, *, chaos: bool) -> None:
+        self.router, self.injectors = build_router(
+            Config.from_dict(CONFIG), clock=SystemClock(), seed=1
+        )
+        self.posts: list[tuple[str, Any]] = []
+        self.app = web.Application()
+        self.app.router.add_post("/v1/chat/completions", self.chat)
+        self.app.router.add_get("/admin/status", self.status)
+        if chaos:
+            self.app.router.add_post("/admin/chaos/{name:.+}", self.chaos)
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json(loads=orjson.loads)
+        try:
+            if body.get("stream"):
+                return await self.stream(request, body)
+            reply = await self.router.complete(body["model"], body)
+        except RequestFailed as exc:
+            calls = str(len(exc.trace.calls))
+            return web.json_response(
+                {"error": {"message": exc.message}},
+                status=502,
+                headers={"x-failover-attempts": calls},
+            )
+        headers = {
+            "x-failover-deployment": reply.deployment,
+            "x-failover-attempts": str(len(reply.trace.calls)),
+        }
+        return web.Response(
+            body=reply.completion.raw, headers=headers, content_type="application/json"
+        )
+
+    async def stream(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        reply = await self.router.open_stream(body["model"], body)
+        resp = web.StreamResponse(
+            headers={
+                "content-type": "text/event-stream",
+                "x-failover-deployment": reply.deployment,
+                "x-failover-attempts": str(len(reply.trace.calls)),
+            }
+        )
+        await resp.prepare(request)
+        async for chunk in reply:
+            await resp.write(b"data: " + chunk.raw + b"\n\n")
+        await resp.write(b"data: [DONE]\n\n")
+        return resp
+
+    async def chaos(self, request: web.Request) -> web.Response:
+        if request.headers.get("authorization") != f"Bearer {ADMIN_KEY}":
+            return web.json_response({"error": "admin key"}, status=401)
+        name = request.match_info["name"]
+        body = await request.json()
+        self.posts.append((name, body))
+        self.injectors[name].set_faults(ChaosConfig.model_validate(body))
+        return web.json_response(self.injectors[name].describe())
+
+    async def status(self, request: web.Request) -> web.Response:
+        store = self.router.store
+        deployments = {
+            name: {
+                "breaker": self.router.breaker(name).state.value,
+                "healthy": store.is_healthy(name),
+            }
+            for name in self.router.deployments()
+        }
+        return web.json_response({"deployments": deployments})
+
+
+async def drive(gateway: Gateway, drill: Scenario, admin_key: str | None) -> Recording:
+    """Serve `gateway` on a free port and run `drill` against it over HTTP."""
+    server = TestServer(gateway.app)
+    await server.start_server()
+    try:
+        url = str(server.make_url("")).rstrip("/")
+        return await run_scenario(drill, fast=False, url=url, admin_key=admin_key)
+    finally:
+        await server.close()
+        await gateway.router.aclose()
+
+
+def drill(duration: float = 2.5) -> Scenario:
+    """40 req/s, the primary hard down through the middle fifth to three fifths."""
+    return make_scenario(
+        load={"rate": 40, "duration": duration, "stream": "30%"},
+        timeline=[
+            {
+                "deployment": "primary",
+                "start": duration / 5,
+                "end": duration * 3 / 5,
+                "fault": {"type": "reset"},
+            }
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def chaos_run() -> tuple[Gateway, Recording]:
+    """One 2.5 s run against a gateway with the chaos endpoint (shared by the module)."""
+    gateway = Gateway(chaos=True)
+    return gateway, asyncio.run(drive(gateway, drill(), ADMIN_KEY))
+
+
+def test_the_admin_body_is_a_chaos_block() -> None:
+    """Faults go to the gateway as the JSON of a deployment's `chaos:` mapping."""
+    body = fault_json([ErrorFault(status=503, rate=0.3)])
+    assert body == {"enabled": True, "faults": [{"type": "error", "status": 503, "rate": 0.3}]}
+    assert ChaosConfig.model_validate(body).faults[0] == ErrorFault(status=503, rate=0.3)
+
+
+def test_faults_are_switched_through_the_admin_api(
+    chaos_run: tuple[Gateway, Recording],
+) -> None:
+    """The fault goes on and off via POST /admin/chaos/{deployment}; clients see no errors."""
+    gateway, recording = chaos_run
+    assert gateway.posts == [
+        ("primary", {"enabled": True, "faults": [{"type": "reset"}]}),
+        ("primary", {"enabled": True, "faults": []}),
+    ]
+    assert recording.mode == "http" and all(s.applied for s in recording.switches)
+    report = build_report(recording)
+    assert report.overall.requests > 60 and report.overall.failed == 0
+    assert {"primary", "backup"} <= set(recording.deployments)
+
+
+def test_the_breaker_is_watched_through_the_status_endpoint(
+    chaos_run: tuple[Gateway, Recording],
+) -> None:
+    """Detection over HTTP comes from polling GET /admin/status."""
+    (fault,) = build_report(chaos_run[1]).faults
+    assert fault.detected_by == "breaker" and fault.detect is not None and fault.detect < 0.5
+    assert fault.calls is None  # calls inside a gateway are not visible from outside
+
+
+async def test_a_gateway_without_the_chaos_api_gets_the_load_only() -> None:
+    """A 404 from the admin API skips fault injection with a clear note; the load still runs."""
+    recording = await drive(Gateway(chaos=False), drill(1.0), None)
+    assert recording.requests and all(r.ok for r in recording.requests)
+    assert not any(s.applied for s in recording.switches)
+    assert any("no chaos admin API" in note and "404" in note for note in recording.notes)
+
+
+async def test_a_refused_admin_key_is_reported() -> None:
+    """A 401 from the admin API is named in the run's notes."""
+    recording = await drive(Gateway(chaos=True), drill(1.0), "wrong")
+    assert any("answered 401" in note for note in recording.notes)
