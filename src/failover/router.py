@@ -225,14 +225,8 @@ class Router:
         timeout: float | None = None,
     ) -> Reply:
         """Send a chat completion through route `model`; the first answer wins."""
-        plan = self.plan(model)
-        trace = Trace(plan.name, request_id or uuid.uuid4().hex, started=self.clock.now())
-        deadline = self._deadline(plan, timeout)
-        try:
-            completion, slot = await self._execute(plan, request, trace, deadline, self._open_call)
-        except BaseException as exc:
-            self._finished(trace, exc)
-            raise
+        plan, trace, deadline = self._begin(model, request_id, timeout)
+        completion, slot = await self._run(plan, request, trace, deadline, self._open_call)
         self.hooks.finished(trace, Kind.OK)
         return Reply(completion, trace, plan.name, slot.name)
 
@@ -245,16 +239,8 @@ class Router:
         timeout: float | None = None,
     ) -> StreamReply:
         """Start a stream: fail over until one deployment sends its first chunk."""
-        plan = self.plan(model)
-        trace = Trace(plan.name, request_id or uuid.uuid4().hex, started=self.clock.now())
-        deadline = self._deadline(plan, timeout)
-        try:
-            (opened, call), slot = await self._execute(
-                plan, request, trace, deadline, self._open_stream
-            )
-        except BaseException as exc:
-            self._finished(trace, exc)
-            raise
+        plan, trace, deadline = self._begin(model, request_id, timeout)
+        (opened, call), slot = await self._run(plan, request, trace, deadline, self._open_stream)
 
         async def finish(err: ProviderError | None, ok: bool) -> None:
             await self._settle(plan, call, err, success=ok)
@@ -290,14 +276,8 @@ class Router:
         timeout: float | None = None,
     ) -> tuple[Payload, Trace, str]:
         """Create embeddings through route `model`: (OpenAI-format body, trace, deployment)."""
-        plan = self.plan(model)
-        trace = Trace(plan.name, request_id or uuid.uuid4().hex, started=self.clock.now())
-        deadline = self._deadline(plan, timeout)
-        try:
-            payload, slot = await self._execute(plan, request, trace, deadline, self._open_embed)
-        except BaseException as exc:
-            self._finished(trace, exc)
-            raise
+        plan, trace, deadline = self._begin(model, request_id, timeout)
+        payload, slot = await self._run(plan, request, trace, deadline, self._open_embed)
         self.hooks.finished(trace, Kind.OK)
         return payload, trace, slot.name
 
@@ -324,9 +304,24 @@ class Router:
 
     # -- the request loop ------------------------------------------------------------------
 
-    def _deadline(self, plan: Plan, timeout: float | None) -> float:
+    def _begin(
+        self, model: str, request_id: str | None, timeout: float | None
+    ) -> tuple[Plan, Trace, float]:
+        plan = self.plan(model)
+        now = self.clock.now()
+        trace = Trace(plan.name, request_id or uuid.uuid4().hex, started=now)
         total = timeout if timeout is not None else plan.timeouts.total
-        return self.clock.now() + total if total is not None else math.inf
+        return plan, trace, now + total if total is not None else math.inf
+
+    async def _run(
+        self, plan: Plan, request: Request, trace: Trace, deadline: float, opener: Opener[T]
+    ) -> tuple[T, Slot]:
+        """`_execute`, telling request listeners when it fails."""
+        try:
+            return await self._execute(plan, request, trace, deadline, opener)
+        except BaseException as exc:
+            self._finished(trace, exc)
+            raise
 
     async def _execute(
         self, plan: Plan, request: Request, trace: Trace, deadline: float, opener: Opener[T]
