@@ -1,0 +1,110 @@
+"""A `Generation` is one loaded configuration: its router, observability (metrics, events,
+health checks, webhooks), client keys, admin guard and limits.
+
+A reload builds a new generation and swaps it in atomically; each request keeps the generation
+it started on (it holds a reference and is counted in `active`), so in-flight requests and
+streams finish on the router they began with. The old router is closed once its last request
+has left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+from pydantic import ValidationError
+
+from ..config import Config, format_validation_error
+from ..errors import ConfigError
+from ..observability import EventLog, Observability, ObservabilityConfig
+from ..router import Router
+from .auth import AdminGuard, KeyRing
+
+__all__ = ["Generation", "observe"]
+
+DEFAULT_MAX_BODY = 10 * 1024 * 1024
+
+
+class Generation:
+    """One configuration's router and server settings, with a count of requests using it."""
+
+    __slots__ = (
+        "_idle",
+        "active",
+        "admin",
+        "config",
+        "keys",
+        "loaded_at",
+        "max_body",
+        "models_body",
+        "number",
+        "obs",
+        "router",
+    )
+
+    def __init__(self, router: Router, number: int = 1, *, events: EventLog | None = None) -> None:
+        self.router = router
+        self.obs = observe(router, events=events)
+        self.config: Config | None = router.config
+        self.number = number
+        self.loaded_at = time.time()
+        self.active = 0
+        self._idle: asyncio.Event | None = None
+        server = self.config.server if self.config is not None else None
+        keys = [k.get_secret_value() for k in server.api_keys] if server else []
+        self.keys = KeyRing(keys)
+        admin_key = server.admin_key.get_secret_value() if server and server.admin_key else None
+        self.admin = AdminGuard(admin_key)
+        self.max_body = server.max_body if server else DEFAULT_MAX_BODY
+        self.models_body = self._models()
+
+    def _models(self) -> bytes:
+        created = int(self.loaded_at)
+        data = [
+            {"id": name, "object": "model", "created": created, "owned_by": "failover"}
+            for name in self.router.route_names()
+        ]
+        return orjson.dumps({"object": "list", "data": data})
+
+    def leave(self) -> None:
+        """A request that entered (`active += 1`) has finished."""
+        self.active -= 1
+        if self.active == 0 and self._idle is not None:
+            self._idle.set()
+
+    async def wait_idle(self, timeout: float | None) -> bool:
+        """Wait until no request uses this generation; False if `timeout` ran out first."""
+        if self.active == 0:
+            return True
+        self._idle = self._idle or asyncio.Event()
+        self._idle.clear()
+        try:
+            async with asyncio.timeout(timeout):
+                while self.active:
+                    await self._idle.wait()
+                    self._idle.clear()
+        except TimeoutError:
+            return False
+        return True
+
+    def __repr__(self) -> str:
+        routes = self.router.route_names()
+        return f"<Generation #{self.number} routes={routes} active={self.active}>"
+
+
+def observe(router: Router, *, events: EventLog | None = None) -> Observability:
+    """Metrics, logs, events, webhooks and (when enabled) health checks for `router`.
+
+    Raises `ConfigError` for an invalid `observability:` section."""
+    config = router.config
+    try:
+        obs_config = ObservabilityConfig.model_validate(config.observability if config else {})
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, prefix="observability")) from None
+    checker = None
+    if config is not None and config.defaults.health.enabled:
+        from ..health import HealthChecker
+
+        checker = HealthChecker(router, config.defaults.health)
+    return Observability(router, obs_config, health=checker, events=events)

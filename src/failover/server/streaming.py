@@ -1,0 +1,151 @@
+"""Relaying a committed stream to the client as Server-Sent Events.
+
+By the time a `StreamReply` exists the router has the first chunk in hand (every failure before
+it failed over invisibly). From here on a failure cannot be hidden: the client gets an error
+event in the stream's own format and the stream ends. A client that hangs up stops the upstream
+stream at once (not counted against the deployment).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from typing import Protocol
+
+from ..errors import StreamInterrupted
+from ..reply import StreamReply
+from ..trace import Trace
+from ..types import Chunk
+from .anthropic_format import StreamTranslator
+from .errors import Failure, anthropic_event, ascii_header, failure_from, openai_event
+from .http import Call, Headers, Receive
+
+__all__ = ["AnthropicEncoder", "OpenAIEncoder", "relay", "routing_headers"]
+
+log = logging.getLogger("failover.server")
+
+
+class Encoder(Protocol):
+    """Turns chunks into bytes of one API's event stream."""
+
+    def chunk(self, chunk: Chunk) -> bytes: ...
+
+    def done(self) -> bytes: ...
+
+    def error(self, failure: Failure) -> bytes: ...
+
+
+class OpenAIEncoder:
+    """OpenAI's stream: the upstream chunk bytes as they came, `data: [DONE]` at the end."""
+
+    __slots__ = ()
+
+    def chunk(self, chunk: Chunk) -> bytes:
+        return b"data: " + chunk.raw + b"\n\n"
+
+    def done(self) -> bytes:
+        return b"data: [DONE]\n\n"
+
+    def error(self, failure: Failure) -> bytes:
+        return openai_event(failure)
+
+
+class AnthropicEncoder:
+    """Anthropic's stream, translated chunk by chunk."""
+
+    __slots__ = ("_translator",)
+
+    def __init__(self, model: str) -> None:
+        self._translator = StreamTranslator(model)
+
+    def chunk(self, chunk: Chunk) -> bytes:
+        return self._translator.feed(chunk.body)
+
+    def done(self) -> bytes:
+        return self._translator.finish()
+
+    def error(self, failure: Failure) -> bytes:
+        return anthropic_event(failure)
+
+
+@functools.lru_cache(maxsize=4096)
+def name_header(name: str) -> bytes:
+    return ascii_header(name, 256)
+
+
+def routing_headers(route: str, deployment: str, trace: Trace) -> tuple[tuple[bytes, bytes], ...]:
+    """x-failover-route, -deployment and -attempts (calls made, skips not counted)."""
+    calls = 0
+    for attempt in trace.attempts:
+        if attempt.skipped is None:
+            calls += 1
+    return (
+        (b"x-failover-route", name_header(route)),
+        (b"x-failover-deployment", name_header(deployment)),
+        (b"x-failover-attempts", b"%d" % calls),
+    )
+
+
+async def relay(call: Call, reply: StreamReply, encoder: Encoder, headers: Headers) -> None:
+    """Send `reply` to the client as an event stream, ending it cleanly whatever happens."""
+    headers.extend(routing_headers(reply.route, reply.deployment, reply.trace))
+    await call.start_stream(headers)
+    watch = _DisconnectWatch(call.receive)
+    try:
+        async for chunk in reply:
+            data = encoder.chunk(chunk)
+            if data:
+                await call.write(data)
+        watch.finished = True
+        await call.end(encoder.done())
+    except StreamInterrupted as exc:
+        watch.finished = True
+        await call.end(encoder.error(failure_from(exc)))
+    except Exception as exc:  # a chunk the encoder could not read: end the stream, loudly
+        log.warning("stream %s via %s broke: %r", call.request_id, reply.deployment, exc)
+        watch.finished = True
+        await reply.aclose()
+        message = f"the stream from {reply.deployment} could not be relayed: {exc}"
+        await call.end(encoder.error(Failure(502, message, code="stream_interrupted")))
+    except asyncio.CancelledError:
+        await reply.aclose()
+        if not watch.fired:
+            raise
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()  # the client left: nothing to answer, nobody to tell
+    finally:
+        watch.stop()
+
+
+class _DisconnectWatch:
+    """Cancels the current task when the client disconnects before the stream is over."""
+
+    __slots__ = ("_task", "_watcher", "finished", "fired")
+
+    def __init__(self, receive: Receive) -> None:
+        self.finished = False
+        self.fired = False
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._watcher = asyncio.ensure_future(self._wait(receive))
+
+    async def _wait(self, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+        if not self.finished:
+            self.fired = True
+            self._task.cancel()
+
+    def stop(self) -> None:
+        self.finished = True
+        if not self._watcher.done():
+            self._watcher.cancel()
+        else:
+            with contextlib.suppress(BaseException):
+                self._watcher.result()
