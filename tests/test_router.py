@@ -355,3 +355,23 @@ async def test_plain_exception_from_callable_is_classified(clock: FakeClock) -> 
     reply = await router.complete("chat", HI)
     assert reply.text == "fine"
     assert reply.trace.attempts[0].kind is Kind.CONNECTION
+
+
+async def test_deployments_by_name_are_bounded(clock: FakeClock) -> None:
+    """Client-chosen `provider/model` names cannot grow the router without bound."""
+    import failover.router as router_module
+    from failover import Deployment
+
+    made: list[str] = []
+
+    def resolve(name: str) -> Deployment:
+        made.append(name)
+        return Deployment(name, lambda r: "ok")
+
+    router = Router({"chat": Route([ScriptedDeployment("a", clock=clock)])}, clock=clock,
+                    resolver=resolve)
+    for i in range(router_module.MAX_SINGLE_PLANS):
+        await router.complete(f"p/m{i}", HI)
+    with pytest.raises(UnknownRoute, match="too many distinct deployments"):
+        await router.complete("p/one-more", HI)
+    assert (await router.complete("p/m0", HI)).text == "ok"  # known ones keep working

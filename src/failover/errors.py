@@ -27,6 +27,8 @@ breaker, or hand back to the caller (see `KindPolicy`).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -57,6 +59,7 @@ __all__ = [
     "ServerError",
     "StreamInterrupted",
     "UnknownRoute",
+    "callers_fault",
 ]
 
 
@@ -237,6 +240,21 @@ def error_for(kind: Kind, message: str, **kwargs: Any) -> ProviderError:
     return ERROR_CLASSES[kind](message, **kwargs)
 
 
+@contextlib.contextmanager
+def callers_fault(what: str, *, deployment: str | None = None) -> Iterator[None]:
+    """Errors while reading the caller's request are the caller's fault: `BadRequest`.
+
+    Without this, a malformed field crashing a translation would count as the deployment's
+    server error, and a few bad requests could open the breaker of a healthy deployment.
+    """
+    try:
+        yield
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        raise BadRequest(
+            f"invalid request for {what}: {exc}", status=400, deployment=deployment
+        ) from exc
+
+
 class RequestFailed(FailoverError):
     """A whole request failed. `trace` says which attempts were made and how each ended."""
 
@@ -275,12 +293,15 @@ class StreamInterrupted(RequestFailed):
 class UnknownRoute(FailoverError, KeyError):
     """No route (and no deployment) has this name."""
 
-    def __init__(self, name: str, known: list[str]) -> None:
+    def __init__(self, name: str, known: list[str], *, reason: str | None = None) -> None:
         super().__init__(name)
         self.name = name
         self.known = known
+        self.reason = reason
 
     def __str__(self) -> str:
+        if self.reason:
+            return self.reason
         known = ", ".join(self.known[:20]) or "none"
         return f"unknown model or route {self.name!r}; known: {known}"
 

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = ["Router"]
 
 T = TypeVar("T")
+MAX_SINGLE_PLANS = 256  # deployments addressed directly by `provider/model`
 _ROUTE_FAULTS = (Kind.BAD_REQUEST, Kind.CANCELLED, Kind.CONTEXT_WINDOW, Kind.CONTENT_FILTER)
 
 
@@ -187,9 +188,7 @@ class Router:
         found = self._plans.get(name)
         if found is not None:
             return found
-        deployment = self._find_deployment(name)
-        if deployment is None:
-            raise UnknownRoute(name, self.route_names())
+        deployment = self.deployments().get(name) or self._resolve(name)
         plan = self._compile(name, Route([deployment], panic=True))
         self._plans[name] = plan
         return plan
@@ -202,10 +201,21 @@ class Router:
                 out.setdefault(slot.name, slot.deployment)
         return out
 
-    def _find_deployment(self, name: str) -> DeploymentLike | None:
-        found = self.deployments().get(name)
-        if found is None and self._resolver is not None:
-            found = self._resolver(name)
+    def _resolve(self, name: str) -> DeploymentLike:
+        """A deployment outside the routes, by name (`provider/model`), from the resolver."""
+        if self._resolver is None:
+            raise UnknownRoute(name, self.route_names())
+        if len(self._plans) - len(self._routes) >= MAX_SINGLE_PLANS:
+            # clients choose these names: without a bound they could grow memory at will
+            raise UnknownRoute(
+                name,
+                self.route_names(),
+                reason=f"too many distinct deployments asked for by name; add {name!r} "
+                "to a route in the config",
+            )
+        found = self._resolver(name)
+        if found is None:
+            raise UnknownRoute(name, self.route_names())
         return found
 
     def breaker(self, deployment: str) -> BreakerLike:

@@ -62,3 +62,21 @@ async def test_dropped_connection_fails_over(
     reply = await _router(openai, anthropic).complete("chat", USER_HI)
     assert reply.deployment == anthropic.name
     assert reply.trace.attempts[0].kind is Kind.CONNECTION
+
+
+@pytest.mark.parametrize(
+    "bad", [{"temperature": []}, {"stop": 5}, {"max_tokens": "x"}, {"tools": [{"function": 5}]}]
+)
+async def test_malformed_fields_are_bad_requests_not_breaker_failures(
+    anthropic: AnthropicAdapter, bad: dict[str, object]
+) -> None:
+    """A request field that breaks translation is the caller's fault: 400, breaker untouched."""
+    from failover import RequestRejected
+
+    router = Router({"chat": Route([anthropic])},
+                    breaker=BreakerPolicy(consecutive_failures=1))
+    for _ in range(3):
+        with pytest.raises(RequestRejected) as info:
+            await router.complete("chat", {**USER_HI, **bad})
+        assert info.value.kind is Kind.BAD_REQUEST
+    assert router.breaker(anthropic.name).counts() == (0, 0)

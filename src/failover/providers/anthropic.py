@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
-from ..errors import ConnectionFailed
+from ..errors import ConnectionFailed, callers_fault
 from ..transport import SSEEvent
 from ..types import JSON, Chunk, Completion, Request
 from ._anthropic_convert import finish_reason, from_message, to_messages_request, usage_of
@@ -39,7 +39,8 @@ class AnthropicAdapter(HTTPAdapter):
 
     def _body(self, request: Request, *, stream: bool = False) -> JSON:
         default = int(self.options.get("default_max_tokens", DEFAULT_MAX_TOKENS))
-        body = to_messages_request(request, model=self.model, default_max_tokens=default)
+        with callers_fault("anthropic", deployment=self.name):
+            body = to_messages_request(request, model=self.model, default_max_tokens=default)
         if stream:
             body["stream"] = True
         return body

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 from ..classify import parse_duration_header
-from ..errors import BadRequest, ConnectionFailed, ContentFiltered, Kind, ServerError
+from ..errors import BadRequest, ConnectionFailed, ContentFiltered, Kind, ServerError, callers_fault
 from ..types import JSON, Chunk, Completion, Payload, Request
 from ._gemini_convert import finish_reason, from_response, parts_of, to_gemini_request, usage_of
 from ._http import HTTPAdapter
@@ -38,7 +38,8 @@ class GeminiAdapter(HTTPAdapter):
         return f"{self.base_url}/{path}"
 
     async def complete(self, request: Request) -> Completion:
-        body = to_gemini_request(request)
+        with callers_fault("gemini", deployment=self.name):
+            body = to_gemini_request(request)
         resp = self._json(await self._post(f"{self.model_url}:generateContent", body))
         self._raise_if_blocked(resp)
         if not resp.get("candidates"):
@@ -47,7 +48,8 @@ class GeminiAdapter(HTTPAdapter):
         return Completion(from_response(resp, fallback_model=self.model, created=created))
 
     async def stream(self, request: Request) -> AsyncIterator[Chunk]:
-        body = to_gemini_request(request)
+        with callers_fault("gemini", deployment=self.name):
+            body = to_gemini_request(request)
         url = f"{self.model_url}:streamGenerateContent?alt=sse"
         translator = _StreamTranslator(
             model=self.model, created=int(self._clock.wall()), include_usage=wants_usage(request)

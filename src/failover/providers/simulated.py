@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..chaos import Delay, ErrorFault
 from ..clock import Clock, SystemClock
 from ..config import Rate, format_validation_error
-from ..errors import BadRequest, ConfigError, ConnectionFailed, Kind
+from ..errors import BadRequest, ConfigError, ConnectionFailed, Kind, callers_fault
 from ..types import Chunk, Completion, Payload, Request
 
 __all__ = ["SimulatedOptions", "SimulatedProvider"]
@@ -110,14 +110,16 @@ class SimulatedProvider:
     async def complete(self, request: Request) -> Completion:
         self.calls += 1
         self._admit(request)
-        reply = self._reply(request, self.calls)
+        with callers_fault("simulated", deployment=self.name):
+            reply = self._reply(request, self.calls)
         await self._sleep(self._answer_delay(len(reply.tokens)))
         return Completion(reply.completion())
 
     async def stream(self, request: Request) -> AsyncIterator[Chunk]:
         self.stream_calls += 1
         self._admit(request)
-        reply = self._reply(request, self.stream_calls)
+        with callers_fault("simulated", deployment=self.name):
+            reply = self._reply(request, self.stream_calls)
         o = self.options
         await self._sleep(_sample(o.ttft or o.latency, self._rng))
         gap = 1 / o.tokens_per_second if o.tokens_per_second else 0.0
