@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import base64
-import json
 import random
 import struct
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
 from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
@@ -27,8 +23,8 @@ from failover.errors import (
 from failover.providers.base import Adapter
 from failover.providers.simulated import SimulatedProvider
 from failover.types import Chunk
+from openapi_schema import validate
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "specs" / "openai-openapi.json"
 HELLO = {"messages": [{"role": "user", "content": "hello there big world"}]}
 WEATHER_TOOL = {
     "type": "function",
@@ -36,28 +32,8 @@ WEATHER_TOOL = {
 }
 
 
-def _nulls(node: Any) -> Any:
-    """OpenAPI 3.0 `nullable: true` turned into JSON Schema's null type."""
-    if isinstance(node, list):
-        return [_nulls(v) for v in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _nulls(v) for k, v in node.items() if k != "nullable"}
-    return {"anyOf": [out, {"type": "null"}]} if node.get("nullable") is True else out
-
-
-@cache
-def _validator(schema: str) -> Draft202012Validator:
-    if not SPEC.exists():
-        pytest.skip("OpenAI OpenAPI spec not available")
-    components = _nulls(json.loads(SPEC.read_text())["components"])
-    return Draft202012Validator(
-        {"$ref": f"#/components/schemas/{schema}", "components": components}
-    )
-
-
 def assert_spec(body: dict[str, Any], schema: str) -> None:
-    _validator(schema).validate(body)
+    validate(schema, body)
 
 
 @pytest.fixture

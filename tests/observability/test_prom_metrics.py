@@ -9,7 +9,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from failover import (
     BreakerState,
     FakeClock,
-    Hooks,
     Kind,
     RetryPolicy,
     Route,
@@ -285,9 +284,6 @@ async def test_hedge_loser_counts_as_cancelled(clock: FakeClock) -> None:
     assert value(metrics, "failover_retries_total", route="r", deployment="fast") == 0
 
 
-@pytest.mark.skipif(
-    not hasattr(Hooks(), "budget"), reason="the router's budget hook is not in this build"
-)
 async def test_router_reports_an_empty_retry_budget(clock: FakeClock) -> None:
     """With the retry budget spent, the router's refused retry is counted."""
     router = two_routes(
