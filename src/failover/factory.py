@@ -97,9 +97,23 @@ def _adapter(config: Config, dep: DeploymentConfig, transport: Any, clock: Clock
 
 
 def build_store(config: Config, clock: Clock) -> StateStore:
-    """The store named by `config.state`."""
+    """The store named by `config.state`: `memory`, or a Redis URL shared by replicas.
+
+    `redis://host:6379/0?namespace=prod` keeps this gateway's keys under `prod:` (default
+    `failover:`); replicas share state exactly when they share the Redis and the namespace.
+    Nothing connects here: the store connects on first use (or `await store.start()`), so it
+    can be built before a fork.
+    """
     if config.state == "memory":
         from .state.memory import MemoryStore
 
         return MemoryStore(clock=clock)
-    raise ConfigError(f"state: {config.state!r} is not supported by this build (use 'memory')")
+    if config.state.startswith(("redis://", "rediss://", "unix://")):
+        from .state.redis import RedisStore, split_namespace
+
+        try:
+            url, namespace = split_namespace(config.state)
+            return RedisStore(url, clock=clock, namespace=namespace or "failover")
+        except ValueError as exc:
+            raise ConfigError(f"state: {exc}") from exc
+    raise ConfigError(f"state: {config.state!r} is not supported (use 'memory' or redis://)")

@@ -60,4 +60,9 @@ class StateStore(Protocol):
 
     def subscribe(self, listener: Callable[[BreakerEvent], None]) -> None: ...
 
+    async def try_lease(self, key: str, ttl: float) -> bool:
+        """Whether this process may run the job `key` now (e.g. probe a deployment) for `ttl`
+        seconds: with replicas only one of them gets it; alone, always."""
+        ...
+
     async def close(self) -> None: ...

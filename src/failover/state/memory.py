@@ -70,6 +70,10 @@ class MemoryStore:
     def subscribe(self, listener: Callable[[BreakerEvent], None]) -> None:
         self._listeners.append(listener)
 
+    async def try_lease(self, key: str, ttl: float) -> bool:
+        """One process: nobody else to share the job with."""
+        return True
+
     def _emit(self, event: BreakerEvent) -> None:
         for listener in self._listeners:
             listener(event)

@@ -1,0 +1,519 @@
+"""Shared state for gateway replicas: breakers, probes, cool-downs, health and budgets in Redis.
+
+    replica A                         Redis                              replica B
+    acquire (CLOSED): local, free
+    release -> outbox --batched--> EVALSHA record (shared window)
+                                      trips OPEN, PUBLISH -----------> mirror adopts OPEN
+    acquire (OPEN due / HALF_OPEN) --> EVALSHA admit: at most
+                                      `half_open_calls` probes, cluster-wide
+    cool_down / set_healthy --------> SET + PUBLISH ------------------> local cache updated
+
+The hot path reads only local mirrors (`is_healthy`, `cooldown_until`, `would_admit`, CLOSED
+admission); outcomes travel to Redis in the background, one pipelined round trip per flush for
+all of them. A request waits on Redis only to become a HALF_OPEN probe (or on the replica's
+first call through a breaker, to learn its state), and never longer than `local_timeout`.
+When Redis is slow or gone the store is `degraded`: every replica decides alone from its local
+state (counted in `redis_errors`), and a supervisor reconnects, re-subscribes, pushes what was
+decided meanwhile and re-reads the shared state.
+
+Latency EWMAs, percentiles and in-flight counts (`stats`) stay local: they describe what this
+replica sees, which is what its strategies and hedging need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import orjson
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError, RedisError
+from redis.maint_notifications import MaintNotificationsConfig
+
+from ..clock import Clock, SystemClock
+from ..resilience.breaker import BreakerEvent, BreakerPolicy, BreakerState, Result
+from ..stats import DeploymentStats
+from ._lua import SCRIPT, SHA
+from .outbox import Outbox
+from .shared import SharedBreaker, SharedBudget, Snapshot, _Mirror
+from .wire import Command, Wire
+
+__all__ = ["RedisStore", "split_namespace"]
+
+log = logging.getLogger("failover.state")
+
+_TROUBLE = (RedisError, OSError, TimeoutError)
+_POLL = 0.05  # how often the subscriber looks up from the channel
+_RECONNECT = (0.05, 1.0)  # first and longest wait between reconnection attempts
+_MAX_PENDING = 10_000  # outcomes queued per breaker before the oldest are dropped
+_CODES = {(False, False): "00", (True, False): "10", (False, True): "01", (True, True): "11"}
+
+
+class RedisStore:
+    """State shared by every replica that uses the same Redis and `namespace`."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        namespace: str = "failover",
+        local_timeout: float = 0.05,
+        sync_timeout: float = 0.5,
+        flush_interval: float = 0.005,
+        refresh_interval: float = 5.0,
+        ttl: float = 3600.0,
+        probe_timeout: float = 120.0,
+        client: Redis | None = None,
+    ) -> None:
+        self.clock = clock or SystemClock()
+        self.namespace = namespace
+        self.local_timeout = local_timeout
+        self.sync_timeout = sync_timeout
+        self.flush_interval = flush_interval
+        self.refresh_interval = refresh_interval
+        self.ttl = ttl
+        self.probe_timeout = probe_timeout
+        self.replica_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.redis_errors = 0  # failed Redis calls since start
+        self.last_error: str | None = None
+        self._rng = rng or random.Random()
+        self._owns_client = client is None
+        self._redis: Redis = client or Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=sync_timeout,
+            socket_timeout=None,  # every call has its own deadline; redis-py would add wait_for
+            retry=Retry(NoBackoff(), 0),  # we fall back instead of retrying
+            maint_notifications_config=MaintNotificationsConfig(enabled=False),  # no extra RTT
+            client_name=f"failover:{self.replica_id}",
+        )
+        self._wire = Wire(
+            namespace, clock=self.clock, rng=self._rng, ttl=ttl, probe_timeout=probe_timeout
+        )
+        self._channel = self._wire.channel
+        self._breakers: dict[str, SharedBreaker] = {}
+        self._budgets: dict[str, SharedBudget] = {}
+        self._stats: dict[str, DeploymentStats] = {}
+        self._cooldowns: dict[str, float] = {}
+        self._unhealthy: set[str] = set()
+        self._health_keys: set[str] = set()
+        self._listeners: list[Callable[[BreakerEvent], None]] = []
+        self._outbox = Outbox()
+        self._pending = asyncio.Event()
+        self._urgent = False
+        self._lock = asyncio.Lock()
+        self._synced = asyncio.Event()  # set after the first attempt to sync, good or bad
+        self._degraded = False
+        self._closed = False
+        self._run_id: str | None = None  # which Redis process our generations come from
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- the StateStore interface (sync methods read local state) -------------------------------
+
+    def breaker(self, key: str, policy: BreakerPolicy) -> SharedBreaker:
+        found = self._breakers.get(key)
+        if found is None:
+            mirror = _Mirror(key, policy, clock=self.clock, rng=self._rng)
+            mirror.on_change(self._emit)
+            found = SharedBreaker(key, policy, self, clock=self.clock, mirror=mirror)
+            self._breakers[key] = found
+            self._outbox.reads.add(found)  # learn its shared state at the next flush
+            self._wake(urgent=True)
+        return found
+
+    def breakers(self) -> dict[str, SharedBreaker]:
+        return dict(self._breakers)
+
+    def budget(
+        self, key: str, *, ratio: float, min_per_second: float, burst: float
+    ) -> SharedBudget:
+        found = self._budgets.get(key)
+        if found is None:
+            found = SharedBudget(
+                key,
+                ratio=ratio,
+                min_per_second=min_per_second,
+                burst=burst,
+                clock=self.clock,
+                notify=self._budget_changed,
+            )
+            self._budgets[key] = found
+        return found
+
+    def stats(self, key: str) -> DeploymentStats:
+        found = self._stats.get(key)
+        if found is None:
+            found = self._stats[key] = DeploymentStats(key)
+        return found
+
+    def cooldown_until(self, key: str) -> float:
+        return self._cooldowns.get(key, 0.0)
+
+    def cool_down(self, key: str, until: float) -> None:
+        if until <= self._cooldowns.get(key, 0.0):
+            return
+        self._cooldowns[key] = until
+        wall = self._to_wall(until)
+        self._outbox.cooldowns[key] = max(wall, self._outbox.cooldowns.get(key, 0.0))
+        self._wake(urgent=True)
+
+    def is_healthy(self, key: str) -> bool:
+        return key not in self._unhealthy
+
+    def set_healthy(self, key: str, healthy: bool) -> None:
+        self._set_health(key, healthy)
+        self._health_keys.add(key)
+        self._outbox.health[key] = healthy
+        self._wake(urgent=True)
+
+    def subscribe(self, listener: Callable[[BreakerEvent], None]) -> None:
+        self._listeners.append(listener)
+
+    async def try_lease(self, key: str, ttl: float) -> bool:
+        """True if this replica holds `key` for `ttl` seconds (SET NX PX; renewed by its holder).
+
+        Lets one replica run a periodic job (a health probe) per interval. While Redis is down
+        every replica gets the lease: doing the job twice beats nobody doing it.
+        """
+        self.ensure_started()
+        if self._degraded:
+            return True
+        command = self._wire.lease(key, self.replica_id, ttl)
+        try:
+            async with asyncio.timeout(self.local_timeout):
+                held = await self._eval(command.keys, command.argv)
+        except _TROUBLE as exc:
+            self._failed(exc)
+            return True
+        return bool(int(held))
+
+    # -- status -------------------------------------------------------------------------------
+
+    @property
+    def degraded(self) -> bool:
+        """True while Redis is unreachable and this replica decides from local state alone."""
+        return self._degraded
+
+    async def start(self) -> None:
+        """Connect, subscribe and read the shared state now (else it happens on first use).
+
+        Waits at most about twice `sync_timeout`; if Redis is down the store starts degraded
+        (and keeps trying in the background).
+        """
+        self.ensure_started()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.sync_timeout * 2 + 0.1):
+                await self._synced.wait()
+
+    def ensure_started(self) -> None:
+        """Start the background tasks once an event loop runs (cheap when already running)."""
+        if self._tasks or self._closed:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._tasks = [
+            loop.create_task(self._supervise(), name="failover-redis-subscriber"),
+            loop.create_task(self._flush_loop(), name="failover-redis-flusher"),
+        ]
+
+    async def flush(self) -> None:
+        """Send every queued update now and apply the replies (nothing to do while degraded)."""
+        self.ensure_started()
+        if self._degraded:
+            return
+        async with self._lock:
+            box = self._outbox.take()
+            if box:
+                with contextlib.suppress(_Unreachable):
+                    await self._send(box)
+
+    async def close(self) -> None:
+        """Flush what is queued, stop the background tasks and close the connections."""
+        if self._closed:
+            return
+        self._closed = True
+        tasks, self._tasks = self._tasks, []
+        if tasks:
+            await _stop(tasks[0])  # the subscriber, with its connection
+            if not self._degraded:
+                with contextlib.suppress(Exception):
+                    await self.flush()
+            await _stop(tasks[1])
+        if self._owns_client:
+            await self._redis.aclose()
+
+    # -- request-path Redis calls (bounded by local_timeout) -----------------------------------
+
+    async def admit(self, breaker: SharedBreaker, deadline: float) -> Snapshot | None:
+        """Ask Redis for a permit while the breaker is OPEN-and-due or HALF_OPEN; give up (and
+        fall back to local state) at `deadline`, on the event loop's clock."""
+        command = self._wire.breaker("admit", breaker)
+        try:
+            async with asyncio.timeout_at(deadline):
+                raw = await self._eval(command.keys, command.argv)
+        except _TROUBLE as exc:
+            self._failed(exc)
+            return None
+        return Snapshot.parse(raw)
+
+    async def _eval(self, keys: Sequence[str], args: Sequence[str]) -> Any:
+        try:
+            return await self._redis.evalsha(SHA, len(keys), *keys, *args)
+        except NoScriptError:  # Redis restarted: load the script and go again
+            await self._redis.script_load(SCRIPT)
+            return await self._redis.evalsha(SHA, len(keys), *keys, *args)
+
+    # -- queueing updates (called by breakers and budgets; never waits) ------------------------
+
+    def queue_outcome(self, breaker: SharedBreaker, gen: int, failed: bool, slow: bool) -> None:
+        pending = self._outbox.outcomes.setdefault(breaker, [])
+        if len(pending) >= _MAX_PENDING:
+            del pending[0]
+        pending.append((gen, _CODES[failed, slow]))
+        self._wake(urgent=failed)
+
+    def queue_probe(self, breaker: SharedBreaker, gen: int, result: Result) -> None:
+        self._outbox.probes.setdefault(breaker, []).append((gen, result))
+        self._wake(urgent=True)
+
+    def queue_set(self, breaker: SharedBreaker, mode: str) -> None:
+        """Push the mirror's state: `force` (by hand), `merge` (decided alone), `early`."""
+        self._outbox.add_set(breaker, mode)
+        self._wake(urgent=True)
+
+    def _budget_changed(self, budget: SharedBudget) -> None:
+        self._outbox.budgets.add(budget)
+        self._wake(urgent=False)
+
+    def _wake(self, *, urgent: bool) -> None:
+        if self._degraded:
+            return  # kept in the outbox until the resync
+        self._urgent = self._urgent or urgent
+        self._pending.set()
+        if not self._tasks:
+            self.ensure_started()
+
+    # -- background: flushing -----------------------------------------------------------------
+
+    async def _flush_loop(self) -> None:
+        while not self._closed:
+            await self._pending.wait()
+            if not self._urgent:
+                await asyncio.sleep(self.flush_interval)  # let more updates join the batch
+            self._pending.clear()
+            self._urgent = False
+            try:
+                await self.flush()
+            except Exception:  # a bug must not stop the flusher
+                log.exception("flushing state to redis failed")
+
+    async def _send(self, box: Outbox, *, reads: bool = False) -> None:
+        """One pipelined round trip for everything in `box`; on trouble, fall back to local."""
+        known = frozenset(self._health_keys | self._breakers.keys()) if reads else frozenset()
+        commands = self._wire.commands(box, health_reads=known)
+        try:
+            async with asyncio.timeout(self.sync_timeout):
+                results = await self._pipeline(commands)
+        except _TROUBLE as exc:
+            self._failed(exc, unsent=box)
+            raise _Unreachable from exc
+        self._apply(commands, results)
+
+    async def _pipeline(self, commands: list[Command]) -> list[Any]:
+        for attempt in (1, 2):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for command in commands:
+                    pipe.execute_command(*command.args())
+                try:
+                    return list(await pipe.execute())
+                except NoScriptError:
+                    if attempt == 2:
+                        raise
+            await self._redis.script_load(SCRIPT)
+        raise AssertionError("unreachable")
+
+    def _apply(self, commands: list[Command], results: list[Any]) -> None:
+        for command, result in zip(commands, results, strict=True):
+            target, kind = command.target, command.kind
+            if isinstance(target, SharedBreaker):
+                snap = Snapshot.parse(result)
+                target.apply(snap)
+                if not snap.exists and target.state is not BreakerState.CLOSED:
+                    self.queue_set(target, "merge")  # Redis forgot it (restart): tell it again
+            elif isinstance(target, SharedBudget):
+                target.adopt(float(result))
+            elif kind == "cooldown":
+                self._merge_cooldown(str(target), float(result))
+            elif kind == "health?":
+                self._set_health(str(target), result is None)
+
+    # -- background: subscriber and supervisor ------------------------------------------------
+
+    async def _supervise(self) -> None:
+        """Subscribe, sync, follow the channel; on trouble reconnect with backoff and resync."""
+        delay = _RECONNECT[0]
+        while not self._closed:
+            pubsub = self._redis.pubsub()
+            try:
+                async with asyncio.timeout(self.sync_timeout):
+                    await pubsub.subscribe(self._channel)
+                    await self._redis.script_load(SCRIPT)
+                    await self._check_incarnation()
+                await self._sync()
+                self._recovered()
+                delay = _RECONNECT[0]
+                await self._listen(pubsub)
+            except _Unreachable:
+                pass  # counted where it happened
+            except _TROUBLE as exc:
+                self._failed(exc)
+            finally:
+                self._synced.set()
+                with contextlib.suppress(*_TROUBLE):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RECONNECT[1])
+
+    async def _listen(self, pubsub: Any) -> None:
+        loop = asyncio.get_running_loop()
+        refresh_at = loop.time() + self.refresh_interval
+        while not self._degraded and not self._closed:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=_POLL)
+            if message is not None and message.get("type") == "message":
+                self._on_message(message["data"])
+            if loop.time() >= refresh_at:
+                await self._sync()  # a safety net for lost messages
+                refresh_at = loop.time() + self.refresh_interval
+
+    async def _sync(self) -> None:
+        """Push what waited (after an outage) and re-read everything this replica knows."""
+        async with self._lock:
+            box = self._outbox.take()  # pushes go first: what waited, then what is new
+            box.reads.update(self._breakers.values())
+            for key in self._cooldowns.keys() | self._breakers.keys():
+                wall = self._to_wall(self._cooldowns.get(key, 0.0))
+                box.cooldowns[key] = max(wall, box.cooldowns.get(key, 0.0))
+            await self._send(box, reads=True)
+        self._synced.set()
+
+    async def _check_incarnation(self) -> None:
+        """A restarted (or failed-over) Redis numbers generations afresh: forget ours."""
+        info = await self._redis.info("server")
+        run_id = str(info.get("run_id", ""))
+        if self._run_id is not None and run_id != self._run_id:
+            log.warning("redis restarted (run_id %s): re-reading the shared state", run_id[:8])
+            for breaker in self._breakers.values():
+                breaker.rebase()
+        self._run_id = run_id
+
+    def _on_message(self, data: str) -> None:
+        try:
+            message = orjson.loads(data)
+            kind, key = message["t"], message["k"]
+            if kind == "b":
+                breaker = self._breakers.get(key)
+                if breaker is not None:
+                    breaker.apply(Snapshot.parse(message))
+            elif kind == "c":
+                self._merge_cooldown(key, float(message["u"]))
+            elif kind == "h":
+                self._set_health(key, message["v"] == "1")
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            log.warning("ignoring a malformed message on %s: %.200r", self._channel, data)
+
+    # -- degraded mode ----------------------------------------------------------------------------
+
+    def _failed(self, exc: BaseException, *, unsent: Outbox | None = None) -> None:
+        """Count a failed Redis call; the first one switches this replica to local state."""
+        self.redis_errors += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        if unsent is not None:
+            self._outbox.restore(unsent)
+        if not self._degraded:
+            self._degraded = True
+            log.warning("redis unreachable (%s): deciding from local state", self.last_error)
+        # outcomes that did not reach Redis are judged here, as MemoryStore would
+        for breaker, outcomes in self._outbox.take_outcomes().items():
+            for gen, code in outcomes:
+                result = Result.FAILURE if code[0] == "1" else Result.SUCCESS
+                breaker.record_alone(gen, result, probe=False, slow=code[1] == "1")
+        for breaker, probes in self._outbox.take_probes().items():
+            for gen, result in probes:
+                if result is not Result.IGNORE:
+                    breaker.record_alone(gen, result, probe=True)
+
+    def _recovered(self) -> None:
+        if not self._degraded:
+            return
+        self._degraded = False
+        log.warning("redis is back: state shared again (%d errors so far)", self.redis_errors)
+        for breaker in self._breakers.values():
+            breaker.forget_window()
+        if self._outbox:
+            self._wake(urgent=True)
+
+    # -- local caches -------------------------------------------------------------------------
+
+    def _set_health(self, key: str, healthy: bool) -> None:
+        if healthy:
+            self._unhealthy.discard(key)
+        else:
+            self._unhealthy.add(key)
+
+    def _merge_cooldown(self, key: str, wall_until: float) -> None:
+        until = self.clock.now() + (wall_until - self.clock.wall())
+        if until > self._cooldowns.get(key, 0.0) + 1e-3:
+            self._cooldowns[key] = until
+
+    def _to_wall(self, until: float) -> float:
+        return until - self.clock.now() + self.clock.wall() if until else 0.0
+
+    def _emit(self, event: BreakerEvent) -> None:
+        for listener in self._listeners:
+            listener(event)
+
+    def __repr__(self) -> str:
+        mode = "degraded" if self._degraded else "shared"
+        return (
+            f"<RedisStore {self.namespace} {mode} breakers={len(self._breakers)} "
+            f"unhealthy={len(self._unhealthy)} redis_errors={self.redis_errors}>"
+        )
+
+
+def split_namespace(url: str) -> tuple[str, str | None]:
+    """Take a `namespace=` query parameter out of a Redis URL (redis-py would reject it)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    namespaces = [value for key, value in query if key == "namespace"]
+    if namespaces and not namespaces[-1]:
+        raise ValueError("namespace= must not be empty")
+    rest = urlencode([(key, value) for key, value in query if key != "namespace"])
+    return urlunsplit(parts._replace(query=rest)), (namespaces[-1] if namespaces else None)
+
+
+class _Unreachable(Exception):
+    """A sync failed; the failure is already counted."""
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    """Cancel `task` and wait until it ends, cancelling again should a cancellation get lost
+    (Python 3.11's `asyncio.wait_for`, used inside client libraries, can swallow one)."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.1)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s failed", task.get_name(), exc_info=task.exception())

@@ -1,0 +1,371 @@
+"""A replica's local view of shared state: the breaker mirror and the shared retry budget.
+
+`SharedBreaker` keeps a local `CircuitBreaker` (`_Mirror`) that the hot path reads: CLOSED
+admission costs nothing, `state` and `would_admit` never wait. While Redis answers, the mirror
+only *follows* the cluster: outcomes go to Redis (batched, in the background), Redis decides the
+transitions over the shared window and every replica adopts them. HALF_OPEN probes are granted
+by Redis, so the cluster sends exactly `half_open_calls` of them. While Redis is down the mirror
+decides alone, exactly like a `MemoryStore` breaker, and what it decided is pushed back later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import orjson
+
+from ..clock import Clock
+from ..resilience.breaker import BreakerPolicy, BreakerState, CircuitBreaker, Permit, Result
+from ..resilience.retry import RetryBudget
+
+if TYPE_CHECKING:
+    from .redis import RedisStore
+
+__all__ = ["SharedBreaker", "SharedBudget", "Snapshot"]
+
+T = TypeVar("T")
+
+_STATES = {state.value: state for state in BreakerState}
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A breaker's shared state as Redis returned or published it. `until` is wall time."""
+
+    name: str
+    exists: bool
+    state: BreakerState
+    gen: int
+    until: float
+    reopens: int
+    probes: int
+    fails: int
+    calls: int
+    grant: int = 0  # admit: 0 refused, 1 a probe, 2 a plain permit
+    reason: str = ""
+    open_for: float | None = None
+
+    @classmethod
+    def parse(cls, raw: str | bytes | dict[str, Any]) -> Snapshot:
+        data = raw if isinstance(raw, dict) else orjson.loads(raw)
+        return cls(
+            name=data["k"],
+            exists=bool(data["e"]),
+            state=_STATES[data["s"]],
+            gen=int(data["g"]),
+            until=float(data["u"]),
+            reopens=int(data["r"]),
+            probes=int(data["p"]),
+            fails=int(data["f"]),
+            calls=int(data["n"]),
+            grant=int(data["a"]),
+            reason=data["why"],
+            open_for=float(data["d"]) if data["d"] else None,
+        )
+
+
+class _Mirror(CircuitBreaker):
+    """A `CircuitBreaker` that can also be set to a state decided elsewhere."""
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    def adopt(
+        self,
+        state: BreakerState,
+        *,
+        open_until: float,
+        reopens: int,
+        reason: str,
+        open_for: float | None,
+        event: bool,
+    ) -> None:
+        """Take the cluster's state; `event` false renews the epoch without a transition."""
+        self._open_until = open_until
+        self._reopens = reopens
+        if open_for is not None:
+            self.last_open_duration = open_for
+        if event:
+            self._to(state, reason, open_for=open_for)
+            return
+        self._epoch += 1  # permits taken under the previous generation must not count
+        self._closed_permit = Permit(self._epoch)
+        self._probes_issued = self._probe_successes = 0
+
+    def note_probes(self, issued: int) -> None:
+        """Redis says `issued` probes are out, cluster-wide."""
+        self._probes_issued = max(self._probes_issued, issued)
+
+    def hand_back_probe(self) -> None:
+        """A probe proved nothing (IGNORE): its slot is free again."""
+        self._probes_issued = max(0, self._probes_issued - 1)
+
+    def forget_window(self) -> None:
+        """Drop calls recorded while alone: the cluster's window is the truth again."""
+        self._window.clear()
+        self._failures = self._slow = self._consecutive = 0
+
+
+class SharedBreaker:
+    """One deployment's breaker, shared by every replica through a `RedisStore`."""
+
+    def __init__(
+        self, name: str, policy: BreakerPolicy, store: RedisStore, *, clock: Clock, mirror: _Mirror
+    ) -> None:
+        self.name = name
+        self.policy = policy
+        self._store = store
+        self._clock = clock
+        self._local = mirror
+        self._gen = 0  # the shared generation the mirror follows
+        self._known = False  # whether we have heard from Redis about this breaker yet
+        self._counts = (0, 0)
+        self._admitting = asyncio.Lock()
+        self.policy_args = _policy_args(policy)
+
+    # -- reading (local, never waits) -------------------------------------------------------
+
+    @property
+    def state(self) -> BreakerState:
+        return self._local.state
+
+    @property
+    def open_until(self) -> float:
+        return self._local.open_until
+
+    @property
+    def gen(self) -> int:
+        return self._gen
+
+    @property
+    def last_open_duration(self) -> float:
+        return self._local.last_open_duration
+
+    def would_admit(self) -> bool:
+        return self._local.would_admit()
+
+    def counts(self) -> tuple[int, int]:
+        """(failed, total) calls in the window: the cluster's, or this replica's while alone."""
+        return self._local.counts() if self._store.degraded else self._counts
+
+    # -- admission and outcomes -----------------------------------------------------------------
+
+    async def acquire(self) -> Permit | None:
+        """A permit: free while CLOSED (after the first); one atomic Redis call to become a
+        HALF_OPEN probe."""
+        store = self._store
+        store.ensure_started()
+        local = self._local
+        state = local.state
+        if self._known and (state is BreakerState.CLOSED or state is BreakerState.DISABLED):
+            return local.try_acquire()
+        # unknown yet (a new replica, a reloaded config): ask once, so that a deployment the
+        # cluster holds OPEN gets no call from us either
+        if not local.would_admit():
+            return None  # OPEN and not yet due, FORCED_OPEN, or every probe is out
+        if store.degraded:
+            return self._alone(local.try_acquire)
+        # one admission at a time per replica: the others wait for its answer, which may
+        # say that every probe is out, instead of piling up connections to Redis
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + store.local_timeout
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._admitting.acquire()
+        except TimeoutError:
+            return self._without_redis()
+        try:
+            if deadline - loop.time() < store.local_timeout / 2:
+                return self._without_redis()  # too little time left to ask Redis fairly
+            return await self._admit(deadline)
+        finally:
+            self._admitting.release()
+
+    def _without_redis(self) -> Permit | None:
+        """No time to ask Redis: a breaker not heard of yet admits (a call beats a refusal);
+        a probe is refused (the cluster may have granted them all already)."""
+        local = self._local
+        if local.state is BreakerState.CLOSED or local.state is BreakerState.DISABLED:
+            return local.try_acquire()
+        return None
+
+    async def _admit(self, deadline: float) -> Permit | None:
+        local, store = self._local, self._store
+        state = local.state
+        if self._known and (state is BreakerState.CLOSED or state is BreakerState.DISABLED):
+            return local.try_acquire()  # learnt while we waited for our turn
+        if not local.would_admit():
+            return None
+        if store.degraded:
+            return self._alone(local.try_acquire)
+        snap = await store.admit(self, deadline)
+        if snap is None:  # Redis failed just now: decide alone (the resync will tell us)
+            self._known = True
+            return self._alone(local.try_acquire)
+        self.apply(snap)
+        if snap.gen != self._gen:
+            return None  # a newer state arrived while we waited
+        if snap.state is BreakerState.HALF_OPEN:
+            local.note_probes(snap.probes)  # the cluster's count: refuse locally once all are out
+        if snap.grant == 1:
+            return Permit(local.epoch, probe=True)
+        return local.try_acquire() if snap.grant == 2 else None
+
+    async def release(self, permit: Permit, result: Result, *, duration: float = 0.0) -> None:
+        """Record how a call ended: queued for Redis (no waiting), or locally while alone."""
+        local = self._local
+        if permit.epoch != local.epoch:
+            return  # admitted under an earlier state
+        store = self._store
+        if store.degraded:
+            self._alone(lambda: local.record(permit, result, duration=duration))
+        elif permit.probe:
+            if result is Result.IGNORE:
+                local.hand_back_probe()
+            store.queue_probe(self, self._gen, result)
+        elif local.state is BreakerState.CLOSED and result is not Result.IGNORE:
+            slow = duration >= self.policy.slow_call_duration
+            store.queue_outcome(self, self._gen, result is Result.FAILURE, slow)
+
+    def record_alone(self, gen: int, result: Result, *, probe: bool, slow: bool = False) -> None:
+        """Redis failed before this outcome reached it: let the mirror judge it."""
+        if gen != self._gen:
+            return
+        duration = self.policy.slow_call_duration if slow else 0.0
+        permit = Permit(self._local.epoch, probe=probe)
+        self._alone(lambda: self._local.record(permit, result, duration=duration))
+
+    def _alone(self, action: Callable[[], T]) -> T:
+        """Run a local decision; a transition it causes is pushed to Redis when it returns."""
+        before = self._local.epoch
+        outcome = action()
+        if self._local.epoch != before:
+            self._store.queue_set(self, "merge")
+        return outcome
+
+    # -- manual control: local at once, then the cluster -------------------------------------
+
+    def force_open(self) -> None:
+        self._local.force_open()
+        self._store.queue_set(self, "force")
+
+    def disable(self) -> None:
+        self._local.disable()
+        self._store.queue_set(self, "force")
+
+    def reset(self) -> None:
+        self._local.reset()
+        self._store.queue_set(self, "force")
+
+    def probe_succeeded(self) -> None:
+        if self._local.state is BreakerState.OPEN:
+            self._local.probe_succeeded()
+            self._store.queue_set(self, "early")
+
+    # -- following the cluster ------------------------------------------------------------------
+
+    def apply(self, snap: Snapshot) -> None:
+        """Adopt a shared state newer than ours (an older one is a reply overtaken by events)."""
+        self._known = True
+        if snap.gen <= self._gen:
+            if snap.gen == self._gen:
+                self._counts = (snap.fails, snap.calls)
+            return
+        self._gen = snap.gen
+        self._counts = (snap.fails, snap.calls)
+        local = self._local
+        until = self._clock.now() + (snap.until - self._clock.wall())
+        # OPEN again with another end: a HALF_OPEN -> OPEN cycle we did not hear of
+        moved = snap.state is not local.state or (
+            snap.state is BreakerState.OPEN and abs(until - local.open_until) > 1e-3
+        )
+        local.adopt(
+            snap.state,
+            open_until=until,
+            reopens=snap.reopens,
+            reason=snap.reason or "shared state",
+            open_for=snap.open_for,
+            event=moved,
+        )
+
+    def forget_window(self) -> None:
+        self._local.forget_window()
+
+    def rebase(self) -> None:
+        """Redis restarted: its next generation of this breaker is news, whatever its number."""
+        self._gen = 0
+
+    def shared_until(self) -> float:
+        """The mirror's open_until as wall time, for pushing it to Redis."""
+        return self._local.open_until - self._clock.now() + self._clock.wall()
+
+    @property
+    def reopens(self) -> int:
+        return self._local._reopens
+
+    def __repr__(self) -> str:
+        failed, total = self.counts()
+        text = f"<SharedBreaker {self.name} {self.state.name} {failed}/{total} failed"
+        text += f" gen={self._gen}"
+        if self.state is BreakerState.OPEN:
+            text += f", reopens in {max(0.0, self.open_until - self._clock.now()):.1f}s"
+        return text + ">"
+
+
+def _policy_args(policy: BreakerPolicy) -> tuple[str, ...]:
+    return (
+        str(policy.window),
+        repr(policy.window_seconds or 0.0),
+        str(policy.min_calls),
+        repr(policy.failure_rate),
+        repr(policy.slow_call_rate or 0.0),
+        str(policy.consecutive_failures),
+        repr(policy.open_for),
+        repr(policy.max_open_for),
+        repr(policy.jitter),
+        str(policy.half_open_calls),
+    )
+
+
+class SharedBudget(RetryBudget):
+    """A retry budget whose tokens are the cluster's: local spending, shared balance.
+
+    Deposits and spends act locally at once and are sent to Redis in the background; the reply
+    (the shared bucket after every replica's deltas) becomes the local balance. Replicas may
+    overspend by what they spend within one flush interval.
+    """
+
+    __slots__ = ("_deposits", "_notify", "_spends")
+
+    def __init__(self, name: str, *, notify: Callable[[SharedBudget], None], **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        self._notify = notify
+        self._deposits = 0.0
+        self._spends = 0.0
+
+    def deposit(self) -> None:
+        super().deposit()
+        self._deposits += self.ratio
+        self._notify(self)
+
+    def spend(self) -> bool:
+        if not super().spend():
+            return False
+        self._spends += 1.0
+        self._notify(self)
+        return True
+
+    def take_delta(self) -> tuple[float, float]:
+        """(deposits, spends) since the last call, to send."""
+        delta = (self._deposits, self._spends)
+        self._deposits = self._spends = 0.0
+        return delta
+
+    def adopt(self, shared_tokens: float) -> None:
+        """The shared balance arrived; deltas made since the send still apply on top of it."""
+        self._tokens = min(self.burst, shared_tokens + self._deposits) - self._spends
+        self._last = self._clock.now()

@@ -1,0 +1,133 @@
+"""How a `RedisStore` speaks to Redis: key names, and the script calls that carry an `Outbox`.
+
+    {namespace}:breaker:{deployment}   hash: state, generation, open-until, counters
+    {namespace}:window:{deployment}    list: the shared sliding window
+    {namespace}:cooldown:{deployment}  string: wall-clock end of a Retry-After cool-down
+    {namespace}:health:{deployment}    string "0" while marked unhealthy (absent: healthy)
+    {namespace}:budget:{route}         hash: a retry budget's tokens
+    {namespace}:lease:{job}            string: the replica holding a periodic job (a probe)
+    {namespace}:events                 the pub/sub channel of every change
+
+Every key carries a TTL (`ttl`, or the cool-down's own end) except a breaker drained or
+disabled by hand, which lasts until it is reset by hand.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from ..clock import Clock
+from ..resilience.breaker import BreakerState, Result
+from ._lua import SHA
+from .outbox import Outbox, Outcome
+from .shared import SharedBreaker, SharedBudget
+
+__all__ = ["Command", "Wire"]
+
+_PROBE_RESULTS = {Result.SUCCESS: "s", Result.FAILURE: "f", Result.IGNORE: "i"}
+_REASONS = {"forced_open": "forced open", "disabled": "disabled", "closed": "reset"}
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One Redis command of a pipeline, and what its reply updates."""
+
+    kind: str
+    target: SharedBreaker | SharedBudget | str
+    keys: tuple[str, ...]
+    argv: tuple[str, ...]
+    raw: str | None = None  # a plain command instead of the script
+
+    def args(self) -> tuple[str | int, ...]:
+        if self.raw is not None:
+            return (self.raw, *self.keys, *self.argv)
+        return ("EVALSHA", SHA, len(self.keys), *self.keys, *self.argv)
+
+
+class Wire:
+    """Builds the commands of one namespace; times are the clock's wall time."""
+
+    def __init__(
+        self, namespace: str, *, clock: Clock, rng: random.Random, ttl: float, probe_timeout: float
+    ) -> None:
+        self.namespace = namespace
+        self.channel = f"{namespace}:events"
+        self._clock = clock
+        self._rng = rng
+        self._ttl_ms = str(round(ttl * 1000))
+        self._ttl = ttl
+        self._probe_timeout = repr(probe_timeout)
+
+    def key(self, kind: str, name: str) -> str:
+        return f"{self.namespace}:{kind}:{name}"
+
+    def commands(self, box: Outbox, *, health_reads: frozenset[str] = frozenset()) -> list[Command]:
+        """Pushes first (what was decided), then outcomes, probes and reads, in one batch."""
+        out = [self.set_command(breaker, mode) for breaker, mode in box.sets.items()]
+        for breaker, outcomes in box.outcomes.items():
+            out.extend(self.record_commands(breaker, outcomes))
+        for breaker, probes in box.probes.items():
+            for gen, result in probes:
+                out.append(self.breaker("probe", breaker, str(gen), _PROBE_RESULTS[result]))
+        out.extend(self.breaker("read", breaker) for breaker in box.reads)
+        out.extend(self.cooldown(key, until) for key, until in box.cooldowns.items())
+        out.extend(self.health(key, healthy) for key, healthy in box.health.items())
+        out.extend(self.budget(budget) for budget in box.budgets)
+        out.extend(
+            Command("health?", key, (self.key("health", key),), (), raw="GET")
+            for key in health_reads
+        )
+        return out
+
+    def breaker(self, op: str, breaker: SharedBreaker, *extra: str) -> Command:
+        name, policy = breaker.name, breaker.policy
+        ttl = max(self._ttl, policy.max_open_for * (1 + policy.jitter) + 60)  # outlives OPEN
+        args = (op, self.channel, name, repr(self._clock.wall()), str(round(ttl * 1000)),
+                *breaker.policy_args, repr(self._rng.random()), self._probe_timeout,
+                *extra)  # fmt: skip
+        return Command(op, breaker, (self.key("breaker", name), self.key("window", name)), args)
+
+    def record_commands(self, breaker: SharedBreaker, outcomes: list[Outcome]) -> list[Command]:
+        """One `record` call per run of outcomes taken under the same generation."""
+        commands: list[Command] = []
+        run: list[str] = []
+        gen = outcomes[0][0]
+        for outcome_gen, code in outcomes:
+            if outcome_gen != gen:
+                commands.append(self.breaker("record", breaker, str(gen), "".join(run)))
+                run, gen = [], outcome_gen
+            run.append(code)
+        commands.append(self.breaker("record", breaker, str(gen), "".join(run)))
+        return commands
+
+    def set_command(self, breaker: SharedBreaker, mode: str) -> Command:
+        """Push the mirror's current state: `force`, `merge` or `early` (see the script)."""
+        state = breaker.state
+        until = repr(breaker.shared_until()) if state is BreakerState.OPEN else ""
+        reopens = str(breaker.reopens)
+        if mode == "early":
+            reopens, reason = "", "health probe passed"
+        elif mode == "force":
+            reason = _REASONS.get(state.value, state.value)
+        else:
+            reason = f"{state.value} while redis was unreachable"
+        return self.breaker("set", breaker, mode, state.value, until, reopens, reason, "")
+
+    def cooldown(self, key: str, until: float) -> Command:
+        args = ("cooldown", self.channel, key, repr(self._clock.wall()), repr(until))
+        return Command("cooldown", key, (self.key("cooldown", key),), args)
+
+    def health(self, key: str, healthy: bool) -> Command:
+        args = ("health", self.channel, key, "1" if healthy else "0", self._ttl_ms)
+        return Command("health", key, (self.key("health", key),), args)
+
+    def budget(self, budget: SharedBudget) -> Command:
+        deposits, spends = budget.take_delta()
+        args = ("budget", repr(self._clock.wall()), repr(budget.min_per_second),
+                repr(budget.burst), repr(deposits), repr(spends), self._ttl_ms)  # fmt: skip
+        return Command("budget", budget, (self.key("budget", budget.name),), args)
+
+    def lease(self, job: str, holder: str, ttl: float) -> Command:
+        args = ("lease", holder, str(max(1, round(ttl * 1000))))
+        return Command("lease", job, (self.key("lease", job),), args)
