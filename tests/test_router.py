@@ -375,3 +375,33 @@ async def test_deployments_by_name_are_bounded(clock: FakeClock) -> None:
     with pytest.raises(UnknownRoute, match="too many distinct deployments"):
         await router.complete("p/one-more", HI)
     assert (await router.complete("p/m0", HI)).text == "ok"  # known ones keep working
+
+
+async def test_open_breakers_fail_fast_in_default_panic(clock: FakeClock) -> None:
+    """With panic "health" (the default), open breakers hold: nothing is called."""
+    a = ScriptedDeployment("a", fail(500), clock=clock)
+    router = Router({"chat": Route([a], retry=RetryPolicy(attempts=1))}, clock=clock,
+                    breaker=BreakerPolicy(consecutive_failures=1, open_for=60))
+    with pytest.raises(AllDeploymentsFailed):
+        await router.complete("chat", HI)
+    with pytest.raises(AllDeploymentsFailed):
+        await router.complete("chat", HI)
+    assert a.calls == 1
+
+
+async def test_panic_all_calls_open_deployments(clock: FakeClock) -> None:
+    """With panic "all", even open breakers are called when nothing else is left."""
+    a = ScriptedDeployment("a", fail(500), ok("back"), clock=clock)
+    router = Router({"chat": Route([a], retry=RetryPolicy(attempts=1), panic="all")},
+                    clock=clock, breaker=BreakerPolicy(consecutive_failures=1, open_for=60))
+    with pytest.raises(AllDeploymentsFailed):
+        await router.complete("chat", HI)
+    reply = await router.complete("chat", HI)
+    assert reply.text == "back" and a.calls == 2
+    assert router.breaker("a").state is BreakerState.OPEN  # a forced call is not a probe
+
+
+def test_panic_mode_must_be_known() -> None:
+    """An unknown panic mode is refused when the router is built."""
+    with pytest.raises(ValueError, match="panic"):
+        Router({"chat": Route([ScriptedDeployment("a")], panic="sometimes")})

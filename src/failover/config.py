@@ -314,7 +314,7 @@ class RouteConfig(_Model):
     retry: dict[str, Any] = Field(default_factory=dict)
     breaker: dict[str, Any] = Field(default_factory=dict)
     timeouts: dict[str, Any] = Field(default_factory=dict)
-    panic: bool = True
+    panic: bool | Literal["health", "all", "off"] = True
 
     @model_validator(mode="after")
     def _unique_names(self) -> RouteConfig:

@@ -76,15 +76,7 @@ def explain_route(config: Config, name: str) -> list[str]:
     lines.append(f"  6. {_breaker_text(breaker)}")
     lines.append(f"  7. {_hedge_text(route)}")
     lines.append(f"  8. {_fallback_text(route)}")
-    lines.append(
-        "  9. "
-        + (
-            "If health checks ruled out every candidate, they are tried anyway (panic mode): "
-            "a bad health signal must not turn into an outage."
-            if route.panic
-            else "Panic mode is off: when every candidate is ruled out, the request fails."
-        )
-    )
+    lines.append("  9. " + (_PANIC_TEXT[_panic_key(route.panic)]))
     return lines
 
 
@@ -171,3 +163,18 @@ def _secs(seconds: float | None) -> str:
     if seconds >= 60 and seconds % 60 == 0:
         return f"{seconds / 60:g}m"
     return f"{seconds:g}s"
+
+
+_PANIC_TEXT = {
+    "health": "If health checks ruled out every candidate, they are tried anyway (panic mode): "
+    "a bad health signal must not turn into an outage. Open breakers still fail fast.",
+    "all": "If every candidate is ruled out, open breakers included, they are all tried "
+    "anyway (panic: all).",
+    "off": "Panic mode is off: when every candidate is ruled out, the request fails.",
+}
+
+
+def _panic_key(panic: bool | str) -> str:
+    if isinstance(panic, bool):
+        return "health" if panic else "off"
+    return panic

@@ -35,7 +35,7 @@ class Route:
         retry: RetryPolicy | None = None,
         breaker: BreakerPolicy | None = None,
         timeouts: Timeouts | None = None,
-        panic: bool = True,
+        panic: bool | str = True,
     ) -> None:
         if not deployments:
             raise ValueError("a route needs at least one deployment")
@@ -82,7 +82,7 @@ class Plan:
     retry: RetryPolicy
     breaker: BreakerPolicy
     timeouts: Timeouts
-    panic: bool
+    panic: str  # "health", "all" or "off"
     budget: RetryBudget
     hedge_budget: RetryBudget | None
 

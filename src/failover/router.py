@@ -152,7 +152,7 @@ class Router:
             retry=retry,
             breaker=route.breaker or self.breaker_policy,
             timeouts=route.timeouts or self.timeouts,
-            panic=route.panic,
+            panic=_panic_mode(route.panic),
             budget=self._budget(f"retry:{name}", retry.budget, retry),
             hedge_budget=self._budget(f"hedge:{name}", hedge.budget, None) if hedge else None,
         )
@@ -360,7 +360,7 @@ class Router:
                 if name not in visited:
                     visited.add(name)
                     queue.append(self._plans[name])
-        if plan.panic and not trace.calls and any(a.skipped != "open" for a in trace.attempts):
+        if self._should_panic(plan, trace):
             return await self._panic(plan, request, trace, deadline, opener)
         raise self._exhausted(plan, trace, deadline, last)
 
@@ -374,23 +374,34 @@ class Router:
             raise RequestRejected(err.message, trace=trace, last=err) from err
         return plan.fallbacks
 
+    @staticmethod
+    def _should_panic(plan: Plan, trace: Trace) -> bool:
+        """Nothing was called because every candidate was ruled out: by health marks or
+        cool-downs (panic "health"), or by anything including open breakers (panic "all")."""
+        if plan.panic == "off" or trace.calls or not trace.attempts:
+            return False
+        return plan.panic == "all" or any(a.skipped != "open" for a in trace.attempts)
+
     async def _panic(
         self, plan: Plan, request: Request, trace: Trace, deadline: float, opener: Opener[T]
     ) -> tuple[T, Slot]:
-        """Health checks ruled out every candidate: a bad health signal must not become an
-        outage, so try the candidates anyway. Open breakers still hold: they come from real
-        calls failing, and they fail fast."""
+        """Every candidate was ruled out: a bad health signal must not become an outage, so
+        try the candidates anyway. With panic "health" open breakers still hold (they come
+        from real calls failing, and fail fast); with panic "all" they are called too."""
         self._emit(
             "panic",
             f"every candidate of {plan.name} is unavailable: trying anyway",
             route=plan.name,
         )
         last: ProviderError | None = None
+        force = plan.panic == "all"
         for slot in plan.ordered(self.store.stats):
-            if not self.store.breaker(slot.name, plan.breaker).would_admit():
+            if not force and not self.store.breaker(slot.name, plan.breaker).would_admit():
                 continue
             try:
-                return await self._attempt(plan, slot, request, trace, deadline, opener), slot
+                return await self._attempt(
+                    plan, slot, request, trace, deadline, opener, force=force
+                ), slot
             except _Skipped:
                 continue
             except ProviderError as err:
@@ -522,10 +533,11 @@ class Router:
         *,
         waited: float = 0.0,
         hedge: bool = False,
+        force: bool = False,
     ) -> T:
         breaker = self.store.breaker(slot.name, plan.breaker)
         permit = await breaker.acquire()
-        if permit is None:
+        if permit is None and not force:
             trace.attempts.append(Attempt(plan.name, slot.name, skipped="open"))
             raise _Skipped
         now = self.clock.now()
@@ -689,3 +701,14 @@ def trace_last_error(trace: Trace) -> ProviderError | None:
                 attempt.kind, attempt.message, status=attempt.status, deployment=attempt.deployment
             )
     return None
+
+
+def _panic_mode(panic: bool | str) -> str:
+    """True -> "health", False -> "off"; "health", "all" and "off" as they are."""
+    if panic is True:
+        return "health"
+    if panic is False:
+        return "off"
+    if panic not in ("health", "all", "off"):
+        raise ValueError(f"panic must be true, false, 'health', 'all' or 'off', not {panic!r}")
+    return panic
