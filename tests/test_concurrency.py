@@ -14,16 +14,19 @@ HI = {"messages": [{"role": "user", "content": "hi"}]}
 async def test_200_concurrent_calls_with_dead_primary(clock: FakeClock) -> None:
     """200 concurrent calls, primary refusing connections: zero caller errors, and the
     primary receives at most consecutive_failures + half_open_calls calls per open period."""
-    policy = BreakerPolicy(consecutive_failures=3, half_open_calls=1, open_for=5, jitter=0,
-                           max_open_for=5)
+    policy = BreakerPolicy(
+        consecutive_failures=3, half_open_calls=1, open_for=5, jitter=0, max_open_for=5
+    )
     primary = ScriptedDeployment("primary", fail(502), clock=clock)
     backup = ScriptedDeployment("backup", ok("backup", latency=0.05), clock=clock)
-    router = Router({"chat": Route([primary, backup])}, clock=clock, breaker=policy,
-                    retry=RetryPolicy(attempts=2, base=0.01, max_backoff=0.05))
-    opened_at: list[float] = []
-    router.store.subscribe(
-        lambda e: opened_at.append(e.at) if e.new is BreakerState.OPEN else None
+    router = Router(
+        {"chat": Route([primary, backup])},
+        clock=clock,
+        breaker=policy,
+        retry=RetryPolicy(attempts=2, base=0.01, max_backoff=0.05),
     )
+    opened_at: list[float] = []
+    router.store.subscribe(lambda e: opened_at.append(e.at) if e.new is BreakerState.OPEN else None)
     calls_per_period: list[int] = []
     async with clock.autojump():
         for _wave in range(4):  # four open periods, 200 concurrent callers each
@@ -46,8 +49,11 @@ async def test_concurrent_probe_is_exactly_one(clock: FakeClock) -> None:
     policy = BreakerPolicy(consecutive_failures=1, half_open_calls=1, open_for=1, jitter=0)
     primary = ScriptedDeployment("primary", fail(500), clock=clock)
     backup = ScriptedDeployment("backup", clock=clock)
-    router = Router({"chat": Route([primary, backup], retry=RetryPolicy(attempts=1))},
-                    clock=clock, breaker=policy)
+    router = Router(
+        {"chat": Route([primary, backup], retry=RetryPolicy(attempts=1))},
+        clock=clock,
+        breaker=policy,
+    )
     await router.complete("chat", HI)
     primary.script(ok("slow recovery", latency=1.0))
     await clock.advance(1)

@@ -44,8 +44,9 @@ async def test_round_robin_over_providers() -> None:
 async def test_all_providers_failed_message() -> None:
     """When every provider fails, the error names each one's failure."""
     providers = [Provider("a", down=True), Provider("b", down=True)]
-    router = Router({"chat": Route([wrap(p) for p in providers])},
-                    retry=failover.RetryPolicy(attempts=1))
+    router = Router(
+        {"chat": Route([wrap(p) for p in providers])}, retry=failover.RetryPolicy(attempts=1)
+    )
     with pytest.raises(failover.AllDeploymentsFailed, match="all deployments failed") as info:
         await router.ask("chat", "hi")
     assert [a.deployment for a in info.value.trace.attempts] == ["a", "b"]
@@ -54,9 +55,20 @@ async def test_all_providers_failed_message() -> None:
 
 async def test_async_callable_returning_dict() -> None:
     """An async callable returning an OpenAI-shaped dict is passed through."""
-    body = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hey"},
-                         "finish_reason": "stop", "logprobs": None}]}
+    body = {
+        "id": "x",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "hey"},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+    }
 
     async def call(request: dict[str, Any]) -> dict[str, Any]:
         await asyncio.sleep(0)
@@ -72,9 +84,19 @@ async def test_sdk_model_result_is_dumped() -> None:
     from openai.types.chat import ChatCompletion
 
     sdk = ChatCompletion.model_validate(
-        {"id": "c", "object": "chat.completion", "created": 1, "model": "gpt",
-         "choices": [{"index": 0, "finish_reason": "stop",
-                      "message": {"role": "assistant", "content": "from sdk"}}]}
+        {
+            "id": "c",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "gpt",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": "from sdk"},
+                }
+            ],
+        }
     )
     router = Router({"chat": Route([Deployment("sdk", lambda r: sdk)])})
     assert (await router.complete("chat", HI)).text == "from sdk"
@@ -111,8 +133,9 @@ def test_deployment_needs_a_callable() -> None:
 def test_sync_router_for_sync_callers() -> None:
     """SyncRouter blocks until the answer, and streams as a plain iterator."""
     primary, backup = Provider("primary", down=True), Provider("backup")
-    router = Router({"chat": Route([wrap(primary), wrap(backup)])},
-                    retry=failover.RetryPolicy(attempts=1))
+    router = Router(
+        {"chat": Route([wrap(primary), wrap(backup)])}, retry=failover.RetryPolicy(attempts=1)
+    )
     with SyncRouter(router) as sync:
         assert sync.ask("chat", "hi") == "backup: hi"
         reply = sync.complete("chat", HI)

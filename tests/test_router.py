@@ -224,8 +224,11 @@ async def test_open_breaker_skips_deployment(clock: FakeClock) -> None:
     """After consecutive_failures the breaker opens and the deployment is skipped."""
     primary = ScriptedDeployment("primary", fail(500), clock=clock)
     backup = ScriptedDeployment("backup", clock=clock)
-    router = Router({"chat": Route([primary, backup], retry=RetryPolicy(attempts=1))},
-                    clock=clock, breaker=BreakerPolicy(consecutive_failures=3, open_for=30))
+    router = Router(
+        {"chat": Route([primary, backup], retry=RetryPolicy(attempts=1))},
+        clock=clock,
+        breaker=BreakerPolicy(consecutive_failures=3, open_for=30),
+    )
     for _ in range(5):
         await router.complete("chat", HI)
     assert primary.calls == 3
@@ -236,9 +239,11 @@ async def test_breaker_probes_after_open_period(clock: FakeClock) -> None:
     """After open_for, one probe goes to the primary; success closes the breaker."""
     primary = ScriptedDeployment("primary", fail(500), clock=clock)
     backup = ScriptedDeployment("backup", clock=clock)
-    router = Router({"chat": Route([primary, backup], retry=RetryPolicy(attempts=1))},
-                    clock=clock, breaker=BreakerPolicy(consecutive_failures=3, open_for=30,
-                                                       jitter=0))
+    router = Router(
+        {"chat": Route([primary, backup], retry=RetryPolicy(attempts=1))},
+        clock=clock,
+        breaker=BreakerPolicy(consecutive_failures=3, open_for=30, jitter=0),
+    )
     for _ in range(3):
         await router.complete("chat", HI)
     primary.script(ok("recovered"))
@@ -304,8 +309,14 @@ async def test_retry_budget_stops_retry_storm(clock: FakeClock) -> None:
     router = Router(
         {"chat": Route([primary, backup])},
         clock=clock,
-        retry=RetryPolicy(attempts=3, base=0.0, max_backoff=0.0, budget=0.0,
-                          budget_min_per_second=0.0, budget_burst=2),
+        retry=RetryPolicy(
+            attempts=3,
+            base=0.0,
+            max_backoff=0.0,
+            budget=0.0,
+            budget_min_per_second=0.0,
+            budget_burst=2,
+        ),
         breaker=BreakerPolicy(consecutive_failures=0, min_calls=1000),
     )
     for _ in range(10):
@@ -317,8 +328,7 @@ async def test_hooks_see_attempts_and_requests(clock: FakeClock) -> None:
     """Attempt and request listeners are called with the trace entries and final kind."""
     primary = ScriptedDeployment("primary", fail(502), clock=clock)
     backup = ScriptedDeployment("backup", clock=clock)
-    router = Router({"chat": Route([primary, backup], retry=RetryPolicy(attempts=1))},
-                    clock=clock)
+    router = Router({"chat": Route([primary, backup], retry=RetryPolicy(attempts=1))}, clock=clock)
     attempts: list[tuple[str, Kind]] = []
     finished: list[Kind] = []
     router.hooks.attempt.append(lambda a: attempts.append((a.deployment, a.kind)))
@@ -348,8 +358,12 @@ async def test_plain_exception_from_callable_is_classified(clock: FakeClock) -> 
         raise ConnectionResetError("peer reset")
 
     router = Router(
-        {"chat": Route([Deployment("broken", boom), Deployment("fine", lambda r: "fine")],
-                       retry=RetryPolicy(attempts=1))},
+        {
+            "chat": Route(
+                [Deployment("broken", boom), Deployment("fine", lambda r: "fine")],
+                retry=RetryPolicy(attempts=1),
+            )
+        },
         clock=clock,
     )
     reply = await router.complete("chat", HI)
@@ -368,8 +382,9 @@ async def test_deployments_by_name_are_bounded(clock: FakeClock) -> None:
         made.append(name)
         return Deployment(name, lambda r: "ok")
 
-    router = Router({"chat": Route([ScriptedDeployment("a", clock=clock)])}, clock=clock,
-                    resolver=resolve)
+    router = Router(
+        {"chat": Route([ScriptedDeployment("a", clock=clock)])}, clock=clock, resolver=resolve
+    )
     for i in range(router_module.MAX_SINGLE_PLANS):
         await router.complete(f"p/m{i}", HI)
     with pytest.raises(UnknownRoute, match="too many distinct deployments"):
@@ -380,8 +395,11 @@ async def test_deployments_by_name_are_bounded(clock: FakeClock) -> None:
 async def test_open_breakers_fail_fast_in_default_panic(clock: FakeClock) -> None:
     """With panic "health" (the default), open breakers hold: nothing is called."""
     a = ScriptedDeployment("a", fail(500), clock=clock)
-    router = Router({"chat": Route([a], retry=RetryPolicy(attempts=1))}, clock=clock,
-                    breaker=BreakerPolicy(consecutive_failures=1, open_for=60))
+    router = Router(
+        {"chat": Route([a], retry=RetryPolicy(attempts=1))},
+        clock=clock,
+        breaker=BreakerPolicy(consecutive_failures=1, open_for=60),
+    )
     with pytest.raises(AllDeploymentsFailed):
         await router.complete("chat", HI)
     with pytest.raises(AllDeploymentsFailed):
@@ -392,8 +410,11 @@ async def test_open_breakers_fail_fast_in_default_panic(clock: FakeClock) -> Non
 async def test_panic_all_calls_open_deployments(clock: FakeClock) -> None:
     """With panic "all", even open breakers are called when nothing else is left."""
     a = ScriptedDeployment("a", fail(500), ok("back"), clock=clock)
-    router = Router({"chat": Route([a], retry=RetryPolicy(attempts=1), panic="all")},
-                    clock=clock, breaker=BreakerPolicy(consecutive_failures=1, open_for=60))
+    router = Router(
+        {"chat": Route([a], retry=RetryPolicy(attempts=1), panic="all")},
+        clock=clock,
+        breaker=BreakerPolicy(consecutive_failures=1, open_for=60),
+    )
     with pytest.raises(AllDeploymentsFailed):
         await router.complete("chat", HI)
     reply = await router.complete("chat", HI)

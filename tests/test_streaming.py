@@ -30,8 +30,11 @@ def text_of(chunks: list[dict[str, object]]) -> str:
 
 
 def router(clock: FakeClock, *deps: ScriptedDeployment, **kw: object) -> Router:
-    return Router({"chat": Route(list(deps), retry=RetryPolicy(attempts=1), **kw)},  # type: ignore[arg-type]
-                  clock=clock, breaker=BreakerPolicy(consecutive_failures=2))
+    return Router(
+        {"chat": Route(list(deps), retry=RetryPolicy(attempts=1), **kw)},  # type: ignore[arg-type]
+        clock=clock,
+        breaker=BreakerPolicy(consecutive_failures=2),
+    )
 
 
 async def test_failure_before_first_chunk_fails_over(clock: FakeClock) -> None:

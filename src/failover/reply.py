@@ -5,7 +5,6 @@ deployment (its first chunk is in hand) and records the stream's outcome when it
 from __future__ import annotations
 
 import contextlib
-
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any

@@ -22,9 +22,18 @@ from .types import Chunk, Completion, Payload, Request, completion_from_text
 
 __all__ = ["ScriptedDeployment", "Step", "fail", "hang", "ok"]
 
-_STATUS_KIND = {429: Kind.RATE_LIMITED, 500: Kind.SERVER_ERROR, 502: Kind.SERVER_ERROR,
-                503: Kind.OVERLOADED, 529: Kind.OVERLOADED, 504: Kind.SERVER_ERROR,
-                400: Kind.BAD_REQUEST, 401: Kind.AUTH, 403: Kind.AUTH, 404: Kind.NOT_FOUND}
+_STATUS_KIND = {
+    429: Kind.RATE_LIMITED,
+    500: Kind.SERVER_ERROR,
+    502: Kind.SERVER_ERROR,
+    503: Kind.OVERLOADED,
+    529: Kind.OVERLOADED,
+    504: Kind.SERVER_ERROR,
+    400: Kind.BAD_REQUEST,
+    401: Kind.AUTH,
+    403: Kind.AUTH,
+    404: Kind.NOT_FOUND,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,15 +49,22 @@ class Step:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def ok(text: str = "ok", *, latency: float = 0.0, chunks: tuple[str, ...] = (),
-       chunk_gap: float = 0.0) -> Step:
+def ok(
+    text: str = "ok", *, latency: float = 0.0, chunks: tuple[str, ...] = (), chunk_gap: float = 0.0
+) -> Step:
     """A successful answer after `latency` seconds."""
     return Step(latency=latency, text=text, chunks=chunks, chunk_gap=chunk_gap)
 
 
-def fail(status_or_kind: int | Kind = 500, *, latency: float = 0.0,
-         retry_after: float | None = None, message: str = "scripted failure",
-         after_chunks: int | None = None, chunks: tuple[str, ...] = ()) -> Step:
+def fail(
+    status_or_kind: int | Kind = 500,
+    *,
+    latency: float = 0.0,
+    retry_after: float | None = None,
+    message: str = "scripted failure",
+    after_chunks: int | None = None,
+    chunks: tuple[str, ...] = (),
+) -> Step:
     """A failure of an HTTP status or a `Kind`, after `latency` seconds."""
     if isinstance(status_or_kind, Kind):
         kind, status = status_or_kind, None
@@ -66,8 +82,14 @@ def hang() -> Step:
 class ScriptedDeployment:
     """A deployment whose calls follow `steps`; it counts what it was asked to do."""
 
-    def __init__(self, name: str, *steps: Step, clock: Clock | None = None,
-                 weight: float = 1.0, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *steps: Step,
+        clock: Clock | None = None,
+        weight: float = 1.0,
+        timeout: float | None = None,
+    ) -> None:
         self.name = name
         self.model = name
         self.weight = weight

@@ -73,8 +73,7 @@ async def test_malformed_fields_are_bad_requests_not_breaker_failures(
     """A request field that breaks translation is the caller's fault: 400, breaker untouched."""
     from failover import RequestRejected
 
-    router = Router({"chat": Route([anthropic])},
-                    breaker=BreakerPolicy(consecutive_failures=1))
+    router = Router({"chat": Route([anthropic])}, breaker=BreakerPolicy(consecutive_failures=1))
     for _ in range(3):
         with pytest.raises(RequestRejected) as info:
             await router.complete("chat", {**USER_HI, **bad})

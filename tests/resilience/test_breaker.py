@@ -14,8 +14,12 @@ from failover.resilience.breaker import BreakerEvent, Permit, Result
 
 
 def breaker(clock: FakeClock, **policy: object) -> CircuitBreaker:
-    return CircuitBreaker("p/m", BreakerPolicy(**policy), clock=clock,  # type: ignore[arg-type]
-                          rng=random.Random(1))
+    return CircuitBreaker(
+        "p/m",
+        BreakerPolicy(**policy),
+        clock=clock,  # type: ignore[arg-type]
+        rng=random.Random(1),
+    )
 
 
 def call(b: CircuitBreaker, result: Result, duration: float = 0.0) -> bool:
@@ -40,8 +44,7 @@ def test_opens_after_consecutive_failures(clock: FakeClock) -> None:
 def test_success_resets_the_streak(clock: FakeClock) -> None:
     """A success between failures resets the consecutive count."""
     b = breaker(clock, consecutive_failures=3, min_calls=100)
-    for result in (Result.FAILURE, Result.FAILURE, Result.SUCCESS, Result.FAILURE,
-                   Result.FAILURE):
+    for result in (Result.FAILURE, Result.FAILURE, Result.SUCCESS, Result.FAILURE, Result.FAILURE):
         call(b, result)
     assert b.state is BreakerState.CLOSED
 
@@ -59,8 +62,14 @@ def test_opens_on_failure_rate_once_min_calls_reached(clock: FakeClock) -> None:
 def test_count_window_forgets_old_calls(clock: FakeClock) -> None:
     """Only the last `window` calls count towards the failure rate."""
     b = breaker(clock, consecutive_failures=0, min_calls=4, failure_rate=0.5, window=4)
-    for result in (Result.FAILURE, Result.SUCCESS, Result.SUCCESS, Result.SUCCESS,
-                   Result.SUCCESS, Result.FAILURE):
+    for result in (
+        Result.FAILURE,
+        Result.SUCCESS,
+        Result.SUCCESS,
+        Result.SUCCESS,
+        Result.SUCCESS,
+        Result.FAILURE,
+    ):
         call(b, result)
     assert b.counts() == (1, 4)
     assert b.state is BreakerState.CLOSED
@@ -68,8 +77,7 @@ def test_count_window_forgets_old_calls(clock: FakeClock) -> None:
 
 def test_time_window_forgets_old_calls(clock: FakeClock) -> None:
     """With window_seconds, calls older than the window stop counting."""
-    b = breaker(clock, consecutive_failures=0, min_calls=3, failure_rate=0.5,
-                window_seconds=10)
+    b = breaker(clock, consecutive_failures=0, min_calls=3, failure_rate=0.5, window_seconds=10)
     call(b, Result.FAILURE)
     call(b, Result.FAILURE)
     clock.advance_sync(11)
@@ -82,8 +90,9 @@ def test_time_window_forgets_old_calls(clock: FakeClock) -> None:
 
 def test_slow_calls_open_the_breaker(clock: FakeClock) -> None:
     """A slow-call rate above the threshold opens the breaker even when calls succeed."""
-    b = breaker(clock, consecutive_failures=0, min_calls=4, slow_call_rate=0.5,
-                slow_call_duration=2.0)
+    b = breaker(
+        clock, consecutive_failures=0, min_calls=4, slow_call_rate=0.5, slow_call_duration=2.0
+    )
     for duration in (3.0, 0.1, 3.0, 0.1):
         call(b, Result.SUCCESS, duration)
     assert b.state is BreakerState.OPEN
@@ -143,8 +152,12 @@ def test_jitter_stays_within_bounds(clock: FakeClock) -> None:
     """Open periods vary by at most +-jitter around the base."""
     seen = []
     for seed in range(50):
-        b = CircuitBreaker("x", BreakerPolicy(consecutive_failures=1, open_for=30, jitter=0.2),
-                           clock=clock, rng=random.Random(seed))
+        b = CircuitBreaker(
+            "x",
+            BreakerPolicy(consecutive_failures=1, open_for=30, jitter=0.2),
+            clock=clock,
+            rng=random.Random(seed),
+        )
         call(b, Result.FAILURE)
         seen.append(b.last_open_duration)
     assert min(seen) >= 24 and max(seen) <= 36
@@ -204,8 +217,9 @@ def test_every_transition_is_an_event(clock: FakeClock) -> None:
 
 def test_repr_shows_state(clock: FakeClock) -> None:
     """The repr says the state, the window and when it reopens."""
-    b = CircuitBreaker("openai/gpt-4o", BreakerPolicy(consecutive_failures=2, open_for=12,
-                                                      jitter=0), clock=clock)
+    b = CircuitBreaker(
+        "openai/gpt-4o", BreakerPolicy(consecutive_failures=2, open_for=12, jitter=0), clock=clock
+    )
     call(b, Result.SUCCESS)
     call(b, Result.FAILURE)
     call(b, Result.FAILURE)
@@ -217,8 +231,16 @@ def test_repr_shows_state(clock: FakeClock) -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("window", 0), ("min_calls", 0), ("failure_rate", 0), ("failure_rate", 1.5),
-     ("open_for", 0), ("max_open_for", 1), ("half_open_calls", 0), ("jitter", 1.0)],
+    [
+        ("window", 0),
+        ("min_calls", 0),
+        ("failure_rate", 0),
+        ("failure_rate", 1.5),
+        ("open_for", 0),
+        ("max_open_for", 1),
+        ("half_open_calls", 0),
+        ("jitter", 1.0),
+    ],
 )
 def test_policy_rejects_nonsense(field: str, value: float) -> None:
     """Invalid thresholds are rejected when the policy is made."""
@@ -232,9 +254,16 @@ class BreakerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = FakeClock()
-        self.policy = BreakerPolicy(window=10, min_calls=4, failure_rate=0.5,
-                                    consecutive_failures=3, open_for=10, max_open_for=40,
-                                    jitter=0.2, half_open_calls=2)
+        self.policy = BreakerPolicy(
+            window=10,
+            min_calls=4,
+            failure_rate=0.5,
+            consecutive_failures=3,
+            open_for=10,
+            max_open_for=40,
+            jitter=0.2,
+            half_open_calls=2,
+        )
         self.b = CircuitBreaker("m", self.policy, clock=self.clock, rng=random.Random(7))
         self.outstanding: list[Permit] = []
         self.events: list[BreakerEvent] = []
