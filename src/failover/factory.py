@@ -89,11 +89,11 @@ def _adapter(config: Config, dep: DeploymentConfig, transport: Any, clock: Clock
         transport=transport,
         clock=clock,
     )
-    if dep.chaos:
-        from .chaos import wrap_if_configured
+    from .chaos import wrap_if_configured
 
-        adapter = wrap_if_configured(adapter, dep.chaos, clock=clock)
-    return adapter
+    # every deployment gets an injector (faultless unless `chaos:` says otherwise), so the
+    # admin API can start an outage at runtime; unarmed it costs one attribute check a call
+    return wrap_if_configured(adapter, dep.chaos, clock=clock, always=True)
 
 
 def build_store(config: Config, clock: Clock) -> StateStore:

@@ -1,7 +1,8 @@
 """`--url`: load over HTTP to a gateway, faults through its admin API, skipped on a 404.
 
-The gateway here is a stand-in built on the real router that speaks the contract the simulator
-assumes: `POST /admin/chaos/{deployment}` with a `chaos:` block as JSON, `GET /admin/status`.
+Most tests drive a stand-in built on the real router that speaks the contract the simulator
+assumes: `POST /admin/chaos/{deployment}` with a `chaos:` block as JSON, `GET /admin/status`;
+one drives failover's own gateway end to end.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ from failover.chaos import ChaosConfig, ErrorFault
 from failover.clock import SystemClock
 from failover.config import Config
 from failover.errors import RequestFailed
+from failover.router import Router
+from failover.server import Gateway as RealGateway
 from failover.simulate.http import fault_json
 from failover.simulate.local import build_router
 from failover.simulate.record import Recording
 from failover.simulate.report import build_report
 from failover.simulate.runner import run_scenario
 from failover.simulate.scenario import Scenario
+from server.harness import start_uvicorn
 
 ADMIN_KEY = "admin-secret"
 
@@ -177,3 +181,33 @@ async def test_a_refused_admin_key_is_reported() -> None:
     """A 401 from the admin API is named in the run's notes."""
     recording = await drive(Gateway(chaos=True), drill(1.0), "wrong")
     assert any("answered 401" in note for note in recording.notes)
+
+
+async def test_faults_switch_on_the_real_gateway() -> None:
+    """End to end: `--url` against failover's own gateway. The simulator's POSTs arm and clear
+    the deployment's injector, the gateway fails over with no client errors, and detection is
+    read from the real /admin/status."""
+    config = Config.from_dict({**CONFIG, "server": {"admin_key": ADMIN_KEY}})
+    gateway = RealGateway(Router.from_config(config))
+    server, task, port = await start_uvicorn(gateway)
+    primary = gateway.generation.router.deployments()["primary"]
+    seen: list[bool] = []
+    gateway.generation.router.hooks.event.append(
+        lambda event: seen.append(event.data["enabled"]) if event.type == "chaos" else None
+    )
+    try:
+        recording = await run_scenario(
+            drill(), fast=False, url=f"http://127.0.0.1:{port}", admin_key=ADMIN_KEY
+        )
+    finally:
+        server.should_exit = True
+        await task
+    assert seen == [True, False]  # switched on, then cleared, through POST /admin/chaos
+    assert (
+        getattr(primary, "injected", {}).get("reset", 0) >= 3
+    )  # at least the three that opened it
+    assert all(s.applied for s in recording.switches) and not recording.notes
+    report = build_report(recording)
+    assert report.overall.failed == 0 and report.overall.requests > 60
+    (fault,) = report.faults
+    assert fault.detected_by == "breaker" and fault.detect is not None and fault.detect < 0.5

@@ -174,6 +174,7 @@ def _event_level(event: Event) -> int:
         event.type == "panic"
         or (event.type == "breaker" and event.data.get("new") in _LOUD_STATES)
         or (event.type == "health" and event.data.get("healthy") is False)
+        or (event.type == "chaos" and event.data.get("enabled") is True)
     )
     return logging.WARNING if loud else logging.INFO
 

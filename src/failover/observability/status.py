@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..chaos import FaultInjector
 from ..resilience.breaker import BreakerState
 from ..route import Route
 from .logs import redact
@@ -108,7 +109,15 @@ def deployment_status(
         "samples": stats.samples,
         "last_error": redact(stats.last_error) if stats.last_error else None,
         "health": checker.status(name) if checker is not None else None,
+        "chaos": _chaos(deployment),
     }
+
+
+def _chaos(deployment: object) -> list[str] | None:
+    """The faults injected into a deployment right now (labels), or None."""
+    if isinstance(deployment, FaultInjector) and deployment.enabled:
+        return [fault.label() for fault in deployment.faults]
+    return None
 
 
 def _breaker(breaker: Any, state: BreakerState, now: float) -> dict[str, Any]:

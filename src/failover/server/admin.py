@@ -11,6 +11,7 @@
     POST /admin/deployments/{name}/restore   put it back (breaker closed, counts cleared)
     POST /admin/breakers/{name}/reset        close a breaker and clear its window
     POST /admin/reload                       re-read the config; a bad one changes nothing
+    GET|POST|DELETE /admin/chaos[/{name}]    fault injection at runtime (see `chaos_api`)
 
 `/admin/*` and `/metrics` need `server.admin_key` when one is configured, and a loopback client
 otherwise.

@@ -31,7 +31,7 @@ from ..events import Event
 from ..resilience.breaker import BreakerState
 from ..router import Router
 from ..trace import Trace
-from . import anthropic_api, openai_api
+from . import anthropic_api, chaos_api, openai_api
 from .admin import Operations
 from .dashboard import dashboard_app
 from .errors import ClientError, Failure, anthropic_body, failure_from, openai_body
@@ -116,6 +116,7 @@ class Gateway:
             "/admin/status": Endpoint(("GET",), ops.status, ADMIN, **always),
             "/admin/events": Endpoint(("GET",), ops.events, ADMIN, **always),
             "/admin/reload": Endpoint(("POST",), ops.reload, ADMIN),
+            "/admin/chaos": Endpoint(("GET",), chaos_api.chaos_all, ADMIN, **always),
         }
 
     def _match(self, path: str) -> Endpoint | None:
@@ -126,6 +127,8 @@ class Gateway:
             return Endpoint(("GET",), openai_api.model)
         if path.startswith(("/admin/deployments/", "/admin/breakers/")):
             return Endpoint(("POST",), self.ops.action, ADMIN)
+        if path.startswith(chaos_api.PREFIX) and len(path) > len(chaos_api.PREFIX):
+            return _CHAOS
         if path == "/dashboard" or path.startswith("/dashboard/"):
             return _DASHBOARD
         return None
@@ -345,6 +348,7 @@ async def _dashboard(call: Call, gen: Generation) -> None:
 
 
 _DASHBOARD = Endpoint(("GET", "HEAD"), _dashboard, OPEN, refuse_when_draining=False)
+_CHAOS = Endpoint(("GET", "POST", "DELETE"), chaos_api.chaos_one, ADMIN)
 
 
 def _refuse(status: int, message: str, code: str, headers: tuple[Any, ...] = ()) -> Exception:

@@ -10,6 +10,7 @@ adapters that already removed credentials, and the client's own key is never ech
     401     missing or wrong gateway key (the client's, never a provider's)
     404     unknown model / route (code model_not_found); unknown path
     405     wrong method;  413  body over server.max_body
+    409     /admin/chaos on a deployment with no fault injector;  422  an invalid chaos config
     429     every deployment failed and the last was rate limited (with retry-after)
     502     every deployment failed (server errors, connection errors, upstream auth/not found)
     503     every deployment failed and the last was overloaded; none could be tried (breakers
@@ -52,7 +53,9 @@ _OPENAI_TYPES = {
     403: "permission_error",
     404: "invalid_request_error",
     405: "invalid_request_error",
+    409: "invalid_request_error",
     413: "invalid_request_error",
+    422: "invalid_request_error",
     429: "rate_limit_error",
     500: "server_error",
     502: "server_error",
@@ -65,7 +68,9 @@ _ANTHROPIC_TYPES = {
     403: "permission_error",
     404: "not_found_error",
     405: "invalid_request_error",
+    409: "invalid_request_error",
     413: "request_too_large",
+    422: "invalid_request_error",
     429: "rate_limit_error",
     500: "api_error",
     502: "api_error",

@@ -4,7 +4,9 @@
     POST {url}/admin/chaos/{deployment}               {"enabled": true, "faults": [...]} sets
                                                       the deployment's faults (a `chaos:` block);
                                                       {"enabled": true, "faults": []} clears them
-    GET  {url}/admin/status                           polled for breaker / health state
+    GET  {url}/admin/status                           polled for breaker / health state (a
+                                                      failover gateway's `routes`, or a flat
+                                                      `deployments` map)
 
 Deployment names contain '/', sent as is (`/admin/chaos/openai/gpt-4o`). A gateway without the
 chaos endpoint (404) still gets the load: the run says faults were not injected. Which
@@ -187,7 +189,7 @@ class HttpTarget:
                 status = await resp.json(loads=orjson.loads)
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
             return
-        self._observe(status.get("deployments") or {})
+        self._observe(_deployment_states(status))
 
     def _observe(self, deployments: dict[str, Any]) -> None:
         recorder = self._recorder
@@ -195,7 +197,10 @@ class HttpTarget:
             return
         for name, info in deployments.items():
             self._saw(name)
-            state = str(info.get("breaker", "closed"))
+            breaker = info.get("breaker", "closed")
+            if isinstance(breaker, dict):
+                breaker = breaker.get("state", "closed")
+            state = str(breaker)
             if self._states.get(name, "closed") != state:
                 recorder.breaker(name, state)
             self._states[name] = state
@@ -210,3 +215,19 @@ class HttpTarget:
                 await self._poller
         if self._session is not None:
             await self._session.close()
+
+
+def _deployment_states(status: dict[str, Any]) -> dict[str, Any]:
+    """name -> {breaker, healthy, ...}: from a failover gateway's routes (each deployment with a
+    breaker object), or from a flat top-level `deployments` map (breaker as a string)."""
+    found: dict[str, Any] = {}
+    routes = status.get("routes")
+    for route in routes.values() if isinstance(routes, dict) else ():
+        listed = route.get("deployments") if isinstance(route, dict) else None
+        for dep in listed if isinstance(listed, list) else ():
+            if isinstance(dep, dict) and isinstance(dep.get("name"), str):
+                found.setdefault(dep["name"], dep)
+    flat = status.get("deployments")
+    if isinstance(flat, dict):
+        found.update({str(k): v for k, v in flat.items() if isinstance(v, dict)})
+    return found

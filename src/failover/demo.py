@@ -1,0 +1,501 @@
+"""`failover demo`: a gateway, live traffic and a scripted outage, watched in the terminal.
+
+The real gateway runs in this process (uvicorn on 127.0.0.1) on the embedded simulated default
+config — providers sim-a, sim-b, sim-c behind the routes `smart` (sim-a, then sim-b) and `fast`
+(sim-c, then sim-b) — with breaker and health-check timings shortened so the story fits in 45
+seconds. Clients send OpenAI Chat Completions over HTTP (a quarter of them streamed) while the
+script breaks providers through the admin API (`POST /admin/chaos/{deployment}`):
+
+     0s  calm            every provider healthy
+     8s  sim-a down      sim-a refuses every connection
+    20s  sim-a back      sim-a's fault is cleared
+    28s  sim-c brownout  40% of sim-c's calls fail with 503
+    38s  all clear       sim-c's fault is cleared; the run ends at 45s
+
+After each step one line says what happened — how fast the breaker opened and after how many
+failures, where the traffic went, whether any client saw an error — and the run ends with a
+table per phase. Exit status 0 when clients saw no error (every outage here leaves a healthy
+deployment to fail over to), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import random
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .config import Config
+from .defaults import SIMULATED
+from .demo_story import Answer, Phase, Step, Story, Watch
+from .demo_view import LogTap, Plain, Screen
+
+if TYPE_CHECKING:
+    import aiohttp
+    import uvicorn
+    from rich.text import Text
+
+    from .server.app import Gateway
+
+__all__ = ["SCRIPT", "command", "demo_config", "run_demo"]
+
+SCRIPT: tuple[Step, ...] = (
+    Step(0, "calm", "three providers, all healthy: smart -> sim-a, fast -> sim-c", "calm"),
+    Step(8, "sim-a down", "every connection to sim-a is refused", "outage", "sim-a",
+         ({"type": "reset"},)),
+    Step(20, "sim-a back", "sim-a's fault is cleared", "recovery", "sim-a", ()),
+    Step(28, "sim-c brownout", "40% of sim-c's calls fail with 503", "brownout", "sim-c",
+         ({"type": "error", "status": 503, "rate": 0.4},)),
+    Step(38, "all clear", "sim-c's fault is cleared", "recovery", "sim-c", ()),
+)  # fmt: skip
+LENGTH = 45.0  # seconds, at speed 1
+OPEN_FOR, MAX_OPEN_FOR, HEALTH_EVERY = 4.0, 8.0, 2.0  # seconds, at speed 1: quick, for a demo
+MIX = (("smart", 0.7), ("fast", 0.3))  # which routes the clients ask for
+STREAMED = 0.25
+PROMPTS = ("Summarise this ticket", "Translate 'hello' to French", "Name three colours", "hi")
+
+
+def demo_config(speed: float = 1.0) -> Config:
+    """The embedded simulated default, with breakers and health checks quick enough for a demo
+    (and `speed` times quicker still)."""
+    data: dict[str, Any] = copy.deepcopy(SIMULATED)
+    data["server"] = {"grace": "2s"}
+    data["defaults"] = {
+        "breaker": {
+            "consecutive_failures": 3,
+            "open_for": OPEN_FOR / speed,
+            "max_open_for": MAX_OPEN_FOR / speed,
+        },
+        "health": {"interval": HEALTH_EVERY / speed, "timeout": 1.0, "unhealthy_after": 2},
+    }
+    data["observability"] = {"logs": {"requests": False}}
+    return Config.from_dict(data)
+
+
+@dataclass
+class Options:
+    """What the command line asked for."""
+
+    port: int = 8080
+    speed: float = 1.0
+    rate: float = 30.0
+    live: bool = True
+    keep_serving: bool = False
+    seed: int | None = None
+
+
+@dataclass
+class Run:
+    """Everything one demo run shares: the clock, the gateway, what clients saw."""
+
+    options: Options
+    gateway: Gateway
+    url: str
+    t0: float = field(default_factory=time.monotonic)  # reset when the script starts
+    answers: list[Answer] = field(default_factory=list)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    interrupted: bool = False
+
+    def now(self) -> float:
+        """Seconds since the script started."""
+        return time.monotonic() - self.t0
+
+
+# -- the gateway -------------------------------------------------------------------------------
+
+
+def listen(port: int) -> tuple[socket.socket, str | None]:
+    """A socket bound to 127.0.0.1:`port`, or to a free port (and why) when that one is busy."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+        return sock, None
+    except OSError as exc:
+        if port == 0:
+            sock.close()
+            raise
+        sock.bind(("127.0.0.1", 0))
+        free = sock.getsockname()[1]
+        return (
+            sock,
+            f"port {port} is not available ({exc.strerror}): serving on port {free} instead",
+        )
+
+
+def _server(gateway: Gateway) -> uvicorn.Server:
+    import uvicorn
+
+    from .server.protocol import GatewayHttpProtocol
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # the demo handles Ctrl-C itself, and ends the server in order
+
+    config = uvicorn.Config(
+        gateway,
+        loop="none",
+        http=GatewayHttpProtocol,
+        lifespan="on",
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=2,
+    )
+    return Server(config)
+
+
+async def _serve(server: uvicorn.Server, sock: socket.socket) -> asyncio.Task[None]:
+    task = asyncio.ensure_future(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+            raise click.ClickException("the gateway did not start")
+        await asyncio.sleep(0.005)
+    return task
+
+
+def banner(run: Run, note: str | None) -> list[Text]:
+    """What runs where, and how to watch it."""
+    from rich.text import Text
+
+    speed, rate = run.options.speed, run.options.rate
+    mix = ", ".join(f"{share:.0%} to {route}" for route, share in MIX)
+    lines = [
+        Text.assemble(
+            ("failover demo", "bold cyan"),
+            "  the real gateway, three SIMULATED providers, a scripted outage",
+            (f"  (x{speed:g} speed)" if speed != 1 else "", "yellow"),
+        ),
+        Text.assemble(("  OpenAI API  ", "dim"), f"{run.url}/v1"),
+        Text.assemble(("  dashboard   ", "dim"), (f"{run.url}/dashboard/", "bold underline")),
+        *(
+            Text.assemble(("  routes      " if i == 0 else "              ", "dim"), chain)
+            for i, chain in enumerate(_chains(run))
+        ),
+        Text.assemble(
+            ("  traffic     ", "dim"), f"{rate:g} req/s: {mix}, {STREAMED:.0%} of them streamed"
+        ),
+        Text.assemble(
+            ("  timings     ", "dim"),
+            f"breakers open {OPEN_FOR / speed:g} s (up to {MAX_OPEN_FOR / speed:g} s), health "
+            f"checks every {HEALTH_EVERY / speed:g} s: shortened for the demo",
+        ),
+    ]
+    if note:
+        lines.append(Text(f"  {note}", style="yellow"))
+    return lines
+
+
+def _chains(run: Run) -> Iterator[str]:
+    routes = run.gateway.generation.router.routes
+    for name, _ in MIX:
+        chain = " -> ".join(d.name for d in routes[name].deployments)
+        fallbacks = routes[name].fallbacks
+        yield f"{name}: {chain}" + (f" (then {', '.join(fallbacks)})" if fallbacks else "")
+
+
+# -- the clients -------------------------------------------------------------------------------
+
+
+class Clients:
+    """Open-loop OpenAI API traffic at a steady rate: each request starts on time, whether or
+    not earlier ones have finished, as real clients do."""
+
+    def __init__(self, run: Run, session: aiohttp.ClientSession, rng: random.Random) -> None:
+        self.run = run
+        self.session = session
+        self.rng = rng
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def send(self, until: float) -> None:
+        """Start requests at `options.rate` per second until `until` (script seconds)."""
+        run, gap = self.run, 1.0 / self.run.options.rate
+        due = run.now()
+        while due < until and not run.stop.is_set():
+            task = asyncio.ensure_future(self._one())
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+            due += gap
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(run.stop.wait(), max(0.0, due - run.now()))
+
+    async def drain(self, timeout: float) -> None:
+        """Let requests in flight finish (up to `timeout` seconds), then cancel the rest."""
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=timeout)
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    def _body(self) -> tuple[str, bool, bytes]:
+        import orjson
+
+        route = self.rng.choices([r for r, _ in MIX], [w for _, w in MIX])[0]
+        stream = self.rng.random() < STREAMED
+        prompt = self.rng.choice(PROMPTS)
+        body: dict[str, Any] = {
+            "model": route,
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": 32,
+            "stream": stream,
+        }
+        return route, stream, orjson.dumps(body)
+
+    async def _one(self) -> None:
+        import aiohttp
+
+        route, stream, body = self._body()
+        answer = Answer(self.run.now(), route, stream)
+        self.run.answers.append(answer)
+        headers = {"content-type": "application/json", "authorization": "Bearer demo"}
+        try:
+            async with self.session.post(
+                f"{self.run.url}/v1/chat/completions", data=body, headers=headers
+            ) as resp:
+                answer.deployment = resp.headers.get("x-failover-deployment")
+                if resp.status != 200:
+                    answer.error = f"HTTP {resp.status}: {(await resp.text())[:120]}"
+                elif stream:
+                    answer.error = await _read_stream(resp)
+                else:
+                    answer.error = _check_completion(await resp.read())
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            answer.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            answer.done = self.run.now()
+
+
+async def _read_stream(resp: aiohttp.ClientResponse) -> str | None:
+    """None when the event stream ended with [DONE] and carried no error, else what went wrong."""
+    async for line in resp.content:
+        if not line.startswith(b"data:"):
+            continue
+        data = line[5:].strip()
+        if data == b"[DONE]":
+            return None
+        if data.startswith(b'{"error"'):
+            return f"error event: {data[:120].decode(errors='replace')}"
+    return "the stream ended without [DONE]"
+
+
+def _check_completion(raw: bytes) -> str | None:
+    import orjson
+
+    try:
+        content = orjson.loads(raw)["choices"][0]["message"]["content"]
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+        return f"not a chat completion: {raw[:120].decode(errors='replace')}"
+    return None if isinstance(content, str) and content else "an empty answer"
+
+
+# -- the script ------------------------------------------------------------------------------
+
+
+def targets(story: Story, step: Step) -> list[str]:
+    """The deployments of `step`'s provider that the clients' routes use."""
+    if step.provider is None:
+        return []
+    used = dict.fromkeys(name for names in story.routes.values() for name in names)
+    return [name for name in used if _provider(name) == step.provider]
+
+
+async def switch(run: Run, session: aiohttp.ClientSession, names: list[str], step: Step) -> None:
+    """Set `step`'s faults on `names` through the admin API, as an operator would."""
+    body = {"enabled": True, "faults": list(step.faults)}
+    for name in names:
+        async with session.post(f"{run.url}/admin/chaos/{name}", json=body) as resp:
+            if resp.status != 200:
+                detail = (await resp.text())[:200]
+                raise click.ClickException(f"POST /admin/chaos/{name}: HTTP {resp.status} {detail}")
+
+
+def _provider(deployment: str) -> str:
+    return deployment.partition("/")[0]
+
+
+async def play(run: Run, story: Story) -> None:
+    """Run the script: switch faults on time, send traffic throughout, narrate each phase."""
+    import aiohttp
+
+    speed = run.options.speed
+    end = LENGTH / speed
+    timeout = aiohttp.ClientTimeout(total=15)
+    connector = aiohttp.TCPConnector(limit=100)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        clients = Clients(run, session, random.Random(run.options.seed))
+        run.t0 = time.monotonic()
+        load = asyncio.ensure_future(clients.send(end))
+        try:
+            for index, step in enumerate(SCRIPT):
+                if not await _until(run, step.at / speed):
+                    break
+                if index:
+                    story.close(run.now())
+                names = targets(story, step)
+                story.begin(Phase(step, run.now(), names))
+                await switch(run, session, names, step)
+            await _until(run, end)
+            ended = run.now()
+            await load
+            await clients.drain(timeout=5.0)  # the last phase's answers, before telling it
+            story.close(ended)
+        finally:
+            load.cancel()
+            await clients.drain(timeout=0.0)
+
+
+async def _until(run: Run, at: float) -> bool:
+    """Wait until script time `at`; False when the run was stopped first."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(run.stop.wait(), max(0.0, at - run.now()))
+    return not run.stop.is_set()
+
+
+async def run_demo(options: Options, out: Callable[[str], None] | None = None) -> int:
+    """The whole demo; returns the exit status."""
+    from .router import Router
+    from .server.app import Gateway
+
+    gateway = Gateway(Router.from_config(demo_config(options.speed)), source="demo")
+    sock, note = listen(options.port)
+    port = sock.getsockname()[1]
+    run = Run(options, gateway, f"http://127.0.0.1:{port}")
+    router = gateway.generation.router
+    routes = {name: [d.name for d in router.routes[name].deployments] for name, _ in MIX}
+    watch = Watch(router, run.now)
+    story = Story(watch, run.answers, routes)
+    tap = LogTap(run.now)
+    screen: Screen | Plain = (
+        Screen(run, story, tap) if options.live else Plain(run, story, tap, out)
+    )
+    server = _server(gateway)
+    with tap.installed(), _on_interrupt(run):
+        task = await _serve(server, sock)
+        try:
+            screen.banner(banner(run, note))
+            async with screen.showing():
+                await play(run, story)
+            status = screen.summary()
+            if options.keep_serving and not run.stop.is_set():
+                screen.serving()
+                await run.stop.wait()
+        finally:
+            watch.detach()
+            server.should_exit = True
+            await task
+            sock.close()
+    return status
+
+
+@contextlib.contextmanager
+def _on_interrupt(run: Run) -> Iterator[None]:
+    """Ctrl-C (or SIGTERM) ends the run in order, rather than killing it."""
+    loop = asyncio.get_running_loop()
+    added = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, _interrupt, run)
+            added.append(sig)
+    try:
+        yield
+    finally:
+        for sig in added:
+            loop.remove_signal_handler(sig)
+
+
+def _interrupt(run: Run) -> None:
+    run.interrupted = True
+    run.stop.set()
+
+
+@click.command(
+    "demo", short_help="Watch an outage fail over: gateway, traffic and a scripted outage."
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port on 127.0.0.1 for the gateway; a free one is used (and named) if it is busy.",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0.1, max=100),
+    help="Run the script this many times faster (breakers and health checks too). [default: 1]",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0.5),
+    help=f"Stretch or shrink the whole script to this many seconds (it is {LENGTH:g} s).",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=1, max=500),
+    default=30.0,
+    show_default=True,
+    help="Client requests per second.",
+)
+@click.option(
+    "--live/--no-live",
+    default=True,
+    help="Live terminal view, or plain log lines (for CI; automatic when not a terminal).",
+)
+@click.option(
+    "--keep-serving", is_flag=True, help="After the script, keep the gateway up until Ctrl-C."
+)
+@click.option("--seed", type=int, help="Seed for the clients' choices (routes, streaming).")
+def command(
+    port: int,
+    speed: float | None,
+    duration: float | None,
+    rate: float,
+    live: bool,
+    keep_serving: bool,
+    seed: int | None,
+) -> None:
+    """Start a gateway on three simulated providers, send it live traffic and break things.
+
+    The gateway (the real one, in this process, on 127.0.0.1:PORT) serves the simulated
+    default config: routes `smart` (sim-a, then sim-b) and `fast` (sim-c, then sim-b). Clients
+    send OpenAI Chat Completions at --rate per second, a quarter of them streamed, while the
+    script switches faults through the admin API:
+
+    \b
+       0s  calm            every provider healthy
+       8s  sim-a down      sim-a refuses every connection
+      20s  sim-a back      its fault is cleared
+      28s  sim-c brownout  40% of sim-c's calls fail with 503
+      38s  all clear       the run ends at 45s
+
+    The terminal shows each deployment's breaker, health, share of traffic, p50/p95, what the
+    clients saw, and a line per step saying what happened; the dashboard is at
+    http://127.0.0.1:PORT/dashboard/ meanwhile. A table per phase ends the run.
+
+    Exit status: 0 when no client saw an error, 1 otherwise. Ctrl-C ends early, cleanly.
+    """
+    if speed is not None and duration is not None:
+        raise click.UsageError("give --speed or --duration, not both")
+    if duration is not None:
+        speed = LENGTH / duration
+    options = Options(
+        port=port,
+        speed=speed or 1.0,
+        rate=rate,
+        live=live and sys.stdout.isatty(),
+        keep_serving=keep_serving,
+        seed=seed,
+    )
+    status = asyncio.run(run_demo(options))
+    sys.exit(status)
