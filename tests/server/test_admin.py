@@ -96,6 +96,7 @@ def test_reload_good_file(stack: Stack, http: Raw) -> None:
     assert deployment(http, "backup/gpt-4o-mini")["breaker"]["state"] == "forced_open"
     status = http.get("/admin/status").json
     assert status["gateway"]["config"]["generation"] == 2
+    assert status["gateway"]["state"] == {"backend": "memory"}
     assert any(e["type"] == "config" for e in status["events"])
 
 

@@ -106,8 +106,12 @@ async def test_an_open_breaker_on_one_replica_stops_calls_from_the_other(
         assert primary.chats() == before  # not one call (nor probe) while OPEN
         assert await breaker_state(http_b) == "open"
 
-        # a replica started now asks Redis before its first call, and makes none either
+        # a replica started now reads the shared state at start-up: it reports OPEN before
+        # any request, and makes no call to the primary either
         async with GatewayProcess(config, tmp_path / "c.log") as c, Client(c.port) as http_c:
+            assert await breaker_state(http_c) == "open"
+            state = (await http_c.get("/admin/status")).json["gateway"]["state"]
+            assert state["backend"] == "redis" and state["degraded"] is False
             answers = [await http_c.post_chat() for _ in range(20)]
             assert all(a.status == 200 and b"backup" in a.body for a in answers)
             assert await breaker_state(http_c) == "open"

@@ -227,6 +227,7 @@ class Gateway:
 
     async def startup(self) -> None:
         """Start health checks and webhooks; listen for SIGHUP (reload) when asked to."""
+        await _start_store(self.generation.router)
         await self.generation.obs.start()
         if not self.reload_on_sighup or not hasattr(signal, "SIGHUP"):
             return
@@ -263,6 +264,7 @@ class Gateway:
                 self.last_reload_error = str(exc)
                 _announce(old, f"config reload failed, still serving generation {old.number}")
                 raise
+            await _start_store(new.router)
             await new.obs.start()
             self.generation = new  # the swap: new requests see the new router from here on
             self.last_reload_error = None
@@ -326,6 +328,17 @@ class Gateway:
     def __repr__(self) -> str:
         state = "draining" if self.draining else "serving"
         return f"<Gateway {self.source} {state} generation={self.generation.number}>"
+
+
+async def _start_store(router: Router) -> None:
+    """A shared store connects and reads the cluster's state before the first request, so a
+    new replica does not report CLOSED for a breaker the others hold OPEN."""
+    start = getattr(router.store, "start", None)
+    if start is None:
+        return
+    for name in router.deployments():
+        router.breaker(name)  # the store mirrors only breakers it knows of
+    await start()
 
 
 def _upstream_time(trace: Trace) -> float:
