@@ -191,18 +191,12 @@ def serve(
 
 def _setup_logging(config: Config, level: str | None) -> str:
     """Structured logs on stderr as `observability.logs` says; returns the level in force."""
-    from pydantic import ValidationError
-
-    from .config import format_validation_error
-    from .observability import ObservabilityConfig, configure_logging
+    from .observability import configure_logging_for
 
     try:
-        logs = ObservabilityConfig.model_validate(config.observability).logs
-    except ValidationError as exc:
-        _die(format_validation_error(exc, prefix="observability"))
-    level = level or logs.level
-    configure_logging(level, json=logs.format == "json")
-    return level
+        return configure_logging_for(config, level)
+    except ConfigError as exc:
+        _die(str(exc))
 
 
 def _uvicorn_options(host: str, port: int, log_level: str, access_log: bool) -> dict[str, Any]:
@@ -287,6 +281,7 @@ def _serve_workers(
     if path is None:
         _die("--workers > 1 needs a config file (with state: redis://...)")
     os.environ["FAILOVER_CONFIG"] = str(path.resolve())
+    os.environ["FAILOVER_LOG_LEVEL"] = log_level  # each worker sets its logging up alike
     _console().print(
         f"[bold]failover[/] starting {workers} workers on http://{_url_host(host)}:{port} "
         f"({len(loaded.config.routes)} routes, state {loaded.config.state})"

@@ -4,6 +4,10 @@ Everything here listens to a router's hooks (`router.hooks`); nothing here is on
 path except those listeners, which are quick and never raise into the router.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .alerts import WebhookSender
 from .config import EventsConfig, LogsConfig, ObservabilityConfig, WebhookConfig
 from .hub import Observability
@@ -11,6 +15,9 @@ from .logs import JsonFormatter, RequestLogger, TextFormatter, configure_logging
 from .metrics import CONTENT_TYPE, Metrics
 from .recent import EventLog
 from .status import snapshot
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 __all__ = [
     "CONTENT_TYPE",
@@ -26,6 +33,26 @@ __all__ = [
     "WebhookConfig",
     "WebhookSender",
     "configure_logging",
+    "configure_logging_for",
     "redact",
     "snapshot",
 ]
+
+
+def configure_logging_for(config: Config, level: str | None = None) -> str:
+    """Logging as `config.observability.logs` says (`level` overrides); the level in force.
+
+    Raises `ConfigError` naming the field when the section is invalid.
+    """
+    from pydantic import ValidationError
+
+    from ..config import format_validation_error
+    from ..errors import ConfigError
+
+    try:
+        logs = ObservabilityConfig.model_validate(config.observability).logs
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, prefix="observability")) from None
+    level = level or logs.level
+    configure_logging(level, json=logs.format == "json")
+    return level

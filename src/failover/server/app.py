@@ -387,7 +387,10 @@ def create_app(config: Config | str | Path, **kwargs: Any) -> Gateway:
 
 def app_from_environment() -> Gateway:
     """The app of each `failover serve --workers N` process: the config in $FAILOVER_CONFIG."""
+    from ..observability import configure_logging_for
+
     path = os.environ.get("FAILOVER_CONFIG")
     if not path:
         raise ConfigError("FAILOVER_CONFIG is not set: name the config file to serve")
+    configure_logging_for(load_config(path), os.environ.get("FAILOVER_LOG_LEVEL"))
     return Gateway.from_config(path)
