@@ -4,6 +4,7 @@ fault injection where configured, and the state store."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,12 @@ from .router import Router
 from .state.base import StateStore
 from .types import DeploymentLike
 
-__all__ = ["build_store", "router_from_config"]
+__all__ = ["DeploymentFactory", "build_store", "router_from_config", "routes_from_config"]
 
 log = logging.getLogger("failover")
+
+
+DeploymentFactory = Callable[[DeploymentConfig], DeploymentLike]
 
 
 def router_from_config(
@@ -25,23 +29,59 @@ def router_from_config(
     *,
     clock: Clock | None = None,
     store: StateStore | None = None,
+    deployment_factory: DeploymentFactory | None = None,
     **kwargs: Any,
 ) -> Router:
-    """A router for `config` (a `Config` or a YAML file path)."""
+    """A router for `config` (a `Config` or a YAML file path).
+
+    `deployment_factory` replaces the provider adapters (the simulator builds simulated,
+    fault-injectable deployments with it); each deployment is built once per name.
+    """
     if not isinstance(config, Config):
         config = load_config(config)
     clock = clock or SystemClock()
-    from .transport import Transport
+    on_close = None
+    if deployment_factory is None:
+        from .transport import Transport
 
-    transport = Transport()
+        transport = Transport()
+        on_close = transport.aclose
+
+        def deployment_factory(dep: DeploymentConfig) -> DeploymentLike:
+            return _adapter(config, dep, transport, clock)
+
     built: dict[str, DeploymentLike] = {}
 
     def deployment(dep: DeploymentConfig) -> DeploymentLike:
         if dep.key not in built:
-            built[dep.key] = _adapter(config, dep, transport, clock)
+            built[dep.key] = deployment_factory(dep)
         return built[dep.key]
 
-    routes = {
+    def resolve(name: str) -> DeploymentLike | None:
+        """`provider/model` addresses one deployment of a configured provider."""
+        provider, _, model = name.partition("/")
+        if not model or provider not in config.providers:
+            return None
+        return deployment(DeploymentConfig(provider=provider, model=model))
+
+    return Router(
+        routes_from_config(config, deployment),
+        retry=config.defaults.retry.to_policy(),
+        breaker=config.defaults.breaker.to_policy(),
+        timeouts=config.defaults.timeouts,
+        store=store or build_store(config, clock),
+        clock=clock,
+        resolver=resolve,
+        on_close=on_close,
+        config=config,
+        **kwargs,
+    )
+
+
+def routes_from_config(config: Config, deployment: DeploymentFactory) -> dict[str, Route]:
+    """Every route of `config`, its deployments made by `deployment` and its policies merged
+    over the defaults."""
+    return {
         name: Route(
             [deployment(d) for d in route.deployments],
             strategy=route.strategy,
@@ -56,27 +96,6 @@ def router_from_config(
         )
         for name, route in config.routes.items()
     }
-
-    def resolve(name: str) -> DeploymentLike | None:
-        """`provider/model` addresses one deployment of a configured provider."""
-        provider, _, model = name.partition("/")
-        if not model or provider not in config.providers:
-            return None
-        return deployment(DeploymentConfig(provider=provider, model=model))
-
-    router = Router(
-        routes,
-        retry=config.defaults.retry.to_policy(),
-        breaker=config.defaults.breaker.to_policy(),
-        timeouts=config.defaults.timeouts,
-        store=store or build_store(config, clock),
-        clock=clock,
-        resolver=resolve,
-        on_close=transport.aclose,
-        config=config,
-        **kwargs,
-    )
-    return router
 
 
 def _adapter(config: Config, dep: DeploymentConfig, transport: Any, clock: Clock) -> DeploymentLike:

@@ -17,10 +17,10 @@ from ..clock import Clock
 from ..config import Config, DeploymentConfig
 from ..errors import FailoverError, Kind, RequestFailed
 from ..events import Event
+from ..factory import router_from_config
 from ..health import HealthChecker
 from ..providers.simulated import SimulatedProvider
 from ..resilience.breaker import BreakerEvent
-from ..route import Route
 from ..router import Router
 from ..state.memory import MemoryStore
 from ..trace import Attempt
@@ -51,30 +51,12 @@ def build_router(
             injectors[dep.key] = FaultInjector(inner, base, clock=clock, rng=rng)
         return injectors[dep.key]
 
-    routes = {
-        name: Route(
-            [deployment(d) for d in route.deployments],
-            strategy=route.strategy,
-            fallbacks=route.fallbacks,
-            context_window_fallbacks=route.context_window_fallbacks,
-            content_filter_fallbacks=route.content_filter_fallbacks,
-            hedge=route.hedge.to_policy() if route.hedge else None,
-            retry=config.retry_for(name).to_policy(),
-            breaker=config.breaker_for(name).to_policy(),
-            timeouts=config.timeouts_for(name),
-            panic=route.panic,
-        )
-        for name, route in config.routes.items()
-    }
-    router = Router(
-        routes,
-        retry=config.defaults.retry.to_policy(),
-        breaker=config.defaults.breaker.to_policy(),
-        timeouts=config.defaults.timeouts,
-        store=MemoryStore(clock=clock, rng=random.Random(f"{seed}:store")),
+    router = router_from_config(
+        config,
         clock=clock,
+        store=MemoryStore(clock=clock, rng=random.Random(f"{seed}:store")),
+        deployment_factory=deployment,
         rng=random.Random(f"{seed}:router"),
-        config=config,
     )
     return router, injectors
 
