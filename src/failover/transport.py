@@ -237,10 +237,7 @@ class HTTPClient:
         deployment: str | None = None,
     ) -> HTTPResponse:
         """Send a request and read the whole response."""
-        try:
-            resp = await self._client().request(method, url, data=body, headers=headers)
-        except _CLIENT_ERRORS as exc:
-            raise map_client_error(exc, deployment=deployment) from exc
+        resp = await self._open(method, url, headers, body, deployment)
         try:
             data = await resp.read()
         except BaseException as exc:
@@ -274,10 +271,7 @@ class HTTPClient:
         deployment: str | None = None,
     ) -> AsyncIterator[StreamResponse]:
         """Open a streaming request. Leaving before its end, failing or being cancelled hangs up."""
-        try:
-            resp = await self._client().request(method, url, data=body, headers=headers)
-        except _CLIENT_ERRORS as exc:
-            raise map_client_error(exc, deployment=deployment) from exc
+        resp = await self._open(method, url, headers, body, deployment)
         stream = StreamResponse(resp, deployment)
         try:
             yield stream
@@ -288,6 +282,20 @@ class HTTPClient:
             self._finish(resp)
         else:  # reading the rest of an abandoned answer would cost more than a new connection
             resp.close()
+
+    async def _open(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        deployment: str | None,
+    ) -> aiohttp.ClientResponse:
+        """Send a request and wait for the response's head, errors mapped at this boundary."""
+        try:
+            return await self._client().request(method, url, data=body, headers=headers)
+        except _CLIENT_ERRORS as exc:
+            raise map_client_error(exc, deployment=deployment) from exc
 
     def _finish(self, resp: aiohttp.ClientResponse) -> None:
         """Return a finished stream's connection to the pool once its last bytes are in."""
