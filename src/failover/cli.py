@@ -27,11 +27,12 @@ import click
 
 from . import __version__
 from .config import Config, load_config
-from .errors import ConfigError
+from .errors import ConfigError, Kind
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from .health import ProbeResult
     from .router import Router
     from .server.app import Gateway
 
@@ -365,48 +366,26 @@ def check(config_path: Path | None, timeout: float, no_probe: bool) -> None:
     console.print(f"[green]config OK[/]: {loaded.source} ({len(loaded.config.routes)} routes)")
     if no_probe:
         return
-    results = asyncio.run(_probe_all(router, timeout))
+    results = asyncio.run(_probe_all(router, loaded.config, timeout))
     _probe_table(console, loaded.config, results)
-    failed = sum(1 for r in results if not r.ok)
+    failed = sum(1 for r in results if r.kind is not Kind.OK)
     if failed:
         console.print(f"[red]{failed} of {len(results)} deployment(s) failed their probe[/]")
         sys.exit(1)
 
 
-@dataclass(frozen=True, slots=True)
-class _Probe:
-    name: str
-    ok: bool
-    latency: float
-    detail: str
+async def _probe_all(router: Router, config: Config, timeout: float) -> list[ProbeResult]:
+    """Every deployment's health probe once, concurrently, as the health checker runs it."""
+    from .health import HealthChecker
 
-
-async def _probe_all(router: Router, timeout: float) -> list[_Probe]:
+    health = config.defaults.health.model_copy(update={"timeout": timeout})
     try:
-        deployments = router.deployments()
-        return list(await asyncio.gather(*(_probe(n, d, timeout) for n, d in deployments.items())))
+        return list((await HealthChecker(router, health).check_all()).values())
     finally:
         await router.aclose()
 
 
-async def _probe(name: str, deployment: Any, timeout: float) -> _Probe:
-    probe = getattr(deployment, "probe", None)
-    if probe is None:
-        return _Probe(name, True, 0.0, "no probe (not an HTTP adapter)")
-    started = time.perf_counter()
-    try:
-        async with asyncio.timeout(timeout):
-            await probe()
-    except TimeoutError:
-        return _Probe(name, False, time.perf_counter() - started, f"no answer in {timeout:g}s")
-    except Exception as exc:
-        detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        kind = getattr(getattr(exc, "kind", None), "value", "error")
-        return _Probe(name, False, time.perf_counter() - started, f"{kind}: {detail}")
-    return _Probe(name, True, time.perf_counter() - started, "ok")
-
-
-def _probe_table(console: Console, config: Config, results: list[_Probe]) -> None:
+def _probe_table(console: Console, config: Config, results: list[ProbeResult]) -> None:
     from rich.table import Table
 
     kinds = {
@@ -418,10 +397,10 @@ def _probe_table(console: Console, config: Config, results: list[_Probe]) -> Non
     for column in ("deployment", "provider kind", "result", "latency"):
         table.add_column(column)
     for r in results:
-        result = "[green]ok[/]" if r.ok else f"[red]{r.detail}[/]"
-        if r.ok and r.detail != "ok":
-            result = f"[yellow]{r.detail}[/]"
-        table.add_row(r.name, kinds.get(r.name, "?"), result, f"{r.latency * 1000:.0f} ms")
+        result = "[green]ok[/]" if r.kind is Kind.OK else f"[red]{r.kind.value}: {r.message}[/]"
+        table.add_row(
+            r.deployment, kinds.get(r.deployment, "?"), result, f"{r.latency * 1000:.0f} ms"
+        )
     console.print(table)
 
 
