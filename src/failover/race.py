@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from .errors import Kind, ProviderError
+from .errors import ProviderError
 
 if TYPE_CHECKING:
     from .route import Plan, Slot
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["HedgeRace"]
 
 T = TypeVar("T")
-_ROUTE_FAULTS = (Kind.BAD_REQUEST, Kind.CANCELLED, Kind.CONTEXT_WINDOW, Kind.CONTENT_FILTER)
 
 
 class HedgeRace(Generic[T]):
@@ -85,7 +84,7 @@ class HedgeRace(Generic[T]):
             return None
         except ProviderError as err:
             self.last = err
-            if err.kind in _ROUTE_FAULTS:
+            if not err.kind.policy.failover:  # no other candidate of this route will help
                 raise
             return None
 

@@ -54,7 +54,6 @@ __all__ = ["Router"]
 
 T = TypeVar("T")
 MAX_SINGLE_PLANS = 256  # deployments addressed directly by `provider/model`
-_ROUTE_FAULTS = (Kind.BAD_REQUEST, Kind.CANCELLED, Kind.CONTEXT_WINDOW, Kind.CONTENT_FILTER)
 
 
 class _Skipped(Exception):
@@ -370,7 +369,7 @@ class Router:
             return plan.context_window_fallbacks
         if kind is Kind.CONTENT_FILTER and plan.content_filter_fallbacks:
             return plan.content_filter_fallbacks
-        if kind in _ROUTE_FAULTS:
+        if not kind.policy.failover:
             raise RequestRejected(err.message, trace=trace, last=err) from err
         return plan.fallbacks
 
@@ -406,7 +405,7 @@ class Router:
                 continue
             except ProviderError as err:
                 last = err
-                if err.kind in _ROUTE_FAULTS:
+                if not err.kind.policy.failover:  # no other candidate of this route will help
                     raise RequestRejected(err.message, trace=trace, last=err) from err
         raise self._exhausted(plan, trace, deadline, last)
 
@@ -439,7 +438,7 @@ class Router:
                 continue
             except ProviderError as err:
                 last = err
-                if err.kind in _ROUTE_FAULTS:
+                if not err.kind.policy.failover:  # no other candidate of this route will help
                     raise
                 if err.kind is Kind.RATE_LIMITED:
                     limited.append(slot)
