@@ -36,6 +36,7 @@ from .errors import (
     RequestRejected,
     ServerError,
     UnknownRoute,
+    error_for,
 )
 from .events import Event, Hooks
 from .reply import Reply, StreamReply, aclose_quietly
@@ -694,8 +695,6 @@ def trace_last_error(trace: Trace) -> ProviderError | None:
     """The last failed attempt of a trace, as an error (for DeadlineExceeded)."""
     for attempt in reversed(trace.attempts):
         if attempt.skipped is None and attempt.kind is not Kind.OK and not attempt.cancelled:
-            from .errors import error_for
-
             return error_for(
                 attempt.kind, attempt.message, status=attempt.status, deployment=attempt.deployment
             )

@@ -16,24 +16,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .classify import classify_status
 from .clock import Clock, SystemClock
 from .errors import ERROR_CLASSES, Kind, ProviderError, error_for
 from .types import Chunk, Completion, Payload, Request, completion_from_text
 
 __all__ = ["ScriptedDeployment", "Step", "fail", "hang", "ok"]
-
-_STATUS_KIND = {
-    429: Kind.RATE_LIMITED,
-    500: Kind.SERVER_ERROR,
-    502: Kind.SERVER_ERROR,
-    503: Kind.OVERLOADED,
-    529: Kind.OVERLOADED,
-    504: Kind.SERVER_ERROR,
-    400: Kind.BAD_REQUEST,
-    401: Kind.AUTH,
-    403: Kind.AUTH,
-    404: Kind.NOT_FOUND,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +57,7 @@ def fail(
     if isinstance(status_or_kind, Kind):
         kind, status = status_or_kind, None
     else:
-        kind, status = _STATUS_KIND.get(status_or_kind, Kind.SERVER_ERROR), status_or_kind
+        kind, status = classify_status(status_or_kind), status_or_kind
     error = error_for(kind, message, status=status, retry_after=retry_after)
     return Step(latency=latency, error=error, fail_after_chunks=after_chunks, chunks=chunks)
 
