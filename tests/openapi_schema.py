@@ -1,4 +1,4 @@
-"""Validate JSON against OpenAI's published OpenAPI schema (../shared/specs/openai-openapi.json).
+"""Validate JSON against OpenAI's published OpenAPI schema (tests/specs/openai-openapi.json).
 
     from openapi_schema import validate
     validate("CreateChatCompletionResponse", body)           # raises jsonschema.ValidationError
@@ -22,7 +22,7 @@ __all__ = ["SPEC_PATH", "to_json_schema", "validate", "validator"]
 
 SPEC_PATH = Path(
     os.environ.get("FAILOVER_OPENAPI_SPEC")
-    or Path(__file__).resolve().parents[2] / "shared" / "specs" / "openai-openapi.json"
+    or Path(__file__).resolve().parent / "specs" / "openai-openapi.json"
 )
 
 
