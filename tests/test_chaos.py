@@ -37,9 +37,8 @@ from failover.errors import (
     RateLimited,
     ServerError,
 )
-from failover.providers.base import Adapter
 from failover.providers.simulated import SimulatedProvider
-from failover.types import Chunk, Completion, completion_from_text
+from failover.types import BaseDeployment, Chunk, Completion, completion_from_text
 
 HELLO = {"messages": [{"role": "user", "content": "hi"}]}
 EXAMPLE = {
@@ -333,8 +332,8 @@ async def test_breaking_out_closes_the_inner_stream(clock: FakeClock) -> None:
     """Leaving a wrapped stream early closes the inner stream."""
     closed = []
 
-    class Source:
-        name = "src"
+    class Source(BaseDeployment):
+        name = model = "src"
 
         async def complete(self, request: dict[str, Any]) -> Completion:
             return completion_from_text("x", model="m")
@@ -445,9 +444,9 @@ async def test_embeddings_get_faults(inner: SimulatedProvider, clock: FakeClock)
 
 
 async def test_exposes_the_inner_deployment(inner: SimulatedProvider, clock: FakeClock) -> None:
-    """The injector is an Adapter with the inner's name, model, weight and timeout."""
+    """The injector is a deployment with the inner's name, model, weight and timeout."""
     injector = inject(inner, clock)
-    assert isinstance(injector, Adapter)
+    assert isinstance(injector, BaseDeployment)
     assert (injector.name, injector.model, injector.weight, injector.timeout) == (
         "sim/m",
         "m",
@@ -459,10 +458,11 @@ async def test_exposes_the_inner_deployment(inner: SimulatedProvider, clock: Fak
 
 
 async def test_wraps_a_bare_deployment(clock: FakeClock) -> None:
-    """A deployment with only complete/stream gets a no-op probe and no embeddings."""
+    """A deployment implementing only complete/stream keeps the base's no-op probe and has no
+    embeddings."""
 
-    class Bare:
-        name = "bare"
+    class Bare(BaseDeployment):
+        name = model = "bare"
 
         async def complete(self, request: dict[str, Any]) -> Completion:
             return completion_from_text("x", model="m")

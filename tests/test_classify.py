@@ -28,7 +28,6 @@ from failover.errors import (
     ContextWindowExceeded,
     FailoverError,
     Kind,
-    KindPolicy,
     ModelNotFound,
     Overloaded,
     ProviderError,
@@ -148,46 +147,6 @@ def test_classify_status_504_with_timeout_text_is_server_error() -> None:
 def test_classify_status_unlisted_5xx_is_server_error() -> None:
     """Unlisted 5xx statuses are server errors."""
     assert classify_status(599) is Kind.SERVER_ERROR
-
-
-# --- KindPolicy ------------------------------------------------------------------------------
-
-# (retry_same, failover, breaker_failure) exactly as DESIGN.md's table
-DESIGN_POLICIES = {
-    Kind.RATE_LIMITED: (True, True, False),
-    Kind.OVERLOADED: (True, True, True),
-    Kind.SERVER_ERROR: (True, True, True),
-    Kind.TIMEOUT: (False, True, True),
-    Kind.CONNECTION: (True, True, True),
-    Kind.AUTH: (False, True, True),
-    Kind.NOT_FOUND: (False, True, True),
-    Kind.CONTEXT_WINDOW: (False, False, False),
-    Kind.CONTENT_FILTER: (False, False, False),
-    Kind.BAD_REQUEST: (False, False, False),
-    Kind.CANCELLED: (False, False, False),
-}
-
-
-@pytest.mark.parametrize(("kind", "row"), list(DESIGN_POLICIES.items()))
-def test_kind_policy_matches_design_table(kind: Kind, row: tuple[bool, bool, bool]) -> None:
-    """retry_same / failover / breaker_failure per kind are DESIGN.md's table."""
-    policy = kind.policy
-    assert (policy.retry_same, policy.failover, policy.breaker_failure) == row
-
-
-def test_every_failure_kind_has_a_design_row() -> None:
-    """The table covers every kind except OK."""
-    assert set(DESIGN_POLICIES) == set(Kind) - {Kind.OK}
-
-
-def test_only_connection_retries_once() -> None:
-    """retry_once ("yes once" in the table) is set for connection errors only."""
-    assert {k for k in Kind if k.policy.retry_once} == {Kind.CONNECTION}
-
-
-def test_ok_policy_does_nothing() -> None:
-    """Success neither retries, fails over nor counts as a breaker failure."""
-    assert Kind.OK.policy == KindPolicy(retry_same=False, failover=False, breaker_failure=False)
 
 
 # --- parse_duration_header -------------------------------------------------------------------

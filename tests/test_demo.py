@@ -23,7 +23,7 @@ from failover.cli import main
 from failover.demo import SCRIPT, Options, Run, demo_config
 from failover.demo_story import Answer, Phase, Story, Watch
 from failover.demo_view import LogTap, Screen, print_summary
-from failover.router import Router
+from failover.factory import from_config
 from failover.server import Gateway
 
 
@@ -83,7 +83,7 @@ def test_help_tells_the_script() -> None:
 
 async def test_a_client_error_fails_the_run() -> None:
     """Any error a client saw makes the exit status 1, with the phase and the error named."""
-    router = Router.from_config(demo_config())
+    router = from_config(demo_config())
     run = Run(Options(), Gateway(router), "http://127.0.0.1:1")
     story = Story(Watch(router, run.now), run.answers, {"smart": ["sim-a/sim-large"]})
     story.begin(Phase(SCRIPT[1], 0.0, ["sim-a/sim-large"]))
@@ -145,7 +145,7 @@ def test_keep_serving_until_ctrl_c(busy_port: int) -> None:
 async def test_the_live_view_draws_deployments_clients_and_story(width: int) -> None:
     """A frame shows every deployment's breaker, health, traffic and fault, what the clients
     saw and the story; a narrow terminal loses only the `serves` column."""
-    router = Router.from_config(demo_config())
+    router = from_config(demo_config())
     run = Run(Options(), Gateway(router), "http://127.0.0.1:1")
     story = Story(Watch(router, run.now), run.answers, {"smart": ["sim-a/sim-large"]})
     story.routes = {"smart": ["sim-a/sim-large", "sim-b/sim-large"]}

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from failover import Config, ConfigError, FakeClock, Kind, Router, UnknownRoute
+from failover import Config, ConfigError, FakeClock, Kind, UnknownRoute
+from failover.factory import from_config
 
 YAML = textwrap.dedent(
     """
@@ -39,9 +40,9 @@ def config() -> Config:
     return Config.from_yaml(YAML, env={})
 
 
-async def test_router_from_config_fails_over(config: Config, clock: FakeClock) -> None:
+async def test_from_config_fails_over(config: Config, clock: FakeClock) -> None:
     """A down simulated provider fails over to the next deployment of the route."""
-    router = Router.from_config(config, clock=clock)
+    router = from_config(config, clock=clock)
     async with clock.autojump():
         reply = await router.complete("smart", {"messages": [{"role": "user", "content": "x"}]})
     assert reply.deployment == "sim/big"
@@ -52,7 +53,7 @@ async def test_router_from_config_fails_over(config: Config, clock: FakeClock) -
 
 async def test_route_overrides_are_applied(config: Config, clock: FakeClock) -> None:
     """Route-level retry/timeouts override defaults; breaker defaults apply to all routes."""
-    router = Router.from_config(config, clock=clock)
+    router = from_config(config, clock=clock)
     assert router.plan("smart").retry.attempts == 1
     assert router.plan("fast").retry.attempts == 2
     assert router.plan("flaky").timeouts.total == 5.0
@@ -62,7 +63,7 @@ async def test_route_overrides_are_applied(config: Config, clock: FakeClock) -> 
 
 async def test_chaos_from_config_injects_faults(config: Config, clock: FakeClock) -> None:
     """A deployment with `chaos:` fails as its faults say."""
-    router = Router.from_config(config, clock=clock)
+    router = from_config(config, clock=clock)
     with pytest.raises(Exception) as info:
         async with clock.autojump():
             await router.complete("flaky", {"messages": [{"role": "user", "content": "x"}]})
@@ -74,7 +75,7 @@ async def test_provider_slash_model_addresses_one_deployment(
     config: Config, clock: FakeClock
 ) -> None:
     """`provider/model` of a configured provider works as a model name; others do not."""
-    router = Router.from_config(config, clock=clock)
+    router = from_config(config, clock=clock)
     async with clock.autojump():
         reply = await router.complete("sim/other", {"messages": [{"role": "user", "content": "x"}]})
     assert reply.text == "sim other"
@@ -87,7 +88,7 @@ async def test_from_config_path(tmp_path: Path, clock: FakeClock) -> None:
     """A YAML path works as well as a Config."""
     path = tmp_path / "failover.yaml"
     path.write_text(YAML)
-    router = Router.from_config(path, clock=clock)
+    router = from_config(path, clock=clock)
     assert router.route_names() == ["smart", "fast", "flaky"]
     await router.aclose()
 

@@ -22,12 +22,12 @@ from failover.errors import error_for
 from failover.health import HealthChecker
 from failover.resilience.breaker import Result
 from failover.testing import ScriptedDeployment, ok
-from failover.types import Completion, Request, completion_from_text
+from failover.types import BaseDeployment, Completion, Request, completion_from_text
 
 HI = {"messages": [{"role": "user", "content": "hi"}]}
 
 
-class Probed:
+class Probed(BaseDeployment):
     """A deployment whose probes follow a script: "ok", a Kind to raise, "hang", or a latency."""
 
     def __init__(self, name: str, clock: FakeClock, *script: Any) -> None:
@@ -322,8 +322,8 @@ async def test_router_skips_a_deployment_marked_unhealthy(clock: FakeClock) -> N
 async def test_deployments_without_probe_are_not_probed(clock: FakeClock) -> None:
     """In models mode, a deployment that offers no probe() is left alone (always healthy)."""
 
-    class NoProbe:
-        name = "plain"
+    class NoProbe(BaseDeployment):
+        name = model = "plain"
 
         async def complete(self, request: Request) -> Completion:
             return completion_from_text("x", model="plain")

@@ -373,8 +373,8 @@ async def test_plain_exception_from_callable_is_classified(clock: FakeClock) -> 
 
 async def test_deployments_by_name_are_bounded(clock: FakeClock) -> None:
     """Client-chosen `provider/model` names cannot grow the router without bound."""
-    import failover.router as router_module
     from failover import Deployment
+    from failover._plans import MAX_SINGLE_PLANS
 
     made: list[str] = []
 
@@ -385,7 +385,7 @@ async def test_deployments_by_name_are_bounded(clock: FakeClock) -> None:
     router = Router(
         {"chat": Route([ScriptedDeployment("a", clock=clock)])}, clock=clock, resolver=resolve
     )
-    for i in range(router_module.MAX_SINGLE_PLANS):
+    for i in range(MAX_SINGLE_PLANS):
         await router.complete(f"p/m{i}", HI)
     with pytest.raises(UnknownRoute, match="too many distinct deployments"):
         await router.complete("p/one-more", HI)

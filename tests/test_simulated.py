@@ -20,9 +20,8 @@ from failover.errors import (
     RateLimited,
     ServerError,
 )
-from failover.providers.base import Adapter
 from failover.providers.simulated import SimulatedProvider
-from failover.types import Chunk
+from failover.types import BaseDeployment, Chunk
 from openapi_schema import validate
 
 HELLO = {"messages": [{"role": "user", "content": "hello there big world"}]}
@@ -444,9 +443,9 @@ async def test_embeddings_honour_dimensions_and_base64(clock: FakeClock) -> None
 
 
 async def test_is_an_adapter_with_its_config(clock: FakeClock) -> None:
-    """It satisfies the Adapter protocol and keeps its name, model, weight and timeout."""
+    """It is a deployment and keeps its name, model, weight and timeout."""
     provider = SimulatedProvider(name="s", model="m", weight=2.0, timeout=5.0, clock=clock)
-    assert isinstance(provider, Adapter)
+    assert isinstance(provider, BaseDeployment)
     assert (provider.name, provider.model, provider.weight, provider.timeout) == ("s", "m", 2, 5)
     await provider.aclose()
     assert provider.closed

@@ -1,6 +1,6 @@
 """failover: keep AI applications answering when models or providers fail.
 
-router = failover.Router.from_config("failover.yaml")
+router = failover.from_config("failover.yaml")
 reply = await router.complete("smart", {"messages": [{"role": "user", "content": "hi"}]})
 reply.body, reply.trace
 """
@@ -21,7 +21,6 @@ from .errors import (
     ContextWindowExceeded,
     DeadlineExceeded,
     FailoverError,
-    Kind,
     ModelNotFound,
     Overloaded,
     ProviderError,
@@ -33,7 +32,9 @@ from .errors import (
     UnknownRoute,
 )
 from .events import Event, Hooks
-from .reply import Reply, StreamReply
+from .factory import from_config
+from .kinds import Kind
+from .reply import EmbeddingsReply, Reply, StreamReply
 from .resilience import (
     BreakerEvent,
     BreakerPolicy,
@@ -48,7 +49,7 @@ from .router import Router
 from .state import MemoryStore, StateStore
 from .sync import SyncRouter
 from .trace import Attempt, Trace
-from .types import Chunk, Completion
+from .types import BaseDeployment, Chunk, Completion
 
 __version__ = "0.1.0"
 
@@ -58,6 +59,7 @@ __all__ = [
     "AttemptTimeout",
     "AuthFailed",
     "BadRequest",
+    "BaseDeployment",
     "BreakerEvent",
     "BreakerPolicy",
     "BreakerState",
@@ -74,6 +76,7 @@ __all__ = [
     "ContextWindowExceeded",
     "DeadlineExceeded",
     "Deployment",
+    "EmbeddingsReply",
     "Event",
     "FailoverError",
     "FakeClock",
@@ -103,6 +106,7 @@ __all__ = [
     "UnknownRoute",
     "__version__",
     "classify_status",
+    "from_config",
     "load_config",
     "parse_retry_after",
 ]

@@ -24,7 +24,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -42,7 +42,6 @@ from .clock import Clock, SystemClock
 from .config import Duration, Rate, format_validation_error
 from .errors import (
     AttemptTimeout,
-    BadRequest,
     ConfigError,
     ConnectionFailed,
     Kind,
@@ -50,9 +49,7 @@ from .errors import (
     RateLimited,
     error_for,
 )
-
-if TYPE_CHECKING:
-    from .types import Chunk, Completion, DeploymentLike, Payload, Request
+from .types import BaseDeployment, Chunk, Completion, Payload, Request
 
 __all__ = [
     "BaseFault",
@@ -74,7 +71,7 @@ logger = logging.getLogger("failover.chaos")
 Seconds = Duration
 Fraction = Annotated[Rate, Field(ge=0, le=1)]
 Operation = Literal["complete", "stream", "probe", "embeddings"]
-_D = TypeVar("_D", bound="DeploymentLike")  # an Adapter stays an Adapter once wrapped
+_D = TypeVar("_D", bound="BaseDeployment")  # an Adapter stays an Adapter once wrapped
 
 # A hang is a sleep on the clock rather than an unresolvable future, so that virtual time
 # (autojump, the simulator's fast mode) still terminates if nothing ever cancels the call.
@@ -324,12 +321,12 @@ def _coerce(faults: FaultsLike) -> ChaosConfig:
     return ChaosConfig(faults=_FAULT_LIST.validate_python(list(faults)))
 
 
-class FaultInjector:
+class FaultInjector(BaseDeployment):
     """A deployment wrapped with fault injection; same interface as the deployment it wraps."""
 
     def __init__(
         self,
-        inner: DeploymentLike,
+        inner: BaseDeployment,
         faults: FaultsLike = None,
         *,
         clock: Clock | None = None,
@@ -339,9 +336,9 @@ class FaultInjector:
         config = _coerce(faults)
         self.inner = inner
         self.name: str = inner.name
-        self.model: str = getattr(inner, "model", inner.name)
-        self.weight: float = getattr(inner, "weight", 1.0)
-        self.timeout: float | None = getattr(inner, "timeout", None)
+        self.model: str = inner.model
+        self.weight: float = inner.weight
+        self.timeout: float | None = inner.timeout
         self.injected: Counter[str] = Counter()  # faults fired, by type
         self._clock = clock or SystemClock()
         self._rng = rng or random.Random(config.seed)
@@ -453,23 +450,15 @@ class FaultInjector:
     async def probe(self) -> None:
         if self._armed:
             await self._before("probe")
-        probe = getattr(self.inner, "probe", None)
-        if probe is not None:
-            await probe()
+        await self.inner.probe()
 
     async def embeddings(self, request: Request) -> Payload:
         if self._armed:
             await self._before("embeddings")
-        embeddings = getattr(self.inner, "embeddings", None)
-        if embeddings is None:
-            raise BadRequest(f"{self.name} does not serve embeddings", deployment=self.name)
-        result: Payload = await embeddings(request)
-        return result
+        return await self.inner.embeddings(request)
 
     async def aclose(self) -> None:
-        aclose = getattr(self.inner, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await self.inner.aclose()
 
     async def _before(self, op: Operation) -> int | None:
         """Fire the faults due for this call; for streams, return where to cut (or None)."""

@@ -179,11 +179,11 @@ def serve(
     if workers > 1:
         _serve_workers(loaded, config_path, host, port, workers, log_level, access_log)
         return
-    from .router import Router
+    from .factory import from_config
     from .server.app import Gateway
 
     try:
-        router = Router.from_config(config)
+        router = from_config(config)
         gateway = Gateway(router, loader=loaded.loader, source=loaded.source, reload_on_sighup=True)
     except (ConfigError, ValueError) as exc:
         _die(str(exc))
@@ -357,9 +357,9 @@ def check(config_path: Path | None, timeout: float, no_probe: bool) -> None:
     """
     try:
         loaded = _load(config_path)
-        from .router import Router
+        from .factory import from_config
 
-        router = Router.from_config(loaded.config)
+        router = from_config(loaded.config)
     except (ConfigError, ValueError) as exc:
         _die(str(exc))
     console = _console()

@@ -365,10 +365,10 @@ async def _until(run: Run, at: float) -> bool:
 
 async def run_demo(options: Options, out: Callable[[str], None] | None = None) -> int:
     """The whole demo; returns the exit status."""
-    from .router import Router
+    from .factory import from_config
     from .server.app import Gateway
 
-    gateway = Gateway(Router.from_config(demo_config(options.speed)), source="demo")
+    gateway = Gateway(from_config(demo_config(options.speed)), source="demo")
     sock, note = listen(options.port)
     port = sock.getsockname()[1]
     run = Run(options, gateway, f"http://127.0.0.1:{port}")

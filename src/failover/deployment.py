@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from .types import Chunk, Completion, Payload, Request, completion_from_text
+from .types import BaseDeployment, Chunk, Completion, Request, completion_from_text
 
 __all__ = ["Deployment", "as_chunk", "as_completion"]
 
@@ -19,7 +19,7 @@ CompleteFn = Callable[[Request], Any]
 StreamFn = Callable[[Request], Any]
 
 
-class Deployment:
+class Deployment(BaseDeployment):
     """A named deployment made of plain callables (sync or async).
 
     `complete(request)` may return a `Completion`, an OpenAI-shaped dict, a pydantic model
@@ -70,20 +70,6 @@ class Deployment:
             for item in await asyncio.to_thread(list, source):
                 yield as_chunk(item, model=self.model, chunk_id=chunk_id, first=first)
                 first = False
-
-    async def probe(self) -> None:
-        """Callables have no cheap probe: they count as healthy."""
-
-    async def embeddings(self, request: Request) -> Payload:
-        from .errors import BadRequest
-
-        raise BadRequest(f"deployment {self.name!r} does not serve embeddings")
-
-    async def aclose(self) -> None:
-        return None
-
-    def __repr__(self) -> str:
-        return f"<Deployment {self.name}>"
 
 
 async def _call(fn: Callable[[Request], Any], request: Request) -> Any:

@@ -22,19 +22,17 @@
     └── ConfigError                   invalid configuration; names the field
 
 The `Kind` decides everything: retry on the same deployment, fail over, count against the
-breaker, or hand back to the caller (see `KindPolicy`).
+breaker, or hand back to the caller (the table is in `failover.kinds`).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .trace import Trace
+from .kinds import Kind  # every error carries one: importable from here too
+from .trace import Trace
 
 __all__ = [
     "AllDeploymentsFailed",
@@ -49,7 +47,6 @@ __all__ = [
     "DeadlineExceeded",
     "FailoverError",
     "Kind",
-    "KindPolicy",
     "ModelNotFound",
     "Overloaded",
     "ProviderError",
@@ -60,57 +57,9 @@ __all__ = [
     "StreamInterrupted",
     "UnknownRoute",
     "callers_fault",
+    "error_for",
+    "last_error",
 ]
-
-
-class Kind(StrEnum):
-    """How an attempt ended. `OK` for success; the rest are DESIGN.md's taxonomy."""
-
-    OK = "ok"
-    RATE_LIMITED = "rate_limited"
-    OVERLOADED = "overloaded"
-    SERVER_ERROR = "server_error"
-    TIMEOUT = "timeout"
-    CONNECTION = "connection"
-    AUTH = "auth"
-    NOT_FOUND = "not_found"
-    CONTEXT_WINDOW = "context_window"
-    CONTENT_FILTER = "content_filter"
-    BAD_REQUEST = "bad_request"
-    CANCELLED = "cancelled"
-
-    @property
-    def policy(self) -> KindPolicy:
-        return _POLICIES[self]
-
-
-@dataclass(frozen=True, slots=True)
-class KindPolicy:
-    """What the router does after an attempt of a kind."""
-
-    retry_same: bool  # may be retried on the same deployment (with backoff)
-    failover: bool  # the next candidate may be tried
-    breaker_failure: bool  # counts as a failure in the deployment's breaker
-    retry_once: bool = False  # at most one retry on the same deployment (connection errors)
-
-
-_POLICIES: dict[Kind, KindPolicy] = {
-    Kind.OK: KindPolicy(retry_same=False, failover=False, breaker_failure=False),
-    Kind.RATE_LIMITED: KindPolicy(retry_same=True, failover=True, breaker_failure=False),
-    Kind.OVERLOADED: KindPolicy(retry_same=True, failover=True, breaker_failure=True),
-    Kind.SERVER_ERROR: KindPolicy(retry_same=True, failover=True, breaker_failure=True),
-    Kind.TIMEOUT: KindPolicy(retry_same=False, failover=True, breaker_failure=True),
-    Kind.CONNECTION: KindPolicy(
-        retry_same=True, failover=True, breaker_failure=True, retry_once=True
-    ),
-    Kind.AUTH: KindPolicy(retry_same=False, failover=True, breaker_failure=True),
-    Kind.NOT_FOUND: KindPolicy(retry_same=False, failover=True, breaker_failure=True),
-    # context_window and content_filter go to their own fallback routes, not to the next candidate
-    Kind.CONTEXT_WINDOW: KindPolicy(retry_same=False, failover=False, breaker_failure=False),
-    Kind.CONTENT_FILTER: KindPolicy(retry_same=False, failover=False, breaker_failure=False),
-    Kind.BAD_REQUEST: KindPolicy(retry_same=False, failover=False, breaker_failure=False),
-    Kind.CANCELLED: KindPolicy(retry_same=False, failover=False, breaker_failure=False),
-}
 
 
 class FailoverError(Exception):
@@ -238,6 +187,16 @@ ERROR_CLASSES: dict[Kind, type[ProviderError]] = {
 def error_for(kind: Kind, message: str, **kwargs: Any) -> ProviderError:
     """Build the `ProviderError` subclass for `kind`."""
     return ERROR_CLASSES[kind](message, **kwargs)
+
+
+def last_error(trace: Trace) -> ProviderError | None:
+    """The last failed call of a trace, as an error (what a `DeadlineExceeded` carries)."""
+    for attempt in reversed(trace.attempts):
+        if attempt.skipped is None and attempt.kind is not Kind.OK and not attempt.cancelled:
+            return error_for(
+                attempt.kind, attempt.message, status=attempt.status, deployment=attempt.deployment
+            )
+    return None
 
 
 @contextlib.contextmanager

@@ -14,17 +14,17 @@ from .errors import ConfigError
 from .route import Route
 from .router import Router
 from .state.base import StateStore
-from .types import DeploymentLike
+from .types import BaseDeployment
 
-__all__ = ["DeploymentFactory", "build_store", "router_from_config", "routes_from_config"]
+__all__ = ["DeploymentFactory", "build_store", "from_config", "routes_from_config"]
 
 log = logging.getLogger("failover")
 
 
-DeploymentFactory = Callable[[DeploymentConfig], DeploymentLike]
+DeploymentFactory = Callable[[DeploymentConfig], BaseDeployment]
 
 
-def router_from_config(
+def from_config(
     config: Config | str | Path,
     *,
     clock: Clock | None = None,
@@ -47,17 +47,17 @@ def router_from_config(
         transport = Transport()
         on_close = transport.aclose
 
-        def deployment_factory(dep: DeploymentConfig) -> DeploymentLike:
+        def deployment_factory(dep: DeploymentConfig) -> BaseDeployment:
             return _adapter(config, dep, transport, clock)
 
-    built: dict[str, DeploymentLike] = {}
+    built: dict[str, BaseDeployment] = {}
 
-    def deployment(dep: DeploymentConfig) -> DeploymentLike:
+    def deployment(dep: DeploymentConfig) -> BaseDeployment:
         if dep.key not in built:
             built[dep.key] = deployment_factory(dep)
         return built[dep.key]
 
-    def resolve(name: str) -> DeploymentLike | None:
+    def resolve(name: str) -> BaseDeployment | None:
         """`provider/model` addresses one deployment of a configured provider."""
         provider, _, model = name.partition("/")
         if not model or provider not in config.providers:
@@ -98,10 +98,10 @@ def routes_from_config(config: Config, deployment: DeploymentFactory) -> dict[st
     }
 
 
-def _adapter(config: Config, dep: DeploymentConfig, transport: Any, clock: Clock) -> DeploymentLike:
+def _adapter(config: Config, dep: DeploymentConfig, transport: Any, clock: Clock) -> BaseDeployment:
     from .providers import create_adapter
 
-    adapter: DeploymentLike = create_adapter(
+    adapter: BaseDeployment = create_adapter(
         dep,
         config.providers[dep.provider],
         provider_name=dep.provider,

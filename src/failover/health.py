@@ -30,7 +30,7 @@ from .errors import Kind, ProviderError
 from .events import Event, Hooks
 from .router import Router
 from .state.base import BreakerLike, StateStore
-from .types import DeploymentLike
+from .types import BaseDeployment
 
 __all__ = ["CANARY_REQUEST", "HealthChecker", "ProbeResult"]
 
@@ -72,7 +72,7 @@ class _Target:
 
     __slots__ = ("deployment", "failures", "idle", "last", "name", "probes", "successes")
 
-    def __init__(self, name: str, deployment: DeploymentLike) -> None:
+    def __init__(self, name: str, deployment: BaseDeployment) -> None:
         self.name = name
         self.deployment = deployment
         self.failures = 0  # consecutive failed probes
@@ -92,7 +92,7 @@ class HealthChecker:
 
     def __init__(
         self,
-        source: Router | Mapping[str, DeploymentLike] | Iterable[DeploymentLike],
+        source: Router | Mapping[str, BaseDeployment] | Iterable[BaseDeployment],
         config: HealthConfig | None = None,
         *,
         store: StateStore | None = None,
@@ -102,7 +102,7 @@ class HealthChecker:
         breaker: Callable[[str], BreakerLike] | None = None,
     ) -> None:
         router: Router | None = None
-        deployments: Mapping[str, DeploymentLike]
+        deployments: Mapping[str, BaseDeployment]
         if isinstance(source, Router):
             router = source
             deployments = router.deployments()
@@ -123,7 +123,7 @@ class HealthChecker:
         self._targets = {
             name: _Target(name, dep)
             for name, dep in deployments.items()
-            if self.config.probe == "canary" or callable(getattr(dep, "probe", None))
+            if self.config.probe == "canary" or dep.probes
         }
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -264,7 +264,7 @@ class HealthChecker:
             message[:_MESSAGE_MAX],
         )
 
-    async def _call(self, deployment: DeploymentLike) -> None:
+    async def _call(self, deployment: BaseDeployment) -> None:
         if self.config.probe == "canary":
             await deployment.complete(dict(CANARY_REQUEST))
             return

@@ -1,5 +1,6 @@
-"""What the router hands back: a `Reply`, or a `StreamReply` that is already committed to one
-deployment (its first chunk is in hand) and records the stream's outcome when it ends.
+"""What the router hands back: a `Reply`, an `EmbeddingsReply`, or a `StreamReply` that is
+already committed to one deployment (its first chunk is in hand) and records the stream's
+outcome when it ends.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from typing import Any
 from .clock import Clock, deadline_scope
 from .errors import AttemptTimeout, ProviderError, StreamInterrupted
 from .trace import Trace
-from .types import Chunk, Completion
+from .types import Chunk, Completion, Payload
 
-__all__ = ["Reply", "StreamReply"]
+__all__ = ["EmbeddingsReply", "Reply", "StreamReply", "aclose_quietly"]
 
 
 @dataclass(slots=True)
@@ -35,6 +36,21 @@ class Reply:
     def text(self) -> str:
         """The first choice's message text."""
         return self.completion.text
+
+
+@dataclass(slots=True)
+class EmbeddingsReply:
+    """Embeddings: the answer, which deployment gave it, and the trace of attempts."""
+
+    embeddings: Payload
+    trace: Trace
+    route: str
+    deployment: str
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The OpenAI-format response body (`{"object": "list", "data": [...]}`)."""
+        return self.embeddings.body
 
 
 Finish = Callable[[ProviderError | None, bool], Awaitable[None]]

@@ -1,4 +1,8 @@
-"""A route: the deployments behind one model name, how to order them, and where to fall back."""
+"""A route: the deployments behind one model name, how to order them, and where to fall back.
+
+`Route` is what users write; `Plan` is a route compiled against the router's defaults and
+state store, holding everything one request through it needs.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .config import Timeouts
+from .kinds import Failover
 from .resilience.breaker import BreakerPolicy
 from .resilience.hedging import HedgePolicy
+from .resilience.panic import Panic
 from .resilience.retry import RetryBudget, RetryPolicy
 from .resilience.strategies import Strategy, strategy_named
 from .stats import DeploymentStats
-from .types import DeploymentLike
+from .types import BaseDeployment
 
 __all__ = ["Plan", "Route", "Slot"]
 
@@ -25,7 +31,7 @@ class Route:
 
     def __init__(
         self,
-        deployments: Sequence[DeploymentLike],
+        deployments: Sequence[BaseDeployment],
         *,
         strategy: str | Strategy = "priority",
         fallbacks: Sequence[str] = (),
@@ -39,6 +45,12 @@ class Route:
     ) -> None:
         if not deployments:
             raise ValueError("a route needs at least one deployment")
+        for deployment in deployments:
+            if not isinstance(deployment, BaseDeployment):
+                raise TypeError(
+                    f"{deployment!r} is not a deployment: wrap callables in failover.Deployment "
+                    "or subclass failover.BaseDeployment"
+                )
         names = [d.name for d in deployments]
         if len(set(names)) != len(names):
             raise ValueError(f"deployment names must be unique in a route: {names}")
@@ -51,7 +63,7 @@ class Route:
         self.retry = retry
         self.breaker = breaker
         self.timeouts = timeouts
-        self.panic = panic
+        self.panic = Panic.parse(panic)
 
     def __repr__(self) -> str:
         names = ", ".join(d.name for d in self.deployments)
@@ -63,9 +75,13 @@ class Slot:
     """A deployment as a member of a route."""
 
     name: str
-    deployment: DeploymentLike
+    deployment: BaseDeployment
     weight: float
     timeout: float | None
+
+    @classmethod
+    def of(cls, deployment: BaseDeployment) -> Slot:
+        return cls(deployment.name, deployment, float(deployment.weight), deployment.timeout)
 
 
 @dataclass(slots=True)
@@ -82,19 +98,29 @@ class Plan:
     retry: RetryPolicy
     breaker: BreakerPolicy
     timeouts: Timeouts
-    panic: str  # "health", "all" or "off"
+    panic: Panic
     budget: RetryBudget
     hedge_budget: RetryBudget | None
 
     def ordered(self, stats: Callable[[str], DeploymentStats]) -> list[Slot]:
+        """The candidates in the order this request tries them."""
         return self.strategy(self.slots, stats)
 
+    def fallbacks_for(self, failover: Failover) -> list[str]:
+        """The routes a failure that fails over this way continues with."""
+        if failover is Failover.NEXT:
+            return self.fallbacks
+        if failover is Failover.CONTEXT_WINDOW:
+            return self.context_window_fallbacks
+        if failover is Failover.CONTENT_FILTER:
+            return self.content_filter_fallbacks
+        return []
 
-def slot_of(deployment: DeploymentLike) -> Slot:
-    weight = getattr(deployment, "weight", 1.0)
-    timeout = getattr(deployment, "timeout", None)
-    return Slot(deployment.name, deployment, float(weight), timeout)
+    def targets(self) -> list[str]:
+        """Every route this one may fall back to, for any reason."""
+        return [*self.fallbacks, *self.context_window_fallbacks, *self.content_filter_fallbacks]
 
 
 def resolve_strategy(strategy: str | Strategy, rng: random.Random) -> Strategy:
+    """A strategy object from its name, or the object itself."""
     return strategy_named(strategy, rng=rng) if isinstance(strategy, str) else strategy

@@ -19,7 +19,7 @@ from typing import Any
 from .classify import classify_status
 from .clock import Clock, SystemClock
 from .errors import ERROR_CLASSES, Kind, ProviderError, error_for
-from .types import Chunk, Completion, Payload, Request, completion_from_text
+from .types import BaseDeployment, Chunk, Completion, Payload, Request, completion_from_text
 
 __all__ = ["ScriptedDeployment", "Step", "fail", "hang", "ok"]
 
@@ -67,7 +67,7 @@ def hang() -> Step:
     return Step(latency=math.inf)
 
 
-class ScriptedDeployment:
+class ScriptedDeployment(BaseDeployment):
     """A deployment whose calls follow `steps`; it counts what it was asked to do."""
 
     def __init__(
@@ -141,13 +141,11 @@ class ScriptedDeployment:
         yield Chunk(_chunk(self.name, {}, "stop"))
 
     async def probe(self) -> None:
+        """Scripted deployments pass every health probe (script failures with `fail`)."""
         return None
 
     async def embeddings(self, request: Request) -> Payload:
         return Payload({"object": "list", "data": [], "model": self.name})
-
-    async def aclose(self) -> None:
-        return None
 
     def __repr__(self) -> str:
         return f"<ScriptedDeployment {self.name} calls={self.calls}>"

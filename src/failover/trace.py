@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from .errors import Kind
+from .kinds import Kind
 
-__all__ = ["Attempt", "Trace"]
+__all__ = ["Attempt", "Skip", "Trace"]
+
+
+class Skip(StrEnum):
+    """Why a candidate was passed over without being called."""
+
+    OPEN = "open"  # its breaker is open (or every half-open probe is out)
+    UNHEALTHY = "unhealthy"  # health checks marked it down
+    COOLING_DOWN = "cooling_down"  # it answered 429 and sits out its Retry-After
 
 
 @dataclass(slots=True)
@@ -23,7 +32,7 @@ class Attempt:
     status: int | None = None
     message: str = ""
     hedge: bool = False  # started as a hedge while another attempt was still running
-    skipped: str | None = None  # why it was not called: "open", "unhealthy", "cooling_down"
+    skipped: Skip | None = None  # why it was not called
     cancelled: bool = False  # lost a hedge race (not counted as a failure)
 
     def to_dict(self) -> dict[str, Any]:
@@ -39,7 +48,7 @@ class Attempt:
             ("status", self.status),
             ("message", self.message or None),
             ("hedge", self.hedge or None),
-            ("skipped", self.skipped),
+            ("skipped", self.skipped.value if self.skipped else None),
             ("cancelled", self.cancelled or None),
         ):
             if value is not None:

@@ -1,4 +1,4 @@
-"""The canonical wire types (OpenAI Chat Completions) and the Deployment protocol.
+"""The canonical wire types (OpenAI Chat Completions) and `BaseDeployment`, what the router calls.
 
 A request is a plain dict in OpenAI's chat-completions shape. Answers are `Completion` (a whole
 response) and `Chunk` (one stream event), both a JSON object that may be held as the raw bytes
@@ -8,18 +8,22 @@ inside (`.body`) pays for parsing.
 
 from __future__ import annotations
 
+import abc
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import Any, TypeAlias
 
 import orjson
 
+from .errors import BadRequest
+
 __all__ = [
     "JSON",
+    "BaseDeployment",
     "Chunk",
     "Completion",
-    "DeploymentLike",
+    "Payload",
     "Request",
     "completion_from_text",
 ]
@@ -78,15 +82,49 @@ class Chunk(Payload):
     __slots__ = ()
 
 
-@runtime_checkable
-class DeploymentLike(Protocol):
-    """Anything the router can call: a provider adapter, a wrapped callable, a fault injector."""
+class BaseDeployment(abc.ABC):
+    """Anything the router can call: a provider adapter, wrapped callables, a fault injector.
+
+    Subclasses implement `complete` and `stream`; the optional capabilities have defaults, so
+    callers never probe for them. `name` is the deployment's key ("provider/model" unless
+    configured otherwise); `weight` and `timeout` (per attempt, seconds) come from its config.
+    Implementations never mutate `request`, never retry (the router's loop is the only one)
+    and raise only `failover.errors.ProviderError`s.
+    """
 
     name: str
+    model: str
+    weight: float = 1.0
+    timeout: float | None = None
 
-    async def complete(self, request: Request) -> Completion: ...
+    @abc.abstractmethod
+    async def complete(self, request: Request) -> Completion:
+        """One whole chat completion."""
 
-    def stream(self, request: Request) -> AsyncIterator[Chunk]: ...
+    @abc.abstractmethod
+    def stream(self, request: Request) -> AsyncIterator[Chunk]:
+        """The chat completion as OpenAI-format chunks, as they arrive."""
+
+    async def embeddings(self, request: Request) -> Payload:
+        """Embeddings (OpenAI format); a deployment that has none refuses the request."""
+        raise BadRequest(f"deployment {self.name!r} does not serve embeddings", status=400)
+
+    async def probe(self) -> None:
+        """Raise a `ProviderError` when the deployment cannot serve; without a cheap probe of
+        its own a deployment counts as healthy."""
+        return None
+
+    @property
+    def probes(self) -> bool:
+        """Whether it has a cheap probe of its own (health checks leave the others alone)."""
+        return type(self).probe is not BaseDeployment.probe
+
+    async def aclose(self) -> None:
+        """Release connections and other resources."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
 
 
 def completion_from_text(text: str, *, model: str, finish_reason: str = "stop") -> Completion:

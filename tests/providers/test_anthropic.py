@@ -180,7 +180,7 @@ async def test_probe_lists_one_model(
 
 async def test_embeddings_are_not_supported(anthropic: AnthropicAdapter) -> None:
     """Anthropic has no embeddings endpoint: BadRequest names the provider kind."""
-    with pytest.raises(BadRequest, match="embeddings not supported by anthropic"):
+    with pytest.raises(BadRequest, match=r"anthropic.* does not serve embeddings"):
         await anthropic.embeddings({"input": "x"})
 
 

@@ -11,7 +11,6 @@ from failover.clock import FakeClock
 from failover.config import Config, DeploymentConfig, ProviderConfig
 from failover.errors import ConfigError
 from failover.providers import (
-    Adapter,
     AnthropicAdapter,
     AzureOpenAIAdapter,
     GeminiAdapter,
@@ -20,6 +19,7 @@ from failover.providers import (
 )
 from failover.providers.simulated import SimulatedProvider
 from failover.transport import Transport
+from failover.types import BaseDeployment
 
 DEP = DeploymentConfig(provider="p", model="m-1", weight=2.5, timeout="30s")
 
@@ -39,7 +39,7 @@ def test_each_kind_builds_its_adapter(kind: str, cls: type) -> None:
         {"kind": kind, "base_url": "https://example.test", "api_key": "k"}
     )
     adapter = create_adapter(DEP, provider, provider_name="p", transport=Transport())
-    assert type(adapter) is cls and isinstance(adapter, Adapter)
+    assert type(adapter) is cls and isinstance(adapter, BaseDeployment)
     assert (adapter.name, adapter.model, adapter.weight, adapter.timeout) == (
         "p/m-1",
         "m-1",

@@ -18,7 +18,7 @@ import uvicorn
 import yaml
 
 from failover.config import load_config
-from failover.router import Router
+from failover.factory import from_config
 from failover.server import Gateway
 from failover.server.protocol import GatewayHttpProtocol
 from fakes import FakeAnthropic, FakeOpenAI, FakeServer
@@ -189,7 +189,7 @@ def start_stack(bg: LoopThread, tmp: Path, extra: dict[str, Any] | None = None) 
         path = tmp / "failover.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         gateway = Gateway(
-            Router.from_config(load_config(path)),
+            from_config(load_config(path)),
             loader=lambda: load_config(path),
             source=str(path),
         )

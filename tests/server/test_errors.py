@@ -25,14 +25,16 @@ from failover.errors import (
     UnknownRoute,
 )
 from failover.server.errors import Failure, anthropic_body, failure_from, openai_body
-from failover.trace import Attempt, Trace
+from failover.trace import Attempt, Skip, Trace
 from openapi_schema import validate
 
 
 def failed(cls: type, last: ProviderError | None, *, skipped: bool = False) -> Exception:
     trace = Trace("smart", "r1")
     kind = last.kind if last is not None else Kind.SERVER_ERROR
-    trace.attempts.append(Attempt("smart", "a/m", kind=kind, skipped="open" if skipped else None))
+    trace.attempts.append(
+        Attempt("smart", "a/m", kind=kind, skipped=Skip.OPEN if skipped else None)
+    )
     return cls("all failed", trace=trace, last=last)
 
 

@@ -20,7 +20,7 @@ from failover.chaos import ChaosConfig, ErrorFault
 from failover.clock import SystemClock
 from failover.config import Config
 from failover.errors import RequestFailed
-from failover.router import Router
+from failover.factory import from_config
 from failover.server import Gateway as RealGateway
 from failover.simulate.http import fault_json
 from failover.simulate.local import build_router
@@ -188,7 +188,7 @@ async def test_faults_switch_on_the_real_gateway() -> None:
     the deployment's injector, the gateway fails over with no client errors, and detection is
     read from the real /admin/status."""
     config = Config.from_dict({**CONFIG, "server": {"admin_key": ADMIN_KEY}})
-    gateway = RealGateway(Router.from_config(config))
+    gateway = RealGateway(from_config(config))
     server, task, port = await start_uvicorn(gateway)
     primary = gateway.generation.router.deployments()["primary"]
     seen: list[bool] = []

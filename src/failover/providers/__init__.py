@@ -14,14 +14,13 @@ from ..clock import Clock
 from ..config import DeploymentConfig, ProviderConfig
 from ..errors import ConfigError
 from ..transport import Transport
+from ..types import BaseDeployment
 from ._http import HTTPAdapter
 from .anthropic import AnthropicAdapter
-from .base import Adapter
 from .gemini import GeminiAdapter
 from .openai import AzureOpenAIAdapter, OpenAIAdapter
 
 __all__ = [
-    "Adapter",
     "AnthropicAdapter",
     "AzureOpenAIAdapter",
     "GeminiAdapter",
@@ -45,7 +44,7 @@ def create_adapter(
     provider_name: str,
     transport: Transport,
     clock: Clock | None = None,
-) -> Adapter:
+) -> BaseDeployment:
     """The adapter for deployment `dep` of `provider`, sharing `transport`'s connection pools.
 
     `clock` (the router's) paces simulated providers and dates Retry-After headers.
@@ -68,7 +67,7 @@ def create_adapter(
             f"providers.{provider_name}.kind: unknown provider kind {provider.kind!r} "
             f"(known: {known})"
         )
-    adapter: Adapter = cls.from_config(
+    adapter: BaseDeployment = cls.from_config(
         dep, provider, provider_name=provider_name, transport=transport, clock=clock
     )
     return adapter

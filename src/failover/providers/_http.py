@@ -15,9 +15,9 @@ from pydantic import SecretStr
 from ..classify import classify_status, parse_retry_after
 from ..clock import Clock, SystemClock
 from ..config import DeploymentConfig, ProviderConfig
-from ..errors import BadRequest, Kind, ProviderError, ServerError, error_for
+from ..errors import Kind, ProviderError, ServerError, error_for
 from ..transport import HTTPClient, HTTPResponse, StreamResponse, Transport
-from ..types import Chunk, Completion, Payload, Request
+from ..types import BaseDeployment
 
 __all__ = ["HTTPAdapter"]
 
@@ -25,7 +25,7 @@ _RETRY_KINDS = (Kind.RATE_LIMITED, Kind.OVERLOADED)
 _MAX_MESSAGE = 500
 
 
-class HTTPAdapter(abc.ABC):
+class HTTPAdapter(BaseDeployment):
     """Base of the adapters that call a provider over HTTP. Never retries, never logs keys."""
 
     kind: ClassVar[str] = "http"
@@ -107,16 +107,8 @@ class HTTPAdapter(abc.ABC):
         return {"authorization": f"Bearer {self._api_key}"} if self._api_key else {}
 
     @abc.abstractmethod
-    async def complete(self, request: Request) -> Completion: ...
-
-    @abc.abstractmethod
-    def stream(self, request: Request) -> AsyncIterator[Chunk]: ...
-
-    @abc.abstractmethod
-    async def probe(self) -> None: ...
-
-    async def embeddings(self, request: Request) -> Payload:
-        raise BadRequest(f"embeddings not supported by {self.kind}", deployment=self.name)
+    async def probe(self) -> None:
+        """A cheap authenticated request: every HTTP provider has one."""
 
     async def aclose(self) -> None:
         """Close the transport if this adapter made its own; a shared one is its owner's."""

@@ -30,7 +30,7 @@ from ..chaos import Delay, ErrorFault
 from ..clock import Clock, SystemClock
 from ..config import Rate, format_validation_error
 from ..errors import BadRequest, ConfigError, ConnectionFailed, Kind, callers_fault
-from ..types import Chunk, Completion, Payload, Request
+from ..types import BaseDeployment, Chunk, Completion, Payload, Request
 
 __all__ = ["SimulatedOptions", "SimulatedProvider"]
 
@@ -74,7 +74,7 @@ class SimulatedOptions(BaseModel):
             raise ConfigError(_options_error(name, exc)) from None
 
 
-class SimulatedProvider:
+class SimulatedProvider(BaseDeployment):
     """A fake LLM deployment with OpenAI-exact answers, pacing and failure modes."""
 
     def __init__(

@@ -28,6 +28,7 @@ from typing import Any
 from ..config import Config, load_config
 from ..errors import ConfigError
 from ..events import Event
+from ..factory import from_config
 from ..resilience.breaker import BreakerState
 from ..router import Router
 from ..trace import Trace
@@ -89,10 +90,10 @@ class Gateway:
     def from_config(cls, config: Config | str | Path, **kwargs: Any) -> Gateway:
         """A gateway for a config file (reloadable) or a `Config`."""
         if isinstance(config, Config):
-            return cls(Router.from_config(config), **kwargs)
+            return cls(from_config(config), **kwargs)
         path = Path(config)
         return cls(
-            Router.from_config(load_config(path)),
+            from_config(load_config(path)),
             loader=lambda: load_config(path),
             source=str(path),
             **kwargs,
@@ -277,7 +278,7 @@ class Gateway:
         assert self._loader is not None
         router = None
         try:
-            router = Router.from_config(self._loader())
+            router = from_config(self._loader())
             _carry_drains(old.router, router)
             return Generation(router, old.number + 1, events=old.obs.events)
         except ConfigError:

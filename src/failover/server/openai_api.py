@@ -43,12 +43,10 @@ async def embeddings(call: Call, gen: Generation) -> Trace:
     """POST /v1/embeddings"""
     body = await call.json(gen.max_body)
     model_name = embeddings_request(body)
-    payload, trace, deployment = await gen.router.embeddings(
-        model_name, body, request_id=call.request_id
-    )
-    headers = call.headers(JSON_TYPE, *routing_headers(trace.route, deployment, trace))
-    await call.respond(200, payload.raw, headers)
-    return trace
+    reply = await gen.router.embeddings(model_name, body, request_id=call.request_id)
+    headers = call.headers(JSON_TYPE, *routing_headers(reply.route, reply.deployment, reply.trace))
+    await call.respond(200, reply.embeddings.raw, headers)
+    return reply.trace
 
 
 async def models(call: Call, gen: Generation) -> None:

@@ -17,7 +17,7 @@ from ..clock import Clock
 from ..config import Config, DeploymentConfig
 from ..errors import FailoverError, Kind, RequestFailed
 from ..events import Event
-from ..factory import router_from_config
+from ..factory import from_config
 from ..health import HealthChecker
 from ..providers.simulated import SimulatedProvider
 from ..resilience.breaker import BreakerEvent
@@ -51,7 +51,7 @@ def build_router(
             injectors[dep.key] = FaultInjector(inner, base, clock=clock, rng=rng)
         return injectors[dep.key]
 
-    router = router_from_config(
+    router = from_config(
         config,
         clock=clock,
         store=MemoryStore(clock=clock, rng=random.Random(f"{seed}:store")),

@@ -9,15 +9,12 @@ route's hedge budget, so hedging cannot double the load during a slowdown.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+from ._attempt import Attempts, NothingAvailable, Skipped
+from ._request import RequestState
 from .errors import ProviderError
-
-if TYPE_CHECKING:
-    from .route import Plan, Slot
-    from .router import Opener, Router
-    from .trace import Trace
-    from .types import Request
+from .route import Plan, Slot
 
 __all__ = ["HedgeRace"]
 
@@ -28,35 +25,24 @@ class HedgeRace(Generic[T]):
     """One hedged request over one route's candidates."""
 
     def __init__(
-        self,
-        router: Router,
-        plan: Plan,
-        slots: list[Slot],
-        request: Request,
-        trace: Trace,
-        deadline: float,
-        opener: Opener[T],
+        self, attempts: Attempts, state: RequestState[T], plan: Plan, slots: list[Slot]
     ) -> None:
         assert plan.hedge is not None and plan.hedge_budget is not None
-        self.router = router
+        self.attempts = attempts
+        self.state = state
         self.plan = plan
         self.policy = plan.hedge
         self.budget = plan.hedge_budget
         self.queue = list(slots)
-        self.request = request
-        self.trace = trace
-        self.deadline = deadline
-        self.opener = opener
         self.pending: dict[asyncio.Task[T], Slot] = {}
         self.hedges = 0
-        self.last: ProviderError | None = None
         self.primary: Slot | None = None
 
     async def run(self) -> tuple[T, Slot]:
-        from .router import _NothingAvailable
-
+        """The first answer and the slot that gave it; the route's last failure if none did."""
         self.budget.deposit()
         self._launch(hedge=False)
+        failed: ProviderError | None = None
         try:
             while self.pending:
                 done = await self._wait(self._hedge_delay())
@@ -65,37 +51,28 @@ class HedgeRace(Generic[T]):
                     continue
                 for task in done:
                     slot = self.pending.pop(task)
-                    if (won := self._settled(task)) is not None:
-                        return won, slot
+                    try:
+                        return task.result(), slot
+                    except Skipped:
+                        continue
+                    except ProviderError as err:
+                        failed = self.state.last = err
+                        if not err.kind.policy.tries_next:  # no other candidate will help
+                            raise
                 if not self.pending:
                     self._launch(hedge=False)
         finally:
             await self._cancel_pending()
-        if self.last is None:
-            raise _NothingAvailable
-        raise self.last
-
-    def _settled(self, task: asyncio.Task[T]) -> T | None:
-        from .router import _Skipped
-
-        try:
-            return task.result()
-        except _Skipped:
-            return None
-        except ProviderError as err:
-            self.last = err
-            if not err.kind.policy.failover:  # no other candidate of this route will help
-                raise
-            return None
+        if failed is None:
+            raise NothingAvailable
+        raise failed
 
     def _launch(self, *, hedge: bool) -> bool:
         while self.queue:
             slot = self.queue.pop(0)
-            if not self.router._available(self.plan, slot, self.trace):
+            if not self.attempts.available(self.plan, slot, self.state.trace):
                 continue
-            coro = self.router._attempt(
-                self.plan, slot, self.request, self.trace, self.deadline, self.opener, hedge=hedge
-            )
+            coro = self.attempts.send(self.state, self.plan, slot, hedge=hedge)
             self.pending[asyncio.ensure_future(coro)] = slot
             self.primary = self.primary or slot
             return True
@@ -105,7 +82,7 @@ class HedgeRace(Generic[T]):
         if not self.queue or self.hedges >= self.policy.max_hedges:
             return None
         assert self.primary is not None
-        stats = self.router.store.stats(self.primary.name)
+        stats = self.attempts.store.stats(self.primary.name)
         return self.policy.delay_for(stats.p95, stats.samples)
 
     def _hedge(self) -> None:
@@ -113,14 +90,15 @@ class HedgeRace(Generic[T]):
             self.hedges += self._launch(hedge=True)
         else:
             self.hedges = self.policy.max_hedges  # budget spent: no more hedges for this request
-            if self.router.hooks.budget:
-                self.router.hooks.exhausted(self.plan.name, "hedge")
+            hooks = self.attempts.hooks
+            if hooks.budget:
+                hooks.exhausted(self.plan.name, "hedge")
 
     async def _wait(self, delay: float | None) -> set[asyncio.Task[T]]:
         waiters: set[asyncio.Future[Any]] = set(self.pending)
         timer = None
         if delay is not None:
-            timer = asyncio.ensure_future(self.router.clock.sleep(delay))
+            timer = asyncio.ensure_future(self.attempts.clock.sleep(delay))
             waiters.add(timer)
         try:
             done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)

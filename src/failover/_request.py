@@ -1,0 +1,59 @@
+"""One request on its way through the router, and one call of it in flight.
+
+`RequestState` is handed to every level of the router and to every decision, the way
+tenacity hands one `RetryCallState` to each strategy: the request, its trace and deadline,
+what to ask each deployment (`Operation`), and the last failure so far.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import ClassVar, Generic, TypeVar
+
+from .errors import ProviderError
+from .resilience.breaker import Permit
+from .route import Plan, Slot
+from .state.base import BreakerLike
+from .trace import Attempt, Trace
+from .types import Request
+
+__all__ = ["Call", "Operation", "RequestState"]
+
+T = TypeVar("T")
+
+
+class Operation(abc.ABC, Generic[T]):
+    """What an attempt asks of a deployment: a whole answer, embeddings, or a stream's start."""
+
+    #: False when the answer is still arriving as `send` returns (a stream): its outcome is
+    #: recorded when it ends, not when it starts.
+    ends_on_return: ClassVar[bool] = True
+
+    @abc.abstractmethod
+    async def send(self, call: Call, request: Request) -> T:
+        """Ask `call.slot`'s deployment; raise what it raised."""
+
+
+@dataclass(slots=True, eq=False)
+class RequestState(Generic[T]):
+    """Everything the router knows about one request while it runs."""
+
+    plan: Plan  # the route asked for (fallback routes are walked from it)
+    request: Request
+    trace: Trace
+    deadline: float  # on the router clock's now(); inf for none
+    operation: Operation[T]
+    last: ProviderError | None = None  # the latest failure, what the caller sees if none answers
+
+
+@dataclass(slots=True, eq=False)
+class Call:
+    """One attempt in flight: its deployment, breaker permit, trace entry and start time."""
+
+    plan: Plan
+    slot: Slot
+    breaker: BreakerLike
+    permit: Permit | None  # None: admitted in panic, without the breaker's leave
+    attempt: Attempt
+    started: float
