@@ -23,10 +23,10 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from .demo_story import Answer, Line, Story, count
+from .story import Answer, Line, Story, count
 
 if TYPE_CHECKING:
-    from .demo import Run
+    from .command import Run
 
 __all__ = ["LogTap", "Plain", "Screen", "print_summary"]
 

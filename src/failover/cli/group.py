@@ -25,16 +25,16 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from . import __version__
-from .config import Config, load_config
-from .errors import ConfigError, Kind
+from .. import __version__
+from ..config import Config, load_config
+from ..errors import ConfigError, Kind
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from .health import ProbeResult
-    from .router import Router
-    from .server.app import Gateway
+    from ..health import ProbeResult
+    from ..router import Router
+    from ..server.app import Gateway
 
 __all__ = ["main"]
 
@@ -42,9 +42,9 @@ _STARTED = time.perf_counter()
 # Commands whose modules pull in heavier imports (matplotlib, the demo's client) load only
 # when used, so `failover serve` starts fast.
 LAZY_COMMANDS = {
-    "demo": ("failover.demo", "command"),
-    "simulate": ("failover.simulate.cli", "simulate_command"),
-    "status": ("failover.observability.status_view", "status_command"),
+    "demo": ("failover.cli.demo", "command"),
+    "simulate": ("failover.cli.simulate", "simulate_command"),
+    "status": ("failover.cli.status_view", "status_command"),
 }
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -106,7 +106,7 @@ def _load(path: Path | None) -> _Loaded:
     if path is not None:
         config = load_config(path)
         return _Loaded(config, str(path), lambda: load_config(path))
-    from .defaults import default_config
+    from ..defaults import default_config
 
     built = default_config()
     return _Loaded(
@@ -179,8 +179,8 @@ def serve(
     if workers > 1:
         _serve_workers(loaded, config_path, host, port, workers, log_level, access_log)
         return
-    from .router import Router
-    from .server.app import Gateway
+    from ..router import Router
+    from ..server.app import Gateway
 
     try:
         router = Router.from_config(config)
@@ -192,7 +192,7 @@ def serve(
 
 def _setup_logging(config: Config, level: str | None) -> str:
     """Structured logs on stderr as `observability.logs` says; returns the level in force."""
-    from .observability import configure_logging_for
+    from ..observability import configure_logging_for
 
     try:
         return configure_logging_for(config, level)
@@ -201,7 +201,7 @@ def _setup_logging(config: Config, level: str | None) -> str:
 
 
 def _uvicorn_options(host: str, port: int, log_level: str, access_log: bool) -> dict[str, Any]:
-    from .server.protocol import GatewayHttpProtocol
+    from ..server.protocol import GatewayHttpProtocol
 
     return {
         "host": host,
@@ -357,7 +357,7 @@ def check(config_path: Path | None, timeout: float, no_probe: bool) -> None:
     """
     try:
         loaded = _load(config_path)
-        from .router import Router
+        from ..router import Router
 
         router = Router.from_config(loaded.config)
     except (ConfigError, ValueError) as exc:
@@ -376,7 +376,7 @@ def check(config_path: Path | None, timeout: float, no_probe: bool) -> None:
 
 async def _probe_all(router: Router, config: Config, timeout: float) -> list[ProbeResult]:
     """Every deployment's health probe once, concurrently, as the health checker runs it."""
-    from .health import HealthChecker
+    from ..health import HealthChecker
 
     health = config.defaults.health.model_copy(update={"timeout": timeout})
     try:
@@ -413,7 +413,7 @@ def _probe_table(console: Console, config: Config, results: list[ProbeResult]) -
 def explain(config_path: Path | None, route: str | None) -> None:
     """Print the failover plan of every route (or ROUTE) in plain words: order and strategy,
     retries and backoff, breaker thresholds, timeouts, hedging, fallbacks and panic mode."""
-    from .explain import explain_config
+    from ..explain import explain_config
 
     try:
         loaded = _load(config_path)
@@ -435,7 +435,3 @@ def _hanging(line: str, width: int = 100) -> str:
     marker = re.match(r"^(\s*(?:\d+\.|-)?\s*)", line)
     indent = " " * len(marker[1]) if marker else ""
     return textwrap.fill(line, width, subsequent_indent=indent) if line else line
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from failover import cli
+from failover.cli import group as cli
 
 SIM = """\
 providers:

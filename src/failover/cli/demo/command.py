@@ -34,17 +34,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .config import Config
-from .defaults import SIMULATED
-from .demo_story import Answer, Phase, Step, Story, Watch
-from .demo_view import LogTap, Plain, Screen
+from ...config import Config
+from ...defaults import SIMULATED
+from .story import Answer, Phase, Step, Story, Watch
+from .view import LogTap, Plain, Screen
 
 if TYPE_CHECKING:
     import aiohttp
     import uvicorn
     from rich.text import Text
 
-    from .server.app import Gateway
+    from ...server.app import Gateway
 
 __all__ = ["SCRIPT", "command", "demo_config", "run_demo"]
 
@@ -135,7 +135,7 @@ def listen(port: int) -> tuple[socket.socket, str | None]:
 def _server(gateway: Gateway) -> uvicorn.Server:
     import uvicorn
 
-    from .server.protocol import GatewayHttpProtocol
+    from ...server.protocol import GatewayHttpProtocol
 
     class Server(uvicorn.Server):
         @contextlib.contextmanager
@@ -365,8 +365,8 @@ async def _until(run: Run, at: float) -> bool:
 
 async def run_demo(options: Options, out: Callable[[str], None] | None = None) -> int:
     """The whole demo; returns the exit status."""
-    from .router import Router
-    from .server.app import Gateway
+    from ...router import Router
+    from ...server.app import Gateway
 
     gateway = Gateway(Router.from_config(demo_config(options.speed)), source="demo")
     sock, note = listen(options.port)
