@@ -41,10 +41,10 @@ from .view import LogTap, Plain, Screen
 
 if TYPE_CHECKING:
     import aiohttp
-    import uvicorn
     from rich.text import Text
 
     from ...server.app import Gateway
+    from ..gateway_server import GatewayServer
 
 __all__ = ["SCRIPT", "command", "demo_config", "run_demo"]
 
@@ -132,31 +132,22 @@ def listen(port: int) -> tuple[socket.socket, str | None]:
         )
 
 
-def _server(gateway: Gateway) -> uvicorn.Server:
-    import uvicorn
+def _server(gateway: Gateway) -> GatewayServer:
+    from ..gateway_server import GatewayServer
 
-    from ...server.protocol import GatewayHttpProtocol
-
-    class Server(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield  # the demo handles Ctrl-C itself, and ends the server in order
-
-    config = uvicorn.Config(
+    # the demo handles Ctrl-C itself, and ends the server in order
+    return GatewayServer(
         gateway,
+        signals=False,
         loop="none",
-        http=GatewayHttpProtocol,
-        lifespan="on",
         log_config=None,
         log_level="warning",
         access_log=False,
-        server_header=False,
         timeout_graceful_shutdown=2,
     )
-    return Server(config)
 
 
-async def _serve(server: uvicorn.Server, sock: socket.socket) -> asyncio.Task[None]:
+async def _serve(server: GatewayServer, sock: socket.socket) -> asyncio.Task[None]:
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
