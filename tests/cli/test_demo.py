@@ -20,7 +20,7 @@ from rich.console import Console
 
 from failover.chaos import FaultInjector
 from failover.cli import main
-from failover.cli.demo.command import SCRIPT, Options, Run, demo_config
+from failover.cli.demo import SCRIPT, Options, Run, demo_config
 from failover.cli.demo.story import Answer, Phase, Story, Watch
 from failover.cli.demo.view import LogTap, Screen, print_summary
 from failover.router import Router

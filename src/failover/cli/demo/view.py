@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 from rich import box
@@ -23,10 +23,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from .script import LENGTH, SCRIPT, Run
 from .story import Answer, Line, Story, count
-
-if TYPE_CHECKING:
-    from .command import Run
 
 __all__ = ["LogTap", "Plain", "Screen", "print_summary"]
 
@@ -192,7 +190,7 @@ class Screen:
         self.console = console or Console(highlight=False)
         speed = run.options.speed
         self.window = max(1.0, 3.0 / speed)  # seconds of traffic the shares are taken over
-        self.end = 45.0 / speed
+        self.end = LENGTH / speed
 
     def banner(self, lines: list[Text]) -> None:
         for line in lines:
@@ -242,7 +240,7 @@ class Screen:
         grid.add_row(
             Text(f"t = {now:5.1f}s of {self.end:.0f}s", style="bold"),
             ProgressBar(total=self.end, completed=min(now, self.end), width=30),
-            Text.assemble(("phase ", "dim"), f"{count}/5 ", (phase, "bold yellow")),
+            Text.assemble(("phase ", "dim"), f"{count}/{len(SCRIPT)} ", (phase, "bold yellow")),
         )
         return grid
 
