@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from ..stats import percentile
 from .chart_model import (
     ERROR_COLOR,
     LATENCY_COLORS,
@@ -23,7 +24,7 @@ from .chart_model import (
     Window,
 )
 from .record import Recording
-from .report import Report, percentile
+from .report import Report
 from .runner import default_resolution
 from .slo import format_seconds
 

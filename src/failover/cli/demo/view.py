@@ -23,6 +23,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from ...stats import percentile
 from .script import LENGTH, SCRIPT, Run
 from .story import Answer, Line, Story, count
 
@@ -281,9 +282,7 @@ class Screen:
         recent = sorted(
             a.done - a.sent for a in done if a.ok and a.done is not None and a.sent >= now - 3
         )
-        latency = (
-            f"p50 {_pct(recent, 0.5):.0f} ms  p95 {_pct(recent, 0.95):.0f} ms" if recent else ""
-        )
+        latency = f"p50 {_ms(_pct(recent, 50))}  p95 {_ms(_pct(recent, 95))}" if recent else ""
         first = Text.assemble(
             ("clients  ", "bold"),
             f"sent {len(answers)}  answered {len(done) - errors}  errors ",
@@ -380,8 +379,10 @@ def _ms(value: Any) -> str:
     return f"{value:.0f} ms" if isinstance(value, int | float) else "-"
 
 
-def _pct(ordered: list[float], q: float) -> float:
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+def _pct(ordered: list[float], q: float) -> float | None:
+    """Percentile `q` of latencies in seconds, in milliseconds."""
+    value = percentile(ordered, q)
+    return None if value is None else value * 1000
 
 
 # -- plain lines -----------------------------------------------------------------------------
