@@ -30,6 +30,7 @@ from failover import Route, Router, SystemClock  # noqa: E402
 from failover.state.base import StateStore  # noqa: E402
 from failover.state.memory import MemoryStore  # noqa: E402
 from failover.state.redis import RedisStore  # noqa: E402
+from failover.stats import percentile  # noqa: E402
 from failover.testing import ScriptedDeployment, ok  # noqa: E402
 from failover.types import Completion, Request  # noqa: E402
 from redis_server import RedisServer  # noqa: E402
@@ -75,11 +76,10 @@ async def measure(
     finally:
         await router.aclose()
     latencies.sort()
-    return Sample(
-        rps=rps,
-        p50_us=statistics.median(latencies) * 1e6,
-        p99_us=latencies[int(len(latencies) * 0.99) - 1] * 1e6,
-    )
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    if p50 is None or p99 is None:
+        raise SystemExit("no latencies were measured")
+    return Sample(rps=rps, p50_us=p50 * 1e6, p99_us=p99 * 1e6)
 
 
 async def _throughput(router: Router, seconds: float, concurrency: int) -> float:

@@ -29,6 +29,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from failover.stats import percentile
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BODY = b'{"model":"bench","messages":[{"role":"user","content":"Say hello"}]}'
@@ -174,9 +176,12 @@ def median(values: Iterable[float]) -> float:
     return float(statistics.median(list(values)))
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+def percentile_ms(samples: list[float], q: float) -> float:
+    """Percentile `q` (nearest rank, as everywhere in failover) of `samples` in seconds, in ms."""
+    value = percentile(sorted(samples), q)
+    if value is None:
+        raise ValueError("no samples")
+    return value * 1000
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
@@ -290,10 +295,10 @@ def measure(
     ttft(gw_port, STREAM_BODY, 50)  # warm-up
     direct_ttft = ttft(up_port, DIRECT_STREAM_BODY, n)
     gateway_ttft = ttft(gw_port, STREAM_BODY, n)
-    out["direct_ttft_ms"] = statistics.median(direct_ttft) * 1000
-    out["gateway_ttft_ms"] = statistics.median(gateway_ttft) * 1000
+    out["direct_ttft_ms"] = percentile_ms(direct_ttft, 50)
+    out["gateway_ttft_ms"] = percentile_ms(gateway_ttft, 50)
     out["ttft_added_ms"] = out["gateway_ttft_ms"] - out["direct_ttft_ms"]
-    out["gateway_ttft_p99_ms"] = percentile(gateway_ttft, 99) * 1000
+    out["gateway_ttft_p99_ms"] = percentile_ms(gateway_ttft, 99)
     return out
 
 

@@ -1,4 +1,5 @@
-"""Tests for failover.stats.DeploymentStats: EWMA, percentiles, window, success rate."""
+"""Tests for failover.stats: percentile, and DeploymentStats (EWMA, percentiles, window, success
+rate)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from failover.stats import DeploymentStats
+from failover.stats import DeploymentStats, percentile
 
 
 def test_new_stats_are_empty() -> None:
@@ -154,3 +155,28 @@ def test_repr_shows_ewma_and_in_flight() -> None:
     stats.observe(True, 0.25)
     stats.started()
     assert repr(stats) == "<DeploymentStats openai/gpt-4o ewma=250.0ms in_flight=1>"
+
+
+def test_percentile_of_nothing_is_none() -> None:
+    """An empty sample has no percentile."""
+    assert percentile([], 50) is None
+
+
+def test_percentile_is_one_of_the_values() -> None:
+    """p50 of 1..10 is 5 and p99 is 10: nearest rank picks a value seen, never a blend."""
+    values = [float(v) for v in range(1, 11)]
+    assert (percentile(values, 50), percentile(values, 99)) == (5.0, 10.0)
+
+
+def test_percentile_above_100_is_the_largest_value() -> None:
+    """A q past 100 is read as 100 rather than reaching past the end."""
+    assert percentile([1.0, 2.0, 3.0], 150) == 3.0
+
+
+def test_deployment_stats_use_the_shared_percentile() -> None:
+    """DeploymentStats.percentile is `percentile` of its recent latencies."""
+    stats = DeploymentStats("d")
+    latencies = [0.3, 0.1, 0.5, 0.2]
+    for latency in latencies:
+        stats.observe(True, latency)
+    assert all(stats.percentile(q) == percentile(sorted(latencies), q) for q in (0, 50, 75, 100))

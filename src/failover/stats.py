@@ -1,12 +1,27 @@
 """Passive signals per deployment: latency and time-to-first-token EWMAs, a bounded window of
-recent latencies for percentiles, recent outcomes for a success rate, and calls in flight."""
+recent latencies for percentiles, recent outcomes for a success rate, and calls in flight.
+
+`percentile` is the one percentile rule of the project (nearest rank): the router's p95, the
+simulator's reports and charts, the demo's view and the benchmarks all use it.
+"""
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 
-__all__ = ["DeploymentStats"]
+__all__ = ["DeploymentStats", "percentile"]
+
+
+def percentile(ordered: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile `q` (0..100) of `ordered` (sorted ascending), None when empty:
+    the ceil(q/100 * n)-th smallest value, so always one of the values seen."""
+    if not ordered:
+        return None
+    # q * n / 100, not q / 100 * n: 0.07 * 100 is 7.000000000000001, which would round up
+    rank = max(1, math.ceil(q * len(ordered) / 100))
+    return ordered[min(rank, len(ordered)) - 1]
 
 
 class DeploymentStats:
@@ -61,12 +76,7 @@ class DeploymentStats:
 
     def percentile(self, q: float) -> float | None:
         """Latency percentile `q` (0..100) of recent successful calls, nearest-rank."""
-        if not self._latencies:
-            return None
-        ordered = sorted(self._latencies)
-        # q * n / 100, not q / 100 * n: 0.07 * 100 is 7.000000000000001, which would round up
-        rank = max(1, math.ceil(q * len(ordered) / 100))
-        return ordered[rank - 1]
+        return percentile(sorted(self._latencies), q)
 
     @property
     def p95(self) -> float | None:

@@ -10,15 +10,9 @@ from sim_helpers import CONFIG, make_scenario
 
 from failover.simulate.record import Recording
 from failover.simulate.render import print_report
-from failover.simulate.report import build_report, percentile
+from failover.simulate.report import build_report
 from failover.simulate.runner import run_scenario
 from failover.simulate.slo import parse_assertion
-
-
-def test_percentiles_use_the_nearest_rank() -> None:
-    """p50 of 1..10 is 5, p99 is 10, and nothing gives None."""
-    values = [float(v) for v in range(1, 11)]
-    assert (percentile(values, 50), percentile(values, 99), percentile([], 50)) == (5, 10, None)
 
 
 async def test_phases_follow_the_fault_timeline(recording: Recording) -> None:

@@ -28,6 +28,7 @@ from replica_helpers import (
     write_config,
 )
 
+from failover.stats import percentile
 from redis_server import RedisServer
 
 pytestmark = pytest.mark.timeout(60)
@@ -151,9 +152,9 @@ async def logged(gateway: GatewayProcess, text: str, *, times: int = 1, within: 
     return time.perf_counter()
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] if ordered else 0.0
+def latency_p99(values: list[float]) -> float:
+    """The 99th percentile (nearest rank) of `values`, 0 when there are none."""
+    return percentile(sorted(values), 99) or 0.0
 
 
 async def test_redis_killed_or_hung_under_load_fails_no_request_and_state_resyncs(
@@ -249,7 +250,7 @@ async def test_redis_killed_or_hung_under_load_fails_no_request_and_state_resync
             for replica in ("a", "b"):
                 served = sum(1 for s in phases[name] if s.replica == replica)
                 assert served > 100, f"replica {replica} served {served} requests, Redis {name}"
-        p99 = {name: percentile([s.latency for s in got], 99) for name, got in phases.items()}
+        p99 = {name: latency_p99([s.latency for s in got]) for name, got in phases.items()}
         worst = {name: max(s.latency for s in got) for name, got in phases.items()}
         print(
             f"\n{len(samples)} requests, all 200. Latency p99 / max: "

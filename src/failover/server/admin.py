@@ -14,14 +14,15 @@
     GET|POST|DELETE /admin/chaos[/{name}]    fault injection at runtime (see `chaos_api`)
 
 `/admin/*` and `/metrics` need `server.admin_key` when one is configured, and a loopback client
-otherwise.
+otherwise. The handlers see the gateway they serve only through `Served`: what it is doing
+(draining, requests in flight, where its config came from) and how to reload it.
 Deployment names contain '/', so `{name}` is everything between the prefix and the action.
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs
 
 from ..errors import ConfigError, UnknownRoute
@@ -29,10 +30,9 @@ from .errors import ClientError, Failure
 from .http import Call
 
 if TYPE_CHECKING:
-    from .app import Gateway
     from .generation import Generation
 
-__all__ = ["Operations"]
+__all__ = ["Operations", "Served"]
 
 _ACTIONS = {
     ("/admin/deployments/", "/drain"): "drain",
@@ -41,10 +41,32 @@ _ACTIONS = {
 }
 
 
+class Served(Protocol):
+    """What the operations endpoints need from the gateway they serve (`Gateway` is one)."""
+
+    @property
+    def draining(self) -> bool:
+        """True once the gateway is shutting down: readiness answers 503."""
+
+    @property
+    def source(self) -> str:
+        """Where the running config came from (a file, the environment, code)."""
+
+    @property
+    def last_reload_error(self) -> str | None:
+        """Why the last reload was refused, if it was."""
+
+    def in_flight(self) -> int:
+        """Requests running now, on every config generation."""
+
+    async def reload(self) -> Generation:
+        """Load, validate and swap in the config again; raises `ConfigError` if it is bad."""
+
+
 class Operations:
     """The health and admin handlers of one gateway."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Served) -> None:
         self.gateway = gateway
         self.started = time.time()
 

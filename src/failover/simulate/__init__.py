@@ -8,12 +8,10 @@ attempts, time to detect and time to recover per phase; gate CI on an SLO; chart
     report.passed, report.metric("p99"), report.faults[0].detect
     write_chart(recording, "primary-down.png", report)
 
-On the command line: `failover simulate SCENARIO.yaml --fast` (see `simulate_command`).
+On the command line: `failover simulate SCENARIO.yaml --fast` (see `failover.cli.simulate`).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from .chart import ChartData, chart_data, write_chart
 from .record import Recording
@@ -36,19 +34,8 @@ __all__ = [
     "Verdict",
     "build_report",
     "chart_data",
-    "command",
     "load_scenario",
     "parse_assertion",
     "run_scenario",
-    "simulate_command",
     "write_chart",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    # the click command pulls in click and rich: only when the CLI asks for it
-    if name in ("command", "simulate_command"):
-        from .cli import simulate_command
-
-        return simulate_command
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

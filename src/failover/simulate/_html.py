@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from .chart import FAULT_COLOR, STATE_COLORS, ChartData, Series, _slug
+from .chart_model import FAULT_COLOR, STATE_COLORS, ChartData, Series, slug
 
 __all__ = ["render_html"]
 
@@ -211,7 +211,7 @@ def _breakers(svg: _Svg) -> None:
     seen: set[str] = set()
     for i, name in enumerate(names):
         y = top + 4 + i * row
-        svg.add(f'<g id="breakers-{_slug(name)}" data-name="{html.escape(name)}">')
+        svg.add(f'<g id="breakers-{slug(name)}" data-name="{html.escape(name)}">')
         svg.add(
             f'<text class="tick" x="{LEFT - 6}" y="{y + row / 2 + 3:.1f}" '
             f'text-anchor="end">{html.escape(name)}</text>'

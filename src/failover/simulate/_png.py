@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .chart import FAULT_COLOR, STATE_COLORS, ChartData, Series
+from .chart_model import FAULT_COLOR, STATE_COLORS, ChartData, Series
 
 __all__ = ["draw_png", "figure"]
 

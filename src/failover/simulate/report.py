@@ -7,25 +7,18 @@ from __future__ import annotations
 import itertools
 import math
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..stats import percentile
 from .record import CallRecord, Recording, RequestRecord
 from .scenario import FaultWindow, Segment
 from .slo import Assertion, Verdict, evaluate, is_percentile
 
-__all__ = ["FaultReport", "PhaseReport", "Report", "Stats", "build_report", "percentile"]
+__all__ = ["FaultReport", "PhaseReport", "Report", "Stats", "build_report"]
 
 _OUT = frozenset({"open", "forced_open"})
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile `q` (0..100) of sorted `values`, or None when empty."""
-    if not values:
-        return None
-    rank = max(1, math.ceil(q * len(values) / 100))
-    return values[min(rank, len(values)) - 1]
 
 
 @dataclass(frozen=True, slots=True)

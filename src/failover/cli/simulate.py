@@ -15,13 +15,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from ..errors import ConfigError
-from .chart import write_chart
-from .record import Recording, Tick
-from .render import print_report
-from .report import Report, build_report
-from .runner import run_scenario
-from .scenario import Scenario, load_scenario
-from .slo import Assertion, parse_assertion
+from ..simulate.chart import write_chart
+from ..simulate.record import Recording, Tick
+from ..simulate.render import print_report
+from ..simulate.report import Report, build_report
+from ..simulate.runner import run_scenario
+from ..simulate.scenario import Scenario, load_scenario
+from ..simulate.slo import Assertion, parse_assertion
 
 __all__ = ["simulate_command"]
 

@@ -11,10 +11,10 @@ import click
 import pytest
 import yaml
 from click.testing import CliRunner
-from sim_helpers import scenario_data
 
-import failover.simulate
-from failover.simulate.cli import simulate_command
+from failover.cli import main
+from failover.cli.simulate import simulate_command
+from simulate.sim_helpers import scenario_data
 
 
 @pytest.fixture
@@ -80,15 +80,16 @@ def test_fast_mode_cannot_drive_a_gateway(drill: Path) -> None:
 
 
 def test_the_command_is_what_the_failover_cli_registers() -> None:
-    """`failover simulate` finds the command as `failover.simulate.command`."""
-    assert failover.simulate.command is simulate_command
+    """`failover simulate` runs the simulator's command."""
+    with click.Context(main) as ctx:
+        assert main.get_command(ctx, "simulate") is simulate_command
     assert isinstance(simulate_command, click.Command)
 
 
 def test_python_dash_m_runs_the_simulator(drill: Path) -> None:
-    """`python -m failover.simulate` works without the `failover` CLI."""
+    """`python -m failover simulate` works without the `failover` script."""
     done = subprocess.run(
-        [sys.executable, "-m", "failover.simulate", str(drill), "--fast", "-q"],
+        [sys.executable, "-m", "failover", "simulate", str(drill), "--fast", "-q"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import Kind
+from ...errors import Kind
 
 if TYPE_CHECKING:
-    from .events import Event
-    from .router import Router
-    from .trace import Attempt
+    from ...events import Event
+    from ...router import Router
+    from ...trace import Attempt
 
 __all__ = ["Answer", "Change", "Line", "Phase", "Row", "Step", "Story", "Watch", "count"]
 

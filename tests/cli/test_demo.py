@@ -20,9 +20,9 @@ from rich.console import Console
 
 from failover.chaos import FaultInjector
 from failover.cli import main
-from failover.demo import SCRIPT, Options, Run, demo_config
-from failover.demo_story import Answer, Phase, Story, Watch
-from failover.demo_view import LogTap, Screen, print_summary
+from failover.cli.demo import SCRIPT, Options, Run, demo_config
+from failover.cli.demo.story import Answer, Phase, Story, Watch
+from failover.cli.demo.view import LogTap, Screen, print_summary
 from failover.factory import from_config
 from failover.server import Gateway
 

@@ -1,113 +1,51 @@
 """`failover demo`: a gateway, live traffic and a scripted outage, watched in the terminal.
 
-The real gateway runs in this process (uvicorn on 127.0.0.1) on the embedded simulated default
-config — providers sim-a, sim-b, sim-c behind the routes `smart` (sim-a, then sim-b) and `fast`
-(sim-c, then sim-b) — with breaker and health-check timings shortened so the story fits in 45
-seconds. Clients send OpenAI Chat Completions over HTTP (a quarter of them streamed) while the
-script breaks providers through the admin API (`POST /admin/chaos/{deployment}`):
-
-     0s  calm            every provider healthy
-     8s  sim-a down      sim-a refuses every connection
-    20s  sim-a back      sim-a's fault is cleared
-    28s  sim-c brownout  40% of sim-c's calls fail with 503
-    38s  all clear       sim-c's fault is cleared; the run ends at 45s
-
-After each step one line says what happened — how fast the breaker opened and after how many
-failures, where the traffic went, whether any client saw an error — and the run ends with a
-table per phase. Exit status 0 when clients saw no error (every outage here leaves a healthy
-deployment to fail over to), 1 otherwise.
+The real gateway runs in this process (uvicorn on 127.0.0.1) while `Clients` send it traffic
+and the script (see `script`) breaks providers through the admin API. After each step one line
+says what happened — how fast the breaker opened and after how many failures, where the traffic
+went, whether any client saw an error — and the run ends with a table per phase. Exit status 0
+when clients saw no error (every outage here leaves a healthy deployment to fail over to), 1
+otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import random
 import signal
 import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from .config import Config
-from .defaults import SIMULATED
-from .demo_story import Answer, Phase, Step, Story, Watch
-from .demo_view import LogTap, Plain, Screen
+from .clients import Clients
+from .script import (
+    HEALTH_EVERY,
+    LENGTH,
+    MAX_OPEN_FOR,
+    MIX,
+    OPEN_FOR,
+    SCRIPT,
+    STREAMED,
+    Options,
+    Run,
+    demo_config,
+)
+from .story import Phase, Step, Story, Watch
+from .view import LogTap, Plain, Screen
 
 if TYPE_CHECKING:
     import aiohttp
-    import uvicorn
     from rich.text import Text
 
-    from .server.app import Gateway
+    from ...server.app import Gateway
+    from ..gateway_server import GatewayServer
 
-__all__ = ["SCRIPT", "command", "demo_config", "run_demo"]
-
-SCRIPT: tuple[Step, ...] = (
-    Step(0, "calm", "three providers, all healthy: smart -> sim-a, fast -> sim-c", "calm"),
-    Step(8, "sim-a down", "every connection to sim-a is refused", "outage", "sim-a",
-         ({"type": "reset"},)),
-    Step(20, "sim-a back", "sim-a's fault is cleared", "recovery", "sim-a", ()),
-    Step(28, "sim-c brownout", "40% of sim-c's calls fail with 503", "brownout", "sim-c",
-         ({"type": "error", "status": 503, "rate": 0.4},)),
-    Step(38, "all clear", "sim-c's fault is cleared", "recovery", "sim-c", ()),
-)  # fmt: skip
-LENGTH = 45.0  # seconds, at speed 1
-OPEN_FOR, MAX_OPEN_FOR, HEALTH_EVERY = 4.0, 8.0, 2.0  # seconds, at speed 1: quick, for a demo
-MIX = (("smart", 0.7), ("fast", 0.3))  # which routes the clients ask for
-STREAMED = 0.25
-PROMPTS = ("Summarise this ticket", "Translate 'hello' to French", "Name three colours", "hi")
-
-
-def demo_config(speed: float = 1.0) -> Config:
-    """The embedded simulated default, with breakers and health checks quick enough for a demo
-    (and `speed` times quicker still)."""
-    data: dict[str, Any] = copy.deepcopy(SIMULATED)
-    data["server"] = {"grace": "2s"}
-    data["defaults"] = {
-        "breaker": {
-            "consecutive_failures": 3,
-            "open_for": OPEN_FOR / speed,
-            "max_open_for": MAX_OPEN_FOR / speed,
-        },
-        "health": {"interval": HEALTH_EVERY / speed, "timeout": 1.0, "unhealthy_after": 2},
-    }
-    data["observability"] = {"logs": {"requests": False}}
-    return Config.from_dict(data)
-
-
-@dataclass
-class Options:
-    """What the command line asked for."""
-
-    port: int = 8080
-    speed: float = 1.0
-    rate: float = 30.0
-    live: bool = True
-    keep_serving: bool = False
-    seed: int | None = None
-
-
-@dataclass
-class Run:
-    """Everything one demo run shares: the clock, the gateway, what clients saw."""
-
-    options: Options
-    gateway: Gateway
-    url: str
-    t0: float = field(default_factory=time.monotonic)  # reset when the script starts
-    answers: list[Answer] = field(default_factory=list)
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-    interrupted: bool = False
-
-    def now(self) -> float:
-        """Seconds since the script started."""
-        return time.monotonic() - self.t0
+__all__ = ["command", "run_demo"]
 
 
 # -- the gateway -------------------------------------------------------------------------------
@@ -132,31 +70,22 @@ def listen(port: int) -> tuple[socket.socket, str | None]:
         )
 
 
-def _server(gateway: Gateway) -> uvicorn.Server:
-    import uvicorn
+def _server(gateway: Gateway) -> GatewayServer:
+    from ..gateway_server import GatewayServer
 
-    from .server.protocol import GatewayHttpProtocol
-
-    class Server(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield  # the demo handles Ctrl-C itself, and ends the server in order
-
-    config = uvicorn.Config(
+    # the demo handles Ctrl-C itself, and ends the server in order
+    return GatewayServer(
         gateway,
+        signals=False,
         loop="none",
-        http=GatewayHttpProtocol,
-        lifespan="on",
         log_config=None,
         log_level="warning",
         access_log=False,
-        server_header=False,
         timeout_graceful_shutdown=2,
     )
-    return Server(config)
 
 
-async def _serve(server: uvicorn.Server, sock: socket.socket) -> asyncio.Task[None]:
+async def _serve(server: GatewayServer, sock: socket.socket) -> asyncio.Task[None]:
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
@@ -204,100 +133,6 @@ def _chains(run: Run) -> Iterator[str]:
         chain = " -> ".join(d.name for d in routes[name].deployments)
         fallbacks = routes[name].fallbacks
         yield f"{name}: {chain}" + (f" (then {', '.join(fallbacks)})" if fallbacks else "")
-
-
-# -- the clients -------------------------------------------------------------------------------
-
-
-class Clients:
-    """Open-loop OpenAI API traffic at a steady rate: each request starts on time, whether or
-    not earlier ones have finished, as real clients do."""
-
-    def __init__(self, run: Run, session: aiohttp.ClientSession, rng: random.Random) -> None:
-        self.run = run
-        self.session = session
-        self.rng = rng
-        self.tasks: set[asyncio.Task[None]] = set()
-
-    async def send(self, until: float) -> None:
-        """Start requests at `options.rate` per second until `until` (script seconds)."""
-        run, gap = self.run, 1.0 / self.run.options.rate
-        due = run.now()
-        while due < until and not run.stop.is_set():
-            task = asyncio.ensure_future(self._one())
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-            due += gap
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(run.stop.wait(), max(0.0, due - run.now()))
-
-    async def drain(self, timeout: float) -> None:
-        """Let requests in flight finish (up to `timeout` seconds), then cancel the rest."""
-        if self.tasks:
-            await asyncio.wait(list(self.tasks), timeout=timeout)
-        for task in list(self.tasks):
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-
-    def _body(self) -> tuple[str, bool, bytes]:
-        import orjson
-
-        route = self.rng.choices([r for r, _ in MIX], [w for _, w in MIX])[0]
-        stream = self.rng.random() < STREAMED
-        prompt = self.rng.choice(PROMPTS)
-        body: dict[str, Any] = {
-            "model": route,
-            "messages": [{"role": "user", "content": prompt}],
-            "max_tokens": 32,
-            "stream": stream,
-        }
-        return route, stream, orjson.dumps(body)
-
-    async def _one(self) -> None:
-        import aiohttp
-
-        route, stream, body = self._body()
-        answer = Answer(self.run.now(), route, stream)
-        self.run.answers.append(answer)
-        headers = {"content-type": "application/json", "authorization": "Bearer demo"}
-        try:
-            async with self.session.post(
-                f"{self.run.url}/v1/chat/completions", data=body, headers=headers
-            ) as resp:
-                answer.deployment = resp.headers.get("x-failover-deployment")
-                if resp.status != 200:
-                    answer.error = f"HTTP {resp.status}: {(await resp.text())[:120]}"
-                elif stream:
-                    answer.error = await _read_stream(resp)
-                else:
-                    answer.error = _check_completion(await resp.read())
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            answer.error = f"{type(exc).__name__}: {exc}"
-        finally:
-            answer.done = self.run.now()
-
-
-async def _read_stream(resp: aiohttp.ClientResponse) -> str | None:
-    """None when the event stream ended with [DONE] and carried no error, else what went wrong."""
-    async for line in resp.content:
-        if not line.startswith(b"data:"):
-            continue
-        data = line[5:].strip()
-        if data == b"[DONE]":
-            return None
-        if data.startswith(b'{"error"'):
-            return f"error event: {data[:120].decode(errors='replace')}"
-    return "the stream ended without [DONE]"
-
-
-def _check_completion(raw: bytes) -> str | None:
-    import orjson
-
-    try:
-        content = orjson.loads(raw)["choices"][0]["message"]["content"]
-    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
-        return f"not a chat completion: {raw[:120].decode(errors='replace')}"
-    return None if isinstance(content, str) and content else "an empty answer"
 
 
 # -- the script ------------------------------------------------------------------------------
@@ -365,8 +200,8 @@ async def _until(run: Run, at: float) -> bool:
 
 async def run_demo(options: Options, out: Callable[[str], None] | None = None) -> int:
     """The whole demo; returns the exit status."""
-    from .factory import from_config
-    from .server.app import Gateway
+    from ...factory import from_config
+    from ...server.app import Gateway
 
     gateway = Gateway(from_config(demo_config(options.speed)), source="demo")
     sock, note = listen(options.port)

@@ -1,4 +1,4 @@
-"""The `failover` command line: help texts, serve's refusals and start-up, check, explain."""
+"""The `failover` command: help, --version, serve's refusals and start-up, check, explain."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from failover import cli
+import failover
+from failover.cli import group as cli
+from failover.cli import serve
 
 SIM = """\
 providers:
@@ -52,6 +54,13 @@ def test_every_command_has_help(runner: CliRunner, args: list[str]) -> None:
     result = runner.invoke(cli.main, [*args, "--help"])
     assert result.exit_code == 0
     assert "Usage:" in result.output and len(result.output) > 200
+
+
+def test_version_prints_the_package_version(runner: CliRunner) -> None:
+    """`failover --version` prints `failover <version>` from `failover.__version__`."""
+    result = runner.invoke(cli.main, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"failover {failover.__version__}\n"
 
 
 def test_serve_refuses_workers_with_memory_state(runner: CliRunner) -> None:
@@ -121,7 +130,7 @@ def test_lazy_commands_are_listed_and_load_when_used(
         "    click.echo('demo ran')\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(cli.LAZY_COMMANDS, "demo", ("fake_demo_mod", "command"))
+    monkeypatch.setitem(cli.COMMANDS, "demo", ("fake_demo_mod", "command"))
     listed = runner.invoke(cli.main, ["--help"]).output
     assert all(name in listed for name in ("demo", "simulate", "status"))
     assert runner.invoke(cli.main, ["demo"]).output == "demo ran\n"
@@ -174,7 +183,7 @@ def test_serve_workers_with_shared_state(
 
     calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     monkeypatch.setattr(uvicorn, "run", lambda *a, **k: calls.append((a, k)))
-    monkeypatch.setattr(cli, "_setup_logging", lambda config, level: level or "info")
+    monkeypatch.setattr(serve, "_setup_logging", lambda config, level: level or "info")
     monkeypatch.setenv("FAILOVER_CONFIG", "restored after the test")
     path = write(tmp_path, SIM + "state: redis://127.0.0.1:6399/0\n")
     result = runner.invoke(cli.main, ["serve", "-c", path, "--workers", "3"])

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 from rich import box
@@ -23,10 +23,9 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from .demo_story import Answer, Line, Story, count
-
-if TYPE_CHECKING:
-    from .demo import Run
+from ...stats import percentile
+from .script import LENGTH, SCRIPT, Run
+from .story import Answer, Line, Story, count
 
 __all__ = ["LogTap", "Plain", "Screen", "print_summary"]
 
@@ -192,7 +191,7 @@ class Screen:
         self.console = console or Console(highlight=False)
         speed = run.options.speed
         self.window = max(1.0, 3.0 / speed)  # seconds of traffic the shares are taken over
-        self.end = 45.0 / speed
+        self.end = LENGTH / speed
 
     def banner(self, lines: list[Text]) -> None:
         for line in lines:
@@ -242,7 +241,7 @@ class Screen:
         grid.add_row(
             Text(f"t = {now:5.1f}s of {self.end:.0f}s", style="bold"),
             ProgressBar(total=self.end, completed=min(now, self.end), width=30),
-            Text.assemble(("phase ", "dim"), f"{count}/5 ", (phase, "bold yellow")),
+            Text.assemble(("phase ", "dim"), f"{count}/{len(SCRIPT)} ", (phase, "bold yellow")),
         )
         return grid
 
@@ -283,9 +282,7 @@ class Screen:
         recent = sorted(
             a.done - a.sent for a in done if a.ok and a.done is not None and a.sent >= now - 3
         )
-        latency = (
-            f"p50 {_pct(recent, 0.5):.0f} ms  p95 {_pct(recent, 0.95):.0f} ms" if recent else ""
-        )
+        latency = f"p50 {_ms(_pct(recent, 50))}  p95 {_ms(_pct(recent, 95))}" if recent else ""
         first = Text.assemble(
             ("clients  ", "bold"),
             f"sent {len(answers)}  answered {len(done) - errors}  errors ",
@@ -382,8 +379,10 @@ def _ms(value: Any) -> str:
     return f"{value:.0f} ms" if isinstance(value, int | float) else "-"
 
 
-def _pct(ordered: list[float], q: float) -> float:
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+def _pct(ordered: list[float], q: float) -> float | None:
+    """Percentile `q` of latencies in seconds, in milliseconds."""
+    value = percentile(ordered, q)
+    return None if value is None else value * 1000
 
 
 # -- plain lines -----------------------------------------------------------------------------

@@ -10,13 +10,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from click.testing import CliRunner, Result
-from obs_helpers import HI, two_routes
 from rich.console import Console
 
 from failover import FakeClock
+from failover.cli.status_view import render_status, status_command
 from failover.observability import EventLog, snapshot
-from failover.observability.status_view import render_status, status_command
 from failover.testing import fail, ok
+from observability.obs_helpers import HI, two_routes
 
 
 class Gateway:

@@ -1,0 +1,13 @@
+"""`failover demo`: a gateway, live traffic and a scripted outage, watched in the terminal.
+
+script.py    the timeline, the demo's config, what one run shares (`Options`, `Run`)
+clients.py   the clients' traffic
+story.py     what happened, told in sentences and a table
+view.py      the live terminal view, or plain lines
+command.py   the gateway, the run and the click command
+"""
+
+from .command import command, run_demo
+from .script import SCRIPT, Options, Run, demo_config
+
+__all__ = ["SCRIPT", "Options", "Run", "command", "demo_config", "run_demo"]
