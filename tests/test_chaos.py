@@ -37,8 +37,9 @@ from failover.errors import (
     RateLimited,
     ServerError,
 )
+from failover.openai_shapes import completion_from_text
 from failover.providers.simulated import SimulatedProvider
-from failover.types import BaseDeployment, Chunk, Completion, completion_from_text
+from failover.types import BaseDeployment, Chunk, Completion
 
 HELLO = {"messages": [{"role": "user", "content": "hi"}]}
 EXAMPLE = {

@@ -20,9 +20,10 @@ from failover import (
 from failover.config import HealthConfig
 from failover.errors import error_for
 from failover.health import HealthChecker
+from failover.openai_shapes import completion_from_text
 from failover.resilience.breaker import Result
 from failover.testing import ScriptedDeployment, ok
-from failover.types import BaseDeployment, Completion, Request, completion_from_text
+from failover.types import BaseDeployment, Completion, Request
 
 HI = {"messages": [{"role": "user", "content": "hi"}]}
 

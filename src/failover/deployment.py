@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from .types import BaseDeployment, Chunk, Completion, Request, completion_from_text
+from .openai_shapes import ChunkMaker, completion_from_text, new_id
+from .types import BaseDeployment, Chunk, Completion, Request
 
 __all__ = ["Deployment", "as_chunk", "as_completion"]
 
@@ -60,15 +59,15 @@ class Deployment(BaseDeployment):
                 yield chunk
             return
         source = await _call(self._stream, request)
-        chunk_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        maker = ChunkMaker(model=self.model)
         first = True
         if hasattr(source, "__aiter__"):
             async for item in source:
-                yield as_chunk(item, model=self.model, chunk_id=chunk_id, first=first)
+                yield as_chunk(item, maker=maker, first=first)
                 first = False
         else:
             for item in await asyncio.to_thread(list, source):
-                yield as_chunk(item, model=self.model, chunk_id=chunk_id, first=first)
+                yield as_chunk(item, maker=maker, first=first)
                 first = False
 
 
@@ -94,8 +93,8 @@ def as_completion(result: Any, *, model: str) -> Completion:
     raise TypeError(f"cannot turn {type(result).__name__} into a chat completion")
 
 
-def as_chunk(item: Any, *, model: str, chunk_id: str, first: bool) -> Chunk:
-    """A `Chunk` from a chunk, a dict, an SDK model or a piece of text."""
+def as_chunk(item: Any, *, maker: ChunkMaker, first: bool) -> Chunk:
+    """A `Chunk` from a chunk, a dict, an SDK model or a piece of text (made by `maker`)."""
     if isinstance(item, Chunk):
         return item
     if isinstance(item, dict):
@@ -104,27 +103,15 @@ def as_chunk(item: Any, *, model: str, chunk_id: str, first: bool) -> Chunk:
         delta: dict[str, Any] = {"content": item}
         if first:
             delta["role"] = "assistant"
-        return Chunk(_chunk_body(chunk_id, model, delta, None))
+        return maker.chunk(delta)
     if hasattr(item, "model_dump"):
         return Chunk(item.model_dump(mode="json"))
     raise TypeError(f"cannot turn {type(item).__name__} into a stream chunk")
 
 
-def _chunk_body(
-    chunk_id: str, model: str, delta: dict[str, Any], finish: str | None
-) -> dict[str, Any]:
-    return {
-        "id": chunk_id,
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-    }
-
-
 def _chunks_of(completion: Completion, model: str) -> list[Chunk]:
     body = completion.body
-    chunk_id = str(body.get("id") or f"chatcmpl-{uuid.uuid4().hex[:24]}")
+    maker = ChunkMaker(id=str(body.get("id") or new_id()), model=model)
     choice = (body.get("choices") or [{}])[0]
     message = choice.get("message") or {}
     content_delta: dict[str, Any] = {"content": message.get("content") or ""}
@@ -133,9 +120,9 @@ def _chunks_of(completion: Completion, model: str) -> list[Chunk]:
             {**call, "index": i} for i, call in enumerate(message["tool_calls"])
         ]
     return [
-        Chunk(_chunk_body(chunk_id, model, {"role": "assistant", "content": ""}, None)),
-        Chunk(_chunk_body(chunk_id, model, content_delta, None)),
-        Chunk(_chunk_body(chunk_id, model, {}, choice.get("finish_reason") or "stop")),
+        maker.chunk({"role": "assistant", "content": ""}),
+        maker.chunk(content_delta),
+        maker.chunk({}, finish_reason=choice.get("finish_reason") or "stop"),
     ]
 
 

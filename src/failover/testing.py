@@ -19,7 +19,8 @@ from typing import Any
 from .classify import classify_status
 from .clock import Clock, SystemClock
 from .errors import ERROR_CLASSES, Kind, ProviderError, error_for
-from .types import BaseDeployment, Chunk, Completion, Payload, Request, completion_from_text
+from .openai_shapes import ChunkMaker, completion_from_text
+from .types import BaseDeployment, Chunk, Completion, Payload, Request
 
 __all__ = ["ScriptedDeployment", "Step", "fail", "hang", "ok"]
 
@@ -128,6 +129,7 @@ class ScriptedDeployment(BaseDeployment):
         if step.error is not None and step.fail_after_chunks is None:
             raise _fresh(step.error)
         pieces = step.chunks or (step.text,)
+        maker = ChunkMaker(id="chatcmpl-scripted", model=self.name, created=0)
         for i, piece in enumerate(pieces):
             if step.fail_after_chunks is not None and i >= step.fail_after_chunks:
                 assert step.error is not None
@@ -137,8 +139,8 @@ class ScriptedDeployment(BaseDeployment):
             delta: dict[str, Any] = {"content": piece}
             if i == 0:
                 delta["role"] = "assistant"
-            yield Chunk(_chunk(self.name, delta, None))
-        yield Chunk(_chunk(self.name, {}, "stop"))
+            yield maker.chunk(delta)
+        yield maker.chunk({}, finish_reason="stop")
 
     async def probe(self) -> None:
         """Scripted deployments pass every health probe (script failures with `fail`)."""
@@ -155,13 +157,3 @@ def _fresh(error: ProviderError) -> ProviderError:
     """A new exception per raise, so tracebacks and `deployment` never leak between calls."""
     cls = ERROR_CLASSES[error.kind]
     return cls(error.message, status=error.status, retry_after=error.retry_after)
-
-
-def _chunk(model: str, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-scripted",
-        "object": "chat.completion.chunk",
-        "created": 0,
-        "model": model,
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-    }

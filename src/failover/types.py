@@ -9,8 +9,6 @@ inside (`.body`) pays for parsing.
 from __future__ import annotations
 
 import abc
-import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
@@ -25,7 +23,6 @@ __all__ = [
     "Completion",
     "Payload",
     "Request",
-    "completion_from_text",
 ]
 
 JSON: TypeAlias = dict[str, Any]
@@ -125,24 +122,3 @@ class BaseDeployment(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
-
-
-def completion_from_text(text: str, *, model: str, finish_reason: str = "stop") -> Completion:
-    """An OpenAI-shaped completion holding `text`: for callables that return plain strings."""
-    return Completion(
-        {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text, "refusal": None},
-                    "logprobs": None,
-                    "finish_reason": finish_reason,
-                }
-            ],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-        }
-    )

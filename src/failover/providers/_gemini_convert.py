@@ -9,23 +9,18 @@ from typing import Any
 import orjson
 
 from ..errors import BadRequest
+from ..openai_shapes import choice, completion, message, new_id, tool_call, usage
 from ..types import JSON, Request
 from ._openai_format import (
     ToolChoice,
-    choice,
-    completion,
     function_tools,
     image_url,
     max_tokens,
-    message,
-    new_id,
     parse_arguments,
     split_data_url,
     stop_sequences,
     text_of,
-    tool_call,
     tool_choice,
-    usage,
 )
 
 __all__ = ["finish_reason", "from_response", "parts_of", "to_gemini_request", "usage_of"]

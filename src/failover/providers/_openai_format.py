@@ -1,108 +1,32 @@
-"""OpenAI Chat Completions shapes for adapters that translate another wire format: building
-completions, chunks, tool calls and usage, and reading the parts of an OpenAI request."""
+"""Reading the parts of an OpenAI Chat Completions request, for adapters that translate it to
+another wire format (answers are built with `failover.openai_shapes`)."""
 
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
 
 from ..errors import BadRequest
-from ..types import JSON, Chunk, Request
+from ..types import JSON, Request
 
 __all__ = [
-    "ChunkMaker",
     "FunctionTool",
     "ToolChoice",
-    "choice",
-    "completion",
     "function_tools",
     "image_url",
     "max_tokens",
-    "message",
-    "new_id",
     "parse_arguments",
     "split_data_url",
     "stop_sequences",
     "text_of",
-    "tool_call",
     "tool_choice",
-    "usage",
     "wants_usage",
 ]
 
 _DATA_URL = re.compile(r"data:(?P<type>[\w.+-]+/[\w.+-]+)(?:;[^,;]*)*;base64,(?P<data>.*)", re.S)
-
-
-def new_id(prefix: str = "chatcmpl") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:24]}"
-
-
-def tool_call(id_: str, name: str, arguments: str) -> JSON:
-    return {"id": id_, "type": "function", "function": {"name": name, "arguments": arguments}}
-
-
-def message(content: str | None, tool_calls: list[JSON]) -> JSON:
-    """An assistant message as OpenAI returns it (`refusal` always present)."""
-    msg: JSON = {"role": "assistant", "content": content, "refusal": None}
-    if tool_calls:
-        msg["tool_calls"] = tool_calls
-    return msg
-
-
-def choice(index: int, msg: JSON, finish_reason: str) -> JSON:
-    return {"index": index, "message": msg, "logprobs": None, "finish_reason": finish_reason}
-
-
-def usage(prompt: int, completion_tokens: int, *, cached: int = 0) -> JSON:
-    out: JSON = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt + completion_tokens,
-    }
-    if cached:
-        out["prompt_tokens_details"] = {"cached_tokens": cached}
-    return out
-
-
-def completion(*, id_: str, model: str, created: int, choices: list[JSON], used: JSON) -> JSON:
-    return {
-        "id": id_,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": choices,
-        "usage": used,
-    }
-
-
-@dataclass(slots=True)
-class ChunkMaker:
-    """Chunks of one stream, sharing its id, model and creation time."""
-
-    id: str
-    model: str
-    created: int
-
-    def chunk(self, delta: JSON, *, finish_reason: str | None = None, index: int = 0) -> Chunk:
-        # `finish_reason` and `logprobs` are present (null) in every real OpenAI chunk
-        entry = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        return Chunk({**self._head(), "choices": [entry]})
-
-    def usage_chunk(self, used: JSON) -> Chunk:
-        """The extra last chunk OpenAI sends when `stream_options.include_usage` is set."""
-        return Chunk({**self._head(), "choices": [], "usage": used})
-
-    def _head(self) -> JSON:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-        }
 
 
 def wants_usage(request: Request) -> bool:

@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
 from ..errors import ConnectionFailed, callers_fault
+from ..openai_shapes import ChunkMaker, new_id
 from ..transport import SSEEvent
 from ..types import JSON, Chunk, Completion, Request
 from ._anthropic_convert import finish_reason, from_message, to_messages_request, usage_of
 from ._http import HTTPAdapter
-from ._openai_format import ChunkMaker, new_id, wants_usage
+from ._openai_format import wants_usage
 
 __all__ = ["AnthropicAdapter"]
 

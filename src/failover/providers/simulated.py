@@ -30,6 +30,7 @@ from ..chaos import Delay, ErrorFault
 from ..clock import Clock, SystemClock
 from ..config import Rate, format_validation_error
 from ..errors import BadRequest, ConfigError, ConnectionFailed, Kind, callers_fault
+from ..openai_shapes import ChunkMaker, choice, completion, message, tool_call, usage
 from ..types import BaseDeployment, Chunk, Completion, Payload, Request
 
 __all__ = ["SimulatedOptions", "SimulatedProvider"]
@@ -123,10 +124,10 @@ class SimulatedProvider(BaseDeployment):
         o = self.options
         await self._sleep(_sample(o.ttft or o.latency, self._rng))
         gap = 1 / o.tokens_per_second if o.tokens_per_second else 0.0
-        for i, body in enumerate(reply.chunks()):
+        for i, chunk in enumerate(reply.chunks()):
             if reply.tool is None and 1 < i <= len(reply.tokens):
                 await self._sleep(gap)  # the role chunk and the first token arrive together
-            yield Chunk(body)
+            yield chunk
 
     async def probe(self) -> None:
         self.probe_calls += 1
@@ -219,69 +220,47 @@ class _Reply:
     tool: str | None
     include_usage: bool
 
-    def usage(self) -> dict[str, int]:
+    def usage(self) -> dict[str, Any]:
         done = 1 if self.tool else len(self.tokens)
-        total = self.prompt_tokens + done
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": done,
-            "total_tokens": total,
-        }
+        return usage(self.prompt_tokens, done)
 
     def completion(self) -> dict[str, Any]:
-        message: dict[str, Any] = {
-            "role": "assistant",
-            "content": "".join(self.tokens),
-            "refusal": None,
-        }
-        finish = self.finish
         if self.tool is not None:
-            message.update(content=None, tool_calls=[self._tool_call("{}")])
-            finish = "tool_calls"
-        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
-        return {**self._head("chat.completion"), "choices": [choice], "usage": self.usage()}
-
-    def chunks(self) -> list[dict[str, Any]]:
-        if self.tool is not None:
-            first: dict[str, Any] = {
-                "role": "assistant",
-                "content": None,
-                "refusal": None,
-                "tool_calls": [{"index": 0, **self._tool_call("")}],
-            }
-            args = {"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}
-            out = [self._chunk(first), self._chunk(args), self._chunk({}, "tool_calls")]
+            msg, finish = message(None, [self._tool_call("{}")]), "tool_calls"
         else:
-            role = {"role": "assistant", "content": "", "refusal": None}
+            msg, finish = message("".join(self.tokens)), self.finish
+        return completion(
+            id_=self.id,
+            model=self.model,
+            created=self.created,
+            choices=[choice(0, msg, finish)],
+            used=self.usage(),
+        )
+
+    def chunks(self) -> list[Chunk]:
+        maker = ChunkMaker(self.id, self.model, self.created, null_usage=self.include_usage)
+        if self.tool is not None:
+            first = {**message(None), "tool_calls": [{"index": 0, **self._tool_call("")}]}
+            args = {"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}
             out = [
-                self._chunk(role),
-                *(self._chunk({"content": t}) for t in self.tokens),
-                self._chunk({}, self.finish),
+                maker.chunk(first),
+                maker.chunk(args),
+                maker.chunk({}, finish_reason="tool_calls"),
+            ]
+        else:
+            out = [
+                maker.role(),
+                *(maker.chunk({"content": t}) for t in self.tokens),
+                maker.chunk({}, finish_reason=self.finish),
             ]
         if self.include_usage:
-            out.append(
-                {**self._head("chat.completion.chunk"), "choices": [], "usage": self.usage()}
-            )
+            out.append(maker.usage_chunk(self.usage()))
         return out
-
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        chunk = {**self._head("chat.completion.chunk"), "choices": [choice]}
-        if self.include_usage:
-            chunk["usage"] = None  # as OpenAI does: null on every chunk but the last
-        return chunk
-
-    def _head(self, kind: str) -> dict[str, Any]:
-        return {"id": self.id, "object": kind, "created": self.created, "model": self.model}
 
     def _tool_call(self, arguments: str) -> dict[str, Any]:
         assert self.tool is not None
         call_id = "call_" + self.id.removeprefix("chatcmpl-")
-        return {
-            "id": call_id,
-            "type": "function",
-            "function": {"name": self.tool, "arguments": arguments},
-        }
+        return tool_call(call_id, self.tool, arguments)
 
 
 def _pick_tool(request: Request, last_user: str) -> str | None:
