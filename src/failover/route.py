@@ -20,7 +20,12 @@ from .resilience.strategies import Strategy, strategy_named
 from .stats import DeploymentStats
 from .types import BaseDeployment
 
-__all__ = ["Plan", "Route", "Slot"]
+__all__ = [
+    "Plan",
+    "Route",
+    "Slot",
+    "resolve_strategy",
+]
 
 
 class Route:

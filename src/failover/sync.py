@@ -7,7 +7,7 @@ import threading
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
-from .reply import Reply
+from .reply import EmbeddingsReply, Reply
 from .router import Router
 from .types import Chunk, Request
 
@@ -38,9 +38,13 @@ class SyncRouter:
         """`Router.ask`, blocking."""
         return self._run(self.router.ask(model, prompt, **params))
 
-    def stream(self, model: str, request: Request) -> Iterator[Chunk]:
+    def embeddings(self, model: str, request: Request, **kwargs: Any) -> EmbeddingsReply:
+        """`Router.embeddings`, blocking."""
+        return self._run(self.router.embeddings(model, request, **kwargs))
+
+    def stream(self, model: str, request: Request, **kwargs: Any) -> Iterator[Chunk]:
         """`Router.stream`, as a blocking iterator."""
-        reply = self._run(self.router.open_stream(model, request))
+        reply = self._run(self.router.open_stream(model, request, **kwargs))
         iterator = reply.__aiter__()
 
         async def step() -> Chunk | None:

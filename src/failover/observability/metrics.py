@@ -29,7 +29,13 @@ if TYPE_CHECKING:
     from ..health import HealthChecker, ProbeResult
     from ..router import Router
 
-__all__ = ["BREAKER_STATE_VALUES", "CONTENT_TYPE", "OTHER", "Metrics"]
+__all__ = [
+    "BREAKER_STATE_VALUES",
+    "CONTENT_TYPE",
+    "OTHER",
+    "Metrics",
+    "WebhookStats",
+]
 
 OTHER = "_other"
 CONTENT_TYPE = CONTENT_TYPE_LATEST

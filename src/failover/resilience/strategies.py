@@ -14,7 +14,17 @@ from typing import Protocol, TypeVar
 
 from ..stats import DeploymentStats
 
-__all__ = ["STRATEGIES", "Candidate", "Strategy", "strategy_named"]
+__all__ = [
+    "STRATEGIES",
+    "Candidate",
+    "LeastBusy",
+    "LeastLatency",
+    "Priority",
+    "RoundRobin",
+    "Strategy",
+    "Weighted",
+    "strategy_named",
+]
 
 
 class Candidate(Protocol):

@@ -18,7 +18,14 @@ import orjson
 from .errors import Failure, anthropic_event
 from .validate import invalid, model_of, stream_flag
 
-__all__ = ["StreamTranslator", "to_anthropic_message", "to_openai_request"]
+__all__ = [
+    "StreamTranslator",
+    "event",
+    "message_id",
+    "to_anthropic_message",
+    "to_openai_request",
+    "usage",
+]
 
 STOP_REASONS = {
     "stop": "end_turn",

@@ -39,7 +39,12 @@ from .errors import ClientError, Failure, anthropic_body, failure_from, openai_b
 from .generation import Generation
 from .http import JSON_TYPE, Call, Receive, Scope, Send
 
-__all__ = ["Gateway", "app_from_environment", "create_app"]
+__all__ = [
+    "Endpoint",
+    "Gateway",
+    "app_from_environment",
+    "create_app",
+]
 
 log = logging.getLogger("failover.server")
 

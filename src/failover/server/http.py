@@ -27,6 +27,8 @@ __all__ = [
     "Scope",
     "Send",
     "ascii_header",
+    "new_request_id",
+    "too_large",
 ]
 
 Scope = MutableMapping[str, Any]

@@ -22,7 +22,13 @@ from .anthropic_format import StreamTranslator
 from .errors import Failure, anthropic_event, ascii_header, failure_from, openai_event
 from .http import Call, Headers, Receive
 
-__all__ = ["AnthropicEncoder", "OpenAIEncoder", "relay", "routing_headers"]
+__all__ = [
+    "AnthropicEncoder",
+    "Encoder",
+    "OpenAIEncoder",
+    "relay",
+    "routing_headers",
+]
 
 log = logging.getLogger("failover.server")
 

@@ -11,7 +11,14 @@ from typing import Any, NoReturn
 
 from .errors import ClientError, Failure
 
-__all__ = ["chat_request", "embeddings_request", "invalid", "model_of", "object_body"]
+__all__ = [
+    "chat_request",
+    "embeddings_request",
+    "invalid",
+    "model_of",
+    "object_body",
+    "stream_flag",
+]
 
 _MAX_MODEL = 256
 

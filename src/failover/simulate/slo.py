@@ -20,7 +20,15 @@ from dataclasses import dataclass
 
 from ..config import parse_duration
 
-__all__ = ["Assertion", "Verdict", "evaluate", "format_value", "parse_assertion"]
+__all__ = [
+    "Assertion",
+    "Verdict",
+    "evaluate",
+    "format_seconds",
+    "format_value",
+    "is_percentile",
+    "parse_assertion",
+]
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,

@@ -45,7 +45,15 @@ if TYPE_CHECKING:
     from ...server.app import Gateway
     from ..gateway_server import GatewayServer
 
-__all__ = ["command", "run_demo"]
+__all__ = [
+    "banner",
+    "command",
+    "listen",
+    "play",
+    "run_demo",
+    "switch",
+    "targets",
+]
 
 
 # -- the gateway -------------------------------------------------------------------------------

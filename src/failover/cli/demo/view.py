@@ -27,7 +27,14 @@ from ...stats import percentile
 from .script import LENGTH, SCRIPT, Run
 from .story import Answer, Line, Story, count
 
-__all__ = ["LogTap", "Plain", "Screen", "print_summary"]
+__all__ = [
+    "LogTap",
+    "Plain",
+    "Screen",
+    "print_story",
+    "print_summary",
+    "summary_table",
+]
 
 BREAKER = {
     "closed": "green",
