@@ -35,6 +35,7 @@ from .resilience.retry import RetryPolicy
 __all__ = [
     "BreakerConfig",
     "Config",
+    "DefaultsConfig",
     "DeploymentConfig",
     "Duration",
     "HealthConfig",
@@ -46,11 +47,14 @@ __all__ = [
     "ServerConfig",
     "Timeouts",
     "TimeoutsConfig",
+    "format_loc",
     "format_validation_error",
+    "interpolate",
     "load_config",
     "parse_duration",
     "parse_rate",
     "parse_size",
+    "validation_lines",
 ]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
