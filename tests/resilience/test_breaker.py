@@ -292,7 +292,7 @@ class BreakerMachine(RuleBasedStateMachine):
             if event.new is BreakerState.OPEN and before is BreakerState.CLOSED:
                 failed, total = self.b.counts()
                 by_rate = total >= self.policy.min_calls and failed / total >= 0.5
-                by_streak = result is Result.FAILURE and self.b._consecutive >= 3
+                by_streak = result is Result.FAILURE and self.b.window.consecutive >= 3
                 assert by_rate or by_streak, "OPEN only after a threshold was crossed"
 
     @rule(seconds=st.floats(0, 60))
@@ -303,7 +303,7 @@ class BreakerMachine(RuleBasedStateMachine):
     def probes_bounded(self) -> None:
         assert 0 <= self.b.probes_in_flight <= self.policy.half_open_calls
         if self.b.state is BreakerState.HALF_OPEN:
-            live = [p for p in self.outstanding if p.probe and p.epoch == self.b._epoch]
+            live = [p for p in self.outstanding if p.probe and p.epoch == self.b.epoch]
             assert len(live) == self.b.probes_in_flight
 
     @invariant()
@@ -331,3 +331,126 @@ def test_old_success_does_not_reset_a_new_failure_streak(clock: FakeClock) -> No
     b.record(slow, Result.SUCCESS, duration=1.0)  # started before the outage, lands after
     call(b, Result.FAILURE)
     assert b.state is BreakerState.OPEN
+
+
+# -- the API a shared store drives the breaker through ---------------------------------------
+
+
+def test_adopt_with_event_is_an_announced_transition(clock: FakeClock) -> None:
+    """Adopting OPEN from elsewhere moves the breaker, with the given reason and end."""
+    b = breaker(clock)
+    events: list[BreakerEvent] = []
+    b.on_change(events.append)
+    until = clock.now() + 12
+    b.adopt(BreakerState.OPEN, open_until=until, reopens=2, reason="shared", open_for=12.0)
+    assert b.state is BreakerState.OPEN and b.open_until == until and b.reopens == 2
+    assert b.last_open_duration == 12.0
+    assert [(e.new, e.reason, e.open_for) for e in events] == [(BreakerState.OPEN, "shared", 12.0)]
+
+
+def test_adopted_open_admits_nothing_until_its_end(clock: FakeClock) -> None:
+    """An adopted open_until holds calls back exactly as a local one would."""
+    b = breaker(clock)
+    b.adopt(BreakerState.OPEN, open_until=clock.now() + 5, reopens=0, reason="shared")
+    clock.advance_sync(4.9)
+    assert b.try_acquire() is None
+    clock.advance_sync(0.1)
+    permit = b.try_acquire()
+    assert permit is not None and permit.probe
+
+
+def test_adopt_without_event_only_renews_the_epoch(clock: FakeClock) -> None:
+    """The same state under a new shared generation voids older permits and emits nothing."""
+    b = breaker(clock, consecutive_failures=1)
+    events: list[BreakerEvent] = []
+    b.on_change(events.append)
+    old = b.try_acquire()
+    assert old is not None
+    epoch = b.epoch
+    b.adopt(BreakerState.CLOSED, open_until=0.0, reopens=0, reason="shared", event=False)
+    assert b.epoch == epoch + 1 and events == []
+    b.record(old, Result.FAILURE)
+    assert b.state is BreakerState.CLOSED and b.counts() == (0, 0)
+
+
+def test_adopting_another_state_is_always_a_transition(clock: FakeClock) -> None:
+    """A different state is announced even when adopted without `event`."""
+    b = breaker(clock)
+    events: list[BreakerEvent] = []
+    b.on_change(events.append)
+    b.adopt(BreakerState.FORCED_OPEN, open_until=0.0, reopens=0, reason="drained", event=False)
+    assert b.state is BreakerState.FORCED_OPEN
+    assert [(e.old, e.new) for e in events] == [(BreakerState.CLOSED, BreakerState.FORCED_OPEN)]
+
+
+def test_adopted_reopens_set_the_next_open_time(clock: FakeClock) -> None:
+    """A probe failing after adopting `reopens` opens for open_for * 2**(reopens + 1)."""
+    b = breaker(clock, open_for=10, max_open_for=1000, jitter=0)
+    b.adopt(BreakerState.HALF_OPEN, open_until=0.0, reopens=2, reason="shared")
+    call(b, Result.FAILURE)
+    assert b.state is BreakerState.OPEN and b.reopens == 3 and b.last_open_duration == 80
+
+
+def test_reopens_grow_with_failed_probes_and_clear_on_close(clock: FakeClock) -> None:
+    """`reopens` counts consecutive re-openings and is zero again once probes succeed."""
+    b = breaker(clock, consecutive_failures=1, open_for=1, jitter=0)
+    call(b, Result.FAILURE)
+    assert b.reopens == 0
+    clock.advance_sync(1)
+    call(b, Result.FAILURE)
+    assert b.reopens == 1
+    clock.advance_sync(2)
+    call(b, Result.SUCCESS)
+    assert b.state is BreakerState.CLOSED and b.reopens == 0
+
+
+def test_epoch_moves_with_every_transition(clock: FakeClock) -> None:
+    """Each transition takes a new epoch, and CLOSED permits carry it."""
+    b = breaker(clock, consecutive_failures=1)
+    first = b.epoch
+    call(b, Result.FAILURE)
+    b.reset()
+    assert b.epoch == first + 2
+    permit = b.try_acquire()
+    assert permit is not None and permit.epoch == b.epoch
+
+
+def test_note_probes_refuses_once_the_cluster_has_them_all(clock: FakeClock) -> None:
+    """Probes noted as issued elsewhere count against half_open_calls here."""
+    b = breaker(clock, half_open_calls=2)
+    b.adopt(BreakerState.HALF_OPEN, open_until=0.0, reopens=0, reason="shared")
+    b.note_probes(1)
+    assert b.try_acquire() is not None
+    assert b.try_acquire() is None and not b.would_admit()
+
+
+def test_note_probes_never_lowers_the_count(clock: FakeClock) -> None:
+    """A stale, lower count from elsewhere does not free probe slots taken here."""
+    b = breaker(clock, half_open_calls=2)
+    b.adopt(BreakerState.HALF_OPEN, open_until=0.0, reopens=0, reason="shared")
+    b.note_probes(2)
+    b.note_probes(0)
+    assert b.try_acquire() is None
+
+
+def test_hand_back_probe_frees_a_slot(clock: FakeClock) -> None:
+    """A probe handed back lets another one go, and the count never drops below zero."""
+    b = breaker(clock, half_open_calls=1)
+    b.adopt(BreakerState.HALF_OPEN, open_until=0.0, reopens=0, reason="shared")
+    assert b.try_acquire() is not None and not b.would_admit()
+    b.hand_back_probe()
+    b.hand_back_probe()
+    assert b.probes_in_flight == 0
+    assert b.try_acquire() is not None and b.try_acquire() is None
+
+
+def test_forget_window_drops_calls_and_streak_but_keeps_the_state(clock: FakeClock) -> None:
+    """After forget_window the breaker counts afresh: old failures no longer add up."""
+    b = breaker(clock, consecutive_failures=3, min_calls=100)
+    call(b, Result.FAILURE)
+    call(b, Result.FAILURE)
+    b.forget_window()
+    assert b.state is BreakerState.CLOSED and b.counts() == (0, 0)
+    assert b.window.consecutive == 0
+    call(b, Result.FAILURE)
+    assert b.state is BreakerState.CLOSED

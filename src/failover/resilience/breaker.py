@@ -10,19 +10,31 @@ Admission hands out a `Permit`; the result is recorded against it. A permit from
 state (an *epoch*) does not move the current state: a slow call started while CLOSED cannot
 close a breaker that has since opened, and HALF_OPEN never admits more than `half_open_calls`
 probes.
+
+The calls a CLOSED breaker judges live in their own object, a `SlidingWindow`. A shared store
+(Redis) decides transitions for the whole cluster and hands them to each replica's breaker
+through public methods: `adopt` a state, `note_probes` granted elsewhere, `hand_back_probe`,
+`forget_window`. Nothing outside this module touches a breaker's internals.
 """
 
 from __future__ import annotations
 
 import random
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
 from ..clock import Clock, SystemClock
+from .window import SlidingWindow
 
-__all__ = ["BreakerEvent", "BreakerPolicy", "BreakerState", "CircuitBreaker", "Permit", "Result"]
+__all__ = [
+    "BreakerEvent",
+    "BreakerPolicy",
+    "BreakerState",
+    "CircuitBreaker",
+    "Permit",
+    "Result",
+]
 
 
 class BreakerState(StrEnum):
@@ -78,10 +90,19 @@ class BreakerPolicy:
         """Open time, before jitter, after `reopens` consecutive re-openings."""
         return min(self.max_open_for, self.open_for * float(2 ** min(reopens, 62)))
 
-    def open_duration_bounds(self, reopens: int) -> tuple[float, float]:
-        """Lowest and highest possible open time after `reopens` consecutive re-openings."""
-        base = self.open_duration(reopens)
-        return base * (1 - self.jitter), base * (1 + self.jitter)
+    def trip_reason(self, window: SlidingWindow) -> str | None:
+        """Why a CLOSED breaker with this `window` must open, or None while it may stay."""
+        streak = window.consecutive
+        if self.consecutive_failures and streak >= self.consecutive_failures:
+            return f"{streak} consecutive failures"
+        total = len(window)
+        if total < self.min_calls:
+            return None
+        if window.failures / total >= self.failure_rate:
+            return f"failure rate {window.failures}/{total}"
+        if self.slow_call_rate is not None and window.slow / total >= self.slow_call_rate:
+            return f"slow-call rate {window.slow}/{total}"
+        return None
 
 
 def _check(ok: bool, message: str) -> None:
@@ -131,11 +152,7 @@ class CircuitBreaker:
         self._state = BreakerState.CLOSED
         self._epoch = 0
         self._closed_permit = Permit(0)
-        self._window: deque[tuple[float, bool, bool]] = deque()  # (time, failed, slow)
-        self._failures = 0
-        self._slow = 0
-        self._consecutive = 0
-        self._streak_from = float("-inf")  # start time of the streak's latest failed call
+        self._window = SlidingWindow(self.policy.window, self.policy.window_seconds)
         self._open_until = 0.0
         self._reopens = 0
         self._probes_issued = 0  # HALF_OPEN permits handed out (ignored ones handed back)
@@ -151,7 +168,23 @@ class CircuitBreaker:
 
     @property
     def open_until(self) -> float:
+        """When an OPEN breaker lets a probe through, on the breaker's clock."""
         return self._open_until
+
+    @property
+    def epoch(self) -> int:
+        """The number of the current state; permits of an earlier one no longer count."""
+        return self._epoch
+
+    @property
+    def reopens(self) -> int:
+        """Consecutive re-openings from HALF_OPEN: each doubles the next open time."""
+        return self._reopens
+
+    @property
+    def window(self) -> SlidingWindow:
+        """The calls recorded while CLOSED (read it; change it only through the breaker)."""
+        return self._window
 
     @property
     def probes_in_flight(self) -> int:
@@ -160,8 +193,7 @@ class CircuitBreaker:
 
     def counts(self) -> tuple[int, int]:
         """(failed, total) calls in the window."""
-        self._evict(self._clock.now())
-        return self._failures, len(self._window)
+        return self._window.counts(self._clock.now())
 
     def would_admit(self) -> bool:
         """Whether `acquire` would give a permit now, without taking one."""
@@ -188,7 +220,7 @@ class CircuitBreaker:
         if state is BreakerState.OPEN:
             if self._clock.now() < self._open_until:
                 return None
-            self._to_half_open("open_for elapsed")
+            self._to(BreakerState.HALF_OPEN, "open_for elapsed")
             state = self._state
         if state is BreakerState.HALF_OPEN:
             if self._probes_issued >= self.policy.half_open_calls:
@@ -218,7 +250,7 @@ class CircuitBreaker:
 
     def _record_probe(self, result: Result) -> None:
         if result is Result.IGNORE:  # the probe proved nothing: let another one go
-            self._probes_issued -= 1
+            self.hand_back_probe()
         elif result is Result.FAILURE:
             self._reopens += 1
             self._to_open("probe failed")
@@ -232,44 +264,10 @@ class CircuitBreaker:
         now = self._clock.now()
         policy = self.policy
         slow = duration >= policy.slow_call_duration
-        self._window.append((now, failed, slow))
-        self._failures += failed
-        self._slow += slow
-        self._evict(now)
-        started = now - duration
-        if failed:
-            self._consecutive += 1
-            self._streak_from = max(self._streak_from, started)
-        elif started >= self._streak_from:
-            # Only a call that started after the streak's latest failure ends the streak: a
-            # slow success from before an outage proves nothing about the deployment now.
-            self._consecutive = 0
-        if policy.consecutive_failures and self._consecutive >= policy.consecutive_failures:
-            self._to_open(f"{self._consecutive} consecutive failures")
-            return
-        total = len(self._window)
-        if total < policy.min_calls:
-            return
-        if self._failures / total >= policy.failure_rate:
-            self._to_open(f"failure rate {self._failures}/{total}")
-        elif policy.slow_call_rate is not None and self._slow / total >= policy.slow_call_rate:
-            self._to_open(f"slow-call rate {self._slow}/{total}")
-
-    def _evict(self, now: float) -> None:
-        window = self._window
-        policy = self.policy
-        if policy.window_seconds is None:
-            while len(window) > policy.window:
-                self._drop_oldest()
-        else:
-            horizon = now - policy.window_seconds
-            while window and window[0][0] <= horizon:
-                self._drop_oldest()
-
-    def _drop_oldest(self) -> None:
-        _, failed, slow = self._window.popleft()
-        self._failures -= failed
-        self._slow -= slow
+        self._window.record(now, failed=failed, slow=slow, started=now - duration)
+        reason = policy.trip_reason(self._window)
+        if reason is not None:
+            self._to_open(reason)
 
     # -- manual control --------------------------------------------------------------------
 
@@ -289,7 +287,48 @@ class CircuitBreaker:
     def probe_succeeded(self) -> None:
         """A health probe passed: an OPEN breaker may try HALF_OPEN before its time is up."""
         if self._state is BreakerState.OPEN:
-            self._to_half_open("health probe passed")
+            self._to(BreakerState.HALF_OPEN, "health probe passed")
+
+    # -- driven by a shared store ------------------------------------------------------------
+
+    def adopt(
+        self,
+        state: BreakerState,
+        *,
+        open_until: float,
+        reopens: int,
+        reason: str,
+        open_for: float | None = None,
+        event: bool = True,
+    ) -> None:
+        """Take a state decided elsewhere (by the cluster, through a shared store).
+
+        `open_until` is on this breaker's clock. With `event` the adoption is a transition,
+        announced to the listeners; without it (the same state under a new shared generation)
+        only the epoch is renewed, so that permits taken before no longer count. A different
+        `state` is always a transition.
+        """
+        self._open_until = open_until
+        self._reopens = reopens
+        if open_for is not None:
+            self.last_open_duration = open_for
+        if event or state is not self._state:
+            self._to(state, reason, open_for=open_for)
+        else:
+            self._renew_epoch()
+
+    def note_probes(self, issued: int) -> None:
+        """`issued` HALF_OPEN probes are out (counted elsewhere, cluster-wide): admit no more
+        than `half_open_calls` minus those."""
+        self._probes_issued = max(self._probes_issued, issued)
+
+    def hand_back_probe(self) -> None:
+        """A probe proved nothing (IGNORE): its slot is free for another one."""
+        self._probes_issued = max(0, self._probes_issued - 1)
+
+    def forget_window(self) -> None:
+        """Drop the calls recorded so far, keeping the state: another window is the truth."""
+        self._window.clear()
 
     # -- transitions -----------------------------------------------------------------------
 
@@ -300,23 +339,22 @@ class CircuitBreaker:
         self._open_until = self._clock.now() + duration
         self._to(BreakerState.OPEN, reason, open_for=duration)
 
-    def _to_half_open(self, reason: str) -> None:
-        self._to(BreakerState.HALF_OPEN, reason)
-
     def _to(self, new: BreakerState, reason: str, *, open_for: float | None = None) -> None:
         old = self._state
         self._state = new
+        self._renew_epoch()
+        if new is BreakerState.CLOSED:
+            self._window.clear()
+        event = BreakerEvent(self.name, old, new, self._clock.now(), reason, open_for)
+        for listener in self._listeners:
+            listener(event)
+
+    def _renew_epoch(self) -> None:
+        """A new state: permits of the old one stop counting, probes are counted afresh."""
         self._epoch += 1
         self._closed_permit = Permit(self._epoch)
         self._probes_issued = 0
         self._probe_successes = 0
-        if new is BreakerState.CLOSED:
-            self._window.clear()
-            self._failures = self._slow = self._consecutive = 0
-            self._streak_from = float("-inf")
-        event = BreakerEvent(self.name, old, new, self._clock.now(), reason, open_for)
-        for listener in self._listeners:
-            listener(event)
 
     def __repr__(self) -> str:
         failed, total = self.counts()

@@ -45,7 +45,7 @@ from ..resilience.breaker import BreakerEvent, BreakerPolicy, BreakerState, Resu
 from ..stats import DeploymentStats
 from ._lua import SCRIPT, SHA
 from .outbox import Outbox
-from .shared import SharedBreaker, SharedBudget, Snapshot, _Mirror
+from .shared import SharedBreaker, SharedBudget, Snapshot
 from .wire import Command, Wire
 
 __all__ = ["RedisStore", "split_namespace"]
@@ -125,9 +125,8 @@ class RedisStore:
     def breaker(self, key: str, policy: BreakerPolicy) -> SharedBreaker:
         found = self._breakers.get(key)
         if found is None:
-            mirror = _Mirror(key, policy, clock=self.clock, rng=self._rng)
-            mirror.on_change(self._emit)
-            found = SharedBreaker(key, policy, self, clock=self.clock, mirror=mirror)
+            found = SharedBreaker(key, policy, self, clock=self.clock, rng=self._rng)
+            found.on_change(self._emit)
             self._breakers[key] = found
             self._outbox.reads.add(found)  # learn its shared state at the next flush
             self._wake(urgent=True)

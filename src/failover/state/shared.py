@@ -1,16 +1,18 @@
 """A replica's local view of shared state: the breaker mirror and the shared retry budget.
 
-`SharedBreaker` keeps a local `CircuitBreaker` (`_Mirror`) that the hot path reads: CLOSED
+`SharedBreaker` keeps a local `CircuitBreaker` (the *mirror*) that the hot path reads: CLOSED
 admission costs nothing, `state` and `would_admit` never wait. While Redis answers, the mirror
 only *follows* the cluster: outcomes go to Redis (batched, in the background), Redis decides the
-transitions over the shared window and every replica adopts them. HALF_OPEN probes are granted
-by Redis, so the cluster sends exactly `half_open_calls` of them. While Redis is down the mirror
+transitions over the shared window and every replica adopts them through the breaker's public
+API (`adopt`, `note_probes`, ...). HALF_OPEN probes are granted by Redis, so the cluster sends
+exactly `half_open_calls` of them. While Redis is down the mirror
 decides alone, exactly like a `MemoryStore` breaker, and what it decided is pushed back later.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -18,7 +20,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 
 from ..clock import Clock
-from ..resilience.breaker import BreakerPolicy, BreakerState, CircuitBreaker, Permit, Result
+from ..resilience.breaker import (
+    BreakerEvent,
+    BreakerPolicy,
+    BreakerState,
+    CircuitBreaker,
+    Permit,
+    Result,
+)
 from ..resilience.retry import RetryBudget
 
 if TYPE_CHECKING:
@@ -67,60 +76,23 @@ class Snapshot:
         )
 
 
-class _Mirror(CircuitBreaker):
-    """A `CircuitBreaker` that can also be set to a state decided elsewhere."""
-
-    @property
-    def epoch(self) -> int:
-        return self._epoch
-
-    def adopt(
-        self,
-        state: BreakerState,
-        *,
-        open_until: float,
-        reopens: int,
-        reason: str,
-        open_for: float | None,
-        event: bool,
-    ) -> None:
-        """Take the cluster's state; `event` false renews the epoch without a transition."""
-        self._open_until = open_until
-        self._reopens = reopens
-        if open_for is not None:
-            self.last_open_duration = open_for
-        if event:
-            self._to(state, reason, open_for=open_for)
-            return
-        self._epoch += 1  # permits taken under the previous generation must not count
-        self._closed_permit = Permit(self._epoch)
-        self._probes_issued = self._probe_successes = 0
-
-    def note_probes(self, issued: int) -> None:
-        """Redis says `issued` probes are out, cluster-wide."""
-        self._probes_issued = max(self._probes_issued, issued)
-
-    def hand_back_probe(self) -> None:
-        """A probe proved nothing (IGNORE): its slot is free again."""
-        self._probes_issued = max(0, self._probes_issued - 1)
-
-    def forget_window(self) -> None:
-        """Drop calls recorded while alone: the cluster's window is the truth again."""
-        self._window.clear()
-        self._failures = self._slow = self._consecutive = 0
-
-
 class SharedBreaker:
     """One deployment's breaker, shared by every replica through a `RedisStore`."""
 
     def __init__(
-        self, name: str, policy: BreakerPolicy, store: RedisStore, *, clock: Clock, mirror: _Mirror
+        self,
+        name: str,
+        policy: BreakerPolicy,
+        store: RedisStore,
+        *,
+        clock: Clock,
+        rng: random.Random | None = None,
     ) -> None:
         self.name = name
         self.policy = policy
         self._store = store
         self._clock = clock
-        self._local = mirror
+        self._local = CircuitBreaker(name, policy, clock=clock, rng=rng)
         self._gen = 0  # the shared generation the mirror follows
         self._known = False  # whether we have heard from Redis about this breaker yet
         self._counts = (0, 0)
@@ -145,8 +117,16 @@ class SharedBreaker:
     def last_open_duration(self) -> float:
         return self._local.last_open_duration
 
+    @property
+    def reopens(self) -> int:
+        return self._local.reopens
+
     def would_admit(self) -> bool:
         return self._local.would_admit()
+
+    def on_change(self, listener: Callable[[BreakerEvent], None]) -> None:
+        """Call `listener` on every transition of the mirror, decided here or adopted."""
+        self._local.on_change(listener)
 
     def counts(self) -> tuple[int, int]:
         """(failed, total) calls in the window: the cluster's, or this replica's while alone."""
@@ -302,10 +282,6 @@ class SharedBreaker:
     def shared_until(self) -> float:
         """The mirror's open_until as wall time, for pushing it to Redis."""
         return self._local.open_until - self._clock.now() + self._clock.wall()
-
-    @property
-    def reopens(self) -> int:
-        return self._local._reopens
 
     def __repr__(self) -> str:
         failed, total = self.counts()
