@@ -8,24 +8,21 @@ marks wait in the outbox until Redis is back, latest value per key.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from ..resilience.breaker import Result
-
-if TYPE_CHECKING:
-    from .shared import SharedBreaker, SharedBudget
+from .shared import SharedBreaker, SharedBudget
+from .snapshot import SetMode
 
 __all__ = ["Outbox", "Outcome"]
 
 Outcome = tuple[int, str]  # (generation, "<failed><slow>" as two digits)
-_SET_RANK = {"early": 0, "merge": 1, "force": 2}
 
 
 @dataclass
 class Outbox:
     """What the next flush sends."""
 
-    sets: dict[SharedBreaker, str] = field(default_factory=dict)
+    sets: dict[SharedBreaker, SetMode] = field(default_factory=dict)
     outcomes: dict[SharedBreaker, list[Outcome]] = field(default_factory=dict)
     probes: dict[SharedBreaker, list[tuple[int, Result]]] = field(default_factory=dict)
     reads: set[SharedBreaker] = field(default_factory=set)
@@ -44,10 +41,10 @@ class Outbox:
             or self.budgets
         )
 
-    def add_set(self, breaker: SharedBreaker, mode: str) -> None:
+    def add_set(self, breaker: SharedBreaker, mode: SetMode) -> None:
         """Queue a push of the breaker's state; a stronger mode wins (force > merge > early)."""
         current = self.sets.get(breaker)
-        if current is None or _SET_RANK[mode] >= _SET_RANK[current]:
+        if current is None or mode >= current:
             self.sets[breaker] = mode
 
     def take(self) -> Outbox:
@@ -66,10 +63,12 @@ class Outbox:
         return taken
 
     def take_outcomes(self) -> dict[SharedBreaker, list[Outcome]]:
+        """The queued outcomes alone (to judge locally when Redis failed)."""
         taken, self.outcomes = self.outcomes, {}
         return taken
 
     def take_probes(self) -> dict[SharedBreaker, list[tuple[int, Result]]]:
+        """The queued probe results alone (to judge locally when Redis failed)."""
         taken, self.probes = self.probes, {}
         return taken
 

@@ -45,7 +45,8 @@ from ..resilience.breaker import BreakerEvent, BreakerPolicy, BreakerState, Resu
 from ..stats import DeploymentStats
 from ._lua import SCRIPT, SHA
 from .outbox import Outbox
-from .shared import SharedBreaker, SharedBudget, Snapshot
+from .shared import SharedBreaker, SharedBudget
+from .snapshot import SetMode, Snapshot
 from .wire import Command, Wire
 
 __all__ = ["RedisStore", "split_namespace"]
@@ -146,7 +147,7 @@ class RedisStore:
                 min_per_second=min_per_second,
                 burst=burst,
                 clock=self.clock,
-                notify=self._budget_changed,
+                store=self,
             )
             self._budgets[key] = found
         return found
@@ -279,6 +280,7 @@ class RedisStore:
     # -- queueing updates (called by breakers and budgets; never waits) ------------------------
 
     def queue_outcome(self, breaker: SharedBreaker, gen: int, failed: bool, slow: bool) -> None:
+        """Send a CLOSED call's outcome with the next flush (a failure makes it urgent)."""
         pending = self._outbox.outcomes.setdefault(breaker, [])
         if len(pending) >= _MAX_PENDING:
             del pending[0]
@@ -286,15 +288,17 @@ class RedisStore:
         self._wake(urgent=failed)
 
     def queue_probe(self, breaker: SharedBreaker, gen: int, result: Result) -> None:
+        """Send a probe's result at once."""
         self._outbox.probes.setdefault(breaker, []).append((gen, result))
         self._wake(urgent=True)
 
-    def queue_set(self, breaker: SharedBreaker, mode: str) -> None:
-        """Push the mirror's state: `force` (by hand), `merge` (decided alone), `early`."""
+    def queue_set(self, breaker: SharedBreaker, mode: SetMode) -> None:
+        """Push the mirror's state: `FORCE` (by hand), `MERGE` (decided alone), `EARLY`."""
         self._outbox.add_set(breaker, mode)
         self._wake(urgent=True)
 
-    def _budget_changed(self, budget: SharedBudget) -> None:
+    def queue_budget(self, budget: SharedBudget) -> None:
+        """Send the budget's deposits and spends with the next (unhurried) flush."""
         self._outbox.budgets.add(budget)
         self._wake(urgent=False)
 
@@ -352,7 +356,8 @@ class RedisStore:
                 snap = Snapshot.parse(result)
                 target.apply(snap)
                 if not snap.exists and target.state is not BreakerState.CLOSED:
-                    self.queue_set(target, "merge")  # Redis forgot it (restart): tell it again
+                    # Redis forgot it (a restart): tell it again
+                    self.queue_set(target, SetMode.MERGE)
             elif isinstance(target, SharedBudget):
                 target.adopt(float(result))
             elif kind == "cooldown":

@@ -5,8 +5,11 @@ admission costs nothing, `state` and `would_admit` never wait. While Redis answe
 only *follows* the cluster: outcomes go to Redis (batched, in the background), Redis decides the
 transitions over the shared window and every replica adopts them through the breaker's public
 API (`adopt`, `note_probes`, ...). HALF_OPEN probes are granted by Redis, so the cluster sends
-exactly `half_open_calls` of them. While Redis is down the mirror
-decides alone, exactly like a `MemoryStore` breaker, and what it decided is pushed back later.
+exactly `half_open_calls` of them. While Redis is down the mirror decides alone, exactly like a
+`MemoryStore` breaker, and what it decided is pushed back later.
+
+What the two need from the store that shares them is the `Coordinator` protocol below
+(`RedisStore` implements it), so this module does not depend on Redis at all.
 """
 
 from __future__ import annotations
@@ -14,10 +17,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
-
-import orjson
+from typing import Any, Protocol, TypeVar
 
 from ..clock import Clock
 from ..resilience.breaker import (
@@ -29,61 +29,59 @@ from ..resilience.breaker import (
     Result,
 )
 from ..resilience.retry import RetryBudget
+from .snapshot import SetMode, Snapshot
 
-if TYPE_CHECKING:
-    from .redis import RedisStore
-
-__all__ = ["SharedBreaker", "SharedBudget", "Snapshot"]
+__all__ = ["Coordinator", "SharedBreaker", "SharedBudget"]
 
 T = TypeVar("T")
 
-_STATES = {state.value: state for state in BreakerState}
 
+class Coordinator(Protocol):
+    """What shared breakers and budgets need from the store that shares them."""
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """A breaker's shared state as Redis returned or published it. `until` is wall time."""
+    @property
+    def degraded(self) -> bool:
+        """True while the shared store is unreachable: decide from local state alone."""
+        ...
 
-    name: str
-    exists: bool
-    state: BreakerState
-    gen: int
-    until: float
-    reopens: int
-    probes: int
-    fails: int
-    calls: int
-    grant: int = 0  # admit: 0 refused, 1 a probe, 2 a plain permit
-    reason: str = ""
-    open_for: float | None = None
+    @property
+    def local_timeout(self) -> float:
+        """The longest a request may wait on the shared store, in seconds."""
+        ...
 
-    @classmethod
-    def parse(cls, raw: str | bytes | dict[str, Any]) -> Snapshot:
-        data = raw if isinstance(raw, dict) else orjson.loads(raw)
-        return cls(
-            name=data["k"],
-            exists=bool(data["e"]),
-            state=_STATES[data["s"]],
-            gen=int(data["g"]),
-            until=float(data["u"]),
-            reopens=int(data["r"]),
-            probes=int(data["p"]),
-            fails=int(data["f"]),
-            calls=int(data["n"]),
-            grant=int(data["a"]),
-            reason=data["why"],
-            open_for=float(data["d"]) if data["d"] else None,
-        )
+    def ensure_started(self) -> None:
+        """Start the background work once an event loop runs."""
+        ...
+
+    async def admit(self, breaker: SharedBreaker, deadline: float) -> Snapshot | None:
+        """Ask for a permit through an OPEN-and-due or HALF_OPEN breaker; None on trouble."""
+        ...
+
+    def queue_outcome(self, breaker: SharedBreaker, gen: int, failed: bool, slow: bool) -> None:
+        """Send a CLOSED call's outcome, taken under generation `gen`, without waiting."""
+        ...
+
+    def queue_probe(self, breaker: SharedBreaker, gen: int, result: Result) -> None:
+        """Send a HALF_OPEN probe's result without waiting."""
+        ...
+
+    def queue_set(self, breaker: SharedBreaker, mode: SetMode) -> None:
+        """Push the mirror's state, merged as `mode` says, without waiting."""
+        ...
+
+    def queue_budget(self, budget: SharedBudget) -> None:
+        """Send a budget's deposits and spends without waiting."""
+        ...
 
 
 class SharedBreaker:
-    """One deployment's breaker, shared by every replica through a `RedisStore`."""
+    """One deployment's breaker, shared by every replica through a `Coordinator` (Redis)."""
 
     def __init__(
         self,
         name: str,
         policy: BreakerPolicy,
-        store: RedisStore,
+        store: Coordinator,
         *,
         clock: Clock,
         rng: random.Random | None = None,
@@ -103,25 +101,31 @@ class SharedBreaker:
 
     @property
     def state(self) -> BreakerState:
+        """The mirror's state: the cluster's, or this replica's own while Redis is away."""
         return self._local.state
 
     @property
     def open_until(self) -> float:
+        """When an OPEN breaker lets a probe through, on this replica's clock."""
         return self._local.open_until
 
     @property
     def gen(self) -> int:
+        """The shared generation the mirror follows (0: none heard of yet)."""
         return self._gen
 
     @property
     def last_open_duration(self) -> float:
+        """How long the latest OPEN was set to last, jitter included."""
         return self._local.last_open_duration
 
     @property
     def reopens(self) -> int:
+        """Consecutive re-openings, as the mirror knows them."""
         return self._local.reopens
 
     def would_admit(self) -> bool:
+        """Whether `acquire` may give a permit now, judged locally."""
         return self._local.would_admit()
 
     def on_change(self, listener: Callable[[BreakerEvent], None]) -> None:
@@ -224,27 +228,31 @@ class SharedBreaker:
         before = self._local.epoch
         outcome = action()
         if self._local.epoch != before:
-            self._store.queue_set(self, "merge")
+            self._store.queue_set(self, SetMode.MERGE)
         return outcome
 
     # -- manual control: local at once, then the cluster -------------------------------------
 
     def force_open(self) -> None:
+        """Drain, here at once and then on every replica."""
         self._local.force_open()
-        self._store.queue_set(self, "force")
+        self._store.queue_set(self, SetMode.FORCE)
 
     def disable(self) -> None:
+        """Admit everything, here at once and then on every replica."""
         self._local.disable()
-        self._store.queue_set(self, "force")
+        self._store.queue_set(self, SetMode.FORCE)
 
     def reset(self) -> None:
+        """Back to CLOSED, here at once and then on every replica."""
         self._local.reset()
-        self._store.queue_set(self, "force")
+        self._store.queue_set(self, SetMode.FORCE)
 
     def probe_succeeded(self) -> None:
+        """A health probe passed: HALF_OPEN early, here and (if still OPEN) in the cluster."""
         if self._local.state is BreakerState.OPEN:
             self._local.probe_succeeded()
-            self._store.queue_set(self, "early")
+            self._store.queue_set(self, SetMode.EARLY)
 
     # -- following the cluster ------------------------------------------------------------------
 
@@ -273,6 +281,7 @@ class SharedBreaker:
         )
 
     def forget_window(self) -> None:
+        """Redis is back: drop the calls counted alone, the shared window is the truth."""
         self._local.forget_window()
 
     def rebase(self) -> None:
@@ -315,24 +324,26 @@ class SharedBudget(RetryBudget):
     overspend by what they spend within one flush interval.
     """
 
-    __slots__ = ("_deposits", "_notify", "_spends")
+    __slots__ = ("_deposits", "_spends", "_store")
 
-    def __init__(self, name: str, *, notify: Callable[[SharedBudget], None], **kwargs: Any) -> None:
+    def __init__(self, name: str, *, store: Coordinator, **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
-        self._notify = notify
+        self._store = store
         self._deposits = 0.0
         self._spends = 0.0
 
     def deposit(self) -> None:
+        """Earn tokens locally at once; the deposit is sent to the shared bucket."""
         super().deposit()
         self._deposits += self.ratio
-        self._notify(self)
+        self._store.queue_budget(self)
 
     def spend(self) -> bool:
+        """Spend a token locally if there is one; the spend is sent to the shared bucket."""
         if not super().spend():
             return False
         self._spends += 1.0
-        self._notify(self)
+        self._store.queue_budget(self)
         return True
 
     def take_delta(self) -> tuple[float, float]:

@@ -22,6 +22,7 @@ from ..resilience.breaker import BreakerState, Result
 from ._lua import SHA
 from .outbox import Outbox, Outcome
 from .shared import SharedBreaker, SharedBudget
+from .snapshot import SetMode
 
 __all__ = ["Command", "Wire"]
 
@@ -40,6 +41,7 @@ class Command:
     raw: str | None = None  # a plain command instead of the script
 
     def args(self) -> tuple[str | int, ...]:
+        """The command as a pipeline sends it."""
         if self.raw is not None:
             return (self.raw, *self.keys, *self.argv)
         return ("EVALSHA", SHA, len(self.keys), *self.keys, *self.argv)
@@ -60,6 +62,7 @@ class Wire:
         self._probe_timeout = repr(probe_timeout)
 
     def key(self, kind: str, name: str) -> str:
+        """The Redis key of `name`'s `kind` of state in this namespace."""
         return f"{self.namespace}:{kind}:{name}"
 
     def commands(self, box: Outbox, *, health_reads: frozenset[str] = frozenset()) -> list[Command]:
@@ -81,6 +84,7 @@ class Wire:
         return out
 
     def breaker(self, op: str, breaker: SharedBreaker, *extra: str) -> Command:
+        """A script call `op` on `breaker`: its keys, the clock, its policy, then `extra`."""
         name, policy = breaker.name, breaker.policy
         ttl = max(self._ttl, policy.max_open_for * (1 + policy.jitter) + 60)  # outlives OPEN
         args = (op, self.channel, name, repr(self._clock.wall()), str(round(ttl * 1000)),
@@ -101,33 +105,37 @@ class Wire:
         commands.append(self.breaker("record", breaker, str(gen), "".join(run)))
         return commands
 
-    def set_command(self, breaker: SharedBreaker, mode: str) -> Command:
-        """Push the mirror's current state: `force`, `merge` or `early` (see the script)."""
+    def set_command(self, breaker: SharedBreaker, mode: SetMode) -> Command:
+        """Push the mirror's current state, merged as `mode` says (see the script)."""
         state = breaker.state
         until = repr(breaker.shared_until()) if state is BreakerState.OPEN else ""
         reopens = str(breaker.reopens)
-        if mode == "early":
+        if mode is SetMode.EARLY:
             reopens, reason = "", "health probe passed"
-        elif mode == "force":
+        elif mode is SetMode.FORCE:
             reason = _REASONS.get(state.value, state.value)
         else:
             reason = f"{state.value} while redis was unreachable"
-        return self.breaker("set", breaker, mode, state.value, until, reopens, reason, "")
+        return self.breaker("set", breaker, mode.wire, state.value, until, reopens, reason, "")
 
     def cooldown(self, key: str, until: float) -> Command:
+        """Extend `key`'s cool-down to the wall time `until` (a later end wins)."""
         args = ("cooldown", self.channel, key, repr(self._clock.wall()), repr(until))
         return Command("cooldown", key, (self.key("cooldown", key),), args)
 
     def health(self, key: str, healthy: bool) -> Command:
+        """Mark `key` healthy or unhealthy for every replica."""
         args = ("health", self.channel, key, "1" if healthy else "0", self._ttl_ms)
         return Command("health", key, (self.key("health", key),), args)
 
     def budget(self, budget: SharedBudget) -> Command:
+        """Settle `budget`'s deposits and spends since the last call with the shared bucket."""
         deposits, spends = budget.take_delta()
         args = ("budget", repr(self._clock.wall()), repr(budget.min_per_second),
                 repr(budget.burst), repr(deposits), repr(spends), self._ttl_ms)  # fmt: skip
         return Command("budget", budget, (self.key("budget", budget.name),), args)
 
     def lease(self, job: str, holder: str, ttl: float) -> Command:
+        """Take or renew the lease on `job` for `holder` (SET NX PX)."""
         args = ("lease", holder, str(max(1, round(ttl * 1000))))
         return Command("lease", job, (self.key("lease", job),), args)
