@@ -61,9 +61,7 @@ async def measure(
     clock = SystemClock()
     deployment = Yielding("bench", ok("hello"), clock=clock)
     router = Router({"chat": Route([deployment])}, store=store, clock=clock)
-    start = getattr(store, "start", None)
-    if start is not None:
-        await start()
+    await store.start()
     try:
         for _ in range(500):  # warm up: caches, connections, the breaker's first read
             await router.complete("chat", REQUEST)

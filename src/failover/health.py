@@ -226,12 +226,9 @@ class HealthChecker:
     async def _leased(self, name: str) -> bool:
         """With a shared store, one replica probes each deployment: the one holding its lease
         (renewed at every probe, so it expires only when that replica stops probing)."""
-        try_lease = getattr(self.store, "try_lease", None)
-        if try_lease is None:
-            return True
         config = self.config
         ttl = config.interval * (1 + config.jitter) + config.timeout + 1.0
-        return bool(await try_lease(f"health:{name}", ttl))
+        return await self.store.try_lease(f"health:{name}", ttl)
 
     def next_interval(self) -> float:
         """Seconds from one probe's start to the next: interval +- jitter, uniformly."""

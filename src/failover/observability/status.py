@@ -22,6 +22,7 @@ from .logs import redact
 if TYPE_CHECKING:
     from ..health import HealthChecker
     from ..router import Router
+    from ..state.base import BreakerLike
     from .recent import EventLog
 
 __all__ = ["deployment_status", "route_status", "snapshot"]
@@ -120,16 +121,11 @@ def _chaos(deployment: object) -> list[str] | None:
     return None
 
 
-def _breaker(breaker: Any, state: BreakerState, now: float) -> dict[str, Any]:
+def _breaker(breaker: BreakerLike, state: BreakerState, now: float) -> dict[str, Any]:
     out: dict[str, Any] = {"state": state.value, "open_remaining_s": None}
     if state is BreakerState.OPEN:
-        until = getattr(breaker, "open_until", None)
-        if isinstance(until, int | float):
-            out["open_remaining_s"] = _round(max(0.0, until - now))
-    counts = getattr(breaker, "counts", None)
-    if callable(counts):
-        failed, calls = counts()
-        out["window_failures"], out["window_calls"] = failed, calls
+        out["open_remaining_s"] = _round(max(0.0, breaker.open_until - now))
+    out["window_failures"], out["window_calls"] = breaker.counts()
     return out
 
 

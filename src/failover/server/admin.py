@@ -96,7 +96,7 @@ class Operations:
                 "loaded_at": gen.loaded_at,
                 "last_reload_error": self.gateway.last_reload_error,
             },
-            "state": _store_status(gen.router.store),
+            "state": gen.router.store.describe(),
         }
         return status
 
@@ -144,20 +144,6 @@ class Operations:
             return
         payload = {"reloaded": True, "generation": new.number, "routes": new.router.route_names()}
         await call.respond_json(200, payload)
-
-
-def _store_status(store: object) -> dict[str, Any]:
-    """Which store holds the state and, for a shared one, whether it is reachable."""
-    if not hasattr(store, "replica_id"):
-        return {"backend": "memory"}
-    return {
-        "backend": "redis",
-        "namespace": getattr(store, "namespace", None),
-        "replica": store.replica_id,
-        "degraded": bool(getattr(store, "degraded", False)),
-        "redis_errors": getattr(store, "redis_errors", 0),
-        "last_error": getattr(store, "last_error", None),
-    }
 
 
 def _parse_action(path: str) -> tuple[str, str]:

@@ -339,12 +339,9 @@ class Gateway:
 async def _start_store(router: Router) -> None:
     """A shared store connects and reads the cluster's state before the first request, so a
     new replica does not report CLOSED for a breaker the others hold OPEN."""
-    start = getattr(router.store, "start", None)
-    if start is None:
-        return
     for name in router.deployments():
-        router.breaker(name)  # the store mirrors only breakers it knows of
-    await start()
+        router.breaker(name)  # a shared store mirrors only breakers it knows of
+    await router.store.start()
 
 
 def _upstream_time(trace: Trace) -> float:

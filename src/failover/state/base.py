@@ -2,12 +2,17 @@
 
 The router only talks to a `StateStore`. `MemoryStore` keeps everything in this process;
 a shared store (Redis) keeps the same things where every replica can see them.
+
+A store subclasses `StateStore` and implements its abstract methods; what only some stores can
+do (connect before the first request, share leases, lose their backend, describe themselves)
+has a default here that suits a store of one process, so callers call it without asking first.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..resilience.breaker import BreakerEvent, BreakerPolicy, BreakerState, Permit, Result
 from ..resilience.retry import RetryBudget
@@ -17,52 +22,108 @@ __all__ = ["BreakerLike", "StateStore"]
 
 
 class BreakerLike(Protocol):
-    """The breaker interface the router uses (`CircuitBreaker` implements it)."""
+    """The breaker interface the router uses (`CircuitBreaker` and `SharedBreaker` have it)."""
 
     name: str
 
     @property
-    def state(self) -> BreakerState: ...
+    def state(self) -> BreakerState:
+        """Where the breaker is now."""
+        ...
 
-    def would_admit(self) -> bool: ...
+    @property
+    def open_until(self) -> float:
+        """When an OPEN breaker lets a probe through, on the router's clock."""
+        ...
 
-    async def acquire(self) -> Permit | None: ...
+    def counts(self) -> tuple[int, int]:
+        """(failed, total) calls in the breaker's window."""
+        ...
 
-    async def release(self, permit: Permit, result: Result, *, duration: float = 0.0) -> None: ...
+    def would_admit(self) -> bool:
+        """Whether `acquire` would give a permit now, without taking one."""
+        ...
 
-    def probe_succeeded(self) -> None: ...
+    async def acquire(self) -> Permit | None:
+        """A permit to call now, or None while the breaker is open."""
+        ...
 
-    def force_open(self) -> None: ...
+    async def release(self, permit: Permit, result: Result, *, duration: float = 0.0) -> None:
+        """Record how the call admitted by `permit` ended."""
+        ...
 
-    def disable(self) -> None: ...
+    def probe_succeeded(self) -> None:
+        """A health probe passed: an OPEN breaker may try HALF_OPEN early."""
+        ...
 
-    def reset(self) -> None: ...
+    def force_open(self) -> None:
+        """Drain: admit nothing until `reset`."""
+        ...
+
+    def disable(self) -> None:
+        """Admit everything and record nothing until `reset`."""
+        ...
+
+    def reset(self) -> None:
+        """Back to CLOSED with an empty window."""
+        ...
 
 
-class StateStore(Protocol):
-    """Per-deployment and per-route state, keyed by name."""
+class StateStore(ABC):
+    """Per-deployment and per-route state, keyed by name: the base of every store."""
 
-    def breaker(self, key: str, policy: BreakerPolicy) -> BreakerLike: ...
+    @abstractmethod
+    def breaker(self, key: str, policy: BreakerPolicy) -> BreakerLike:
+        """The breaker of deployment `key`, created with `policy` on first use."""
 
-    def budget(
-        self, key: str, *, ratio: float, min_per_second: float, burst: float
-    ) -> RetryBudget: ...
+    @abstractmethod
+    def budget(self, key: str, *, ratio: float, min_per_second: float, burst: float) -> RetryBudget:
+        """The retry (or hedge) budget `key`, created on first use."""
 
-    def stats(self, key: str) -> DeploymentStats: ...
+    @abstractmethod
+    def stats(self, key: str) -> DeploymentStats:
+        """What this process measured of deployment `key`."""
 
-    def cooldown_until(self, key: str) -> float: ...
+    @abstractmethod
+    def cooldown_until(self, key: str) -> float:
+        """When deployment `key`'s rate-limit cool-down ends, on the store's clock (0: none)."""
 
-    def cool_down(self, key: str, until: float) -> None: ...
+    @abstractmethod
+    def cool_down(self, key: str, until: float) -> None:
+        """Keep deployment `key` out of rotation until `until` (a later end wins)."""
 
-    def is_healthy(self, key: str) -> bool: ...
+    @abstractmethod
+    def is_healthy(self, key: str) -> bool:
+        """Whether active health checks last found deployment `key` healthy."""
 
-    def set_healthy(self, key: str, healthy: bool) -> None: ...
+    @abstractmethod
+    def set_healthy(self, key: str, healthy: bool) -> None:
+        """Mark deployment `key` healthy or unhealthy."""
 
-    def subscribe(self, listener: Callable[[BreakerEvent], None]) -> None: ...
+    @abstractmethod
+    def subscribe(self, listener: Callable[[BreakerEvent], None]) -> None:
+        """Call `listener` on every breaker transition of this store."""
+
+    # -- optional behaviour: the defaults of a store that lives in one process ----------------
+
+    @property
+    def degraded(self) -> bool:
+        """True while a shared store cannot reach its backend and decides alone."""
+        return False
+
+    async def start(self) -> None:
+        """Connect and read shared state before the first request (nothing to do alone)."""
+        return None
 
     async def try_lease(self, key: str, ttl: float) -> bool:
         """Whether this process may run the job `key` now (e.g. probe a deployment) for `ttl`
         seconds: with replicas only one of them gets it; alone, always."""
-        ...
+        return True
 
-    async def close(self) -> None: ...
+    def describe(self) -> dict[str, Any]:
+        """Where the state lives, for the status page (`backend`, and what else matters)."""
+        return {"backend": type(self).__name__}
+
+    async def close(self) -> None:
+        """Release what the store holds (connections, background tasks)."""
+        return None

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import Any
 
 from ..clock import Clock, SystemClock
 from ..resilience.breaker import BreakerEvent, BreakerPolicy, CircuitBreaker
 from ..resilience.retry import RetryBudget
 from ..stats import DeploymentStats
+from .base import StateStore
 
 __all__ = ["MemoryStore"]
 
 
-class MemoryStore:
+class MemoryStore(StateStore):
     """State for one process. Breakers and stats are created on first use."""
 
     def __init__(self, *, clock: Clock | None = None, rng: random.Random | None = None) -> None:
@@ -70,16 +72,13 @@ class MemoryStore:
     def subscribe(self, listener: Callable[[BreakerEvent], None]) -> None:
         self._listeners.append(listener)
 
-    async def try_lease(self, key: str, ttl: float) -> bool:
-        """One process: nobody else to share the job with."""
-        return True
-
     def _emit(self, event: BreakerEvent) -> None:
         for listener in self._listeners:
             listener(event)
 
-    async def close(self) -> None:
-        return None
+    def describe(self) -> dict[str, Any]:
+        """State in this process's memory."""
+        return {"backend": "memory"}
 
     def __repr__(self) -> str:
         return f"<MemoryStore breakers={len(self._breakers)} unhealthy={len(self._unhealthy)}>"

@@ -44,6 +44,7 @@ from ..clock import Clock, SystemClock
 from ..resilience.breaker import BreakerEvent, BreakerPolicy, BreakerState, Result
 from ..stats import DeploymentStats
 from ._lua import SCRIPT, SHA
+from .base import StateStore
 from .outbox import Outbox
 from .shared import SharedBreaker, SharedBudget
 from .snapshot import SetMode, Snapshot
@@ -60,7 +61,7 @@ _MAX_PENDING = 10_000  # outcomes queued per breaker before the oldest are dropp
 _CODES = {(False, False): "00", (True, False): "10", (False, True): "01", (True, True): "11"}
 
 
-class RedisStore:
+class RedisStore(StateStore):
     """State shared by every replica that uses the same Redis and `namespace`."""
 
     def __init__(
@@ -205,6 +206,17 @@ class RedisStore:
     def degraded(self) -> bool:
         """True while Redis is unreachable and this replica decides from local state alone."""
         return self._degraded
+
+    def describe(self) -> dict[str, Any]:
+        """Redis, which namespace, this replica's id, and whether Redis answers."""
+        return {
+            "backend": "redis",
+            "namespace": self.namespace,
+            "replica": self.replica_id,
+            "degraded": self._degraded,
+            "redis_errors": self.redis_errors,
+            "last_error": self.last_error,
+        }
 
     async def start(self) -> None:
         """Connect, subscribe and read the shared state now (else it happens on first use).
