@@ -7,7 +7,8 @@
         server.pause()                   # or hangs (SIGSTOP) until server.resume()
 
 No persistence (`--save '' --appendonly no`): every start is an empty Redis. Plain helper,
-no pytest import, so any test (or a benchmark) can use it.
+no pytest import, so any test (or a benchmark) can use it. A missing binary is an error that
+says how to install it, never a reason to skip: `.ci/run` installs Debian's `redis-server`.
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["REDIS_SERVER", "RedisServer", "free_port", "redis_available"]
+__all__ = ["INSTALL_HINT", "REDIS_SERVER", "RedisServer", "free_port", "redis_available"]
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+INSTALL_HINT = "apt-get install redis-server (.ci/run installs it)"
 
 
-def redis_available() -> bool:
+def redis_available(binary: str = REDIS_SERVER) -> bool:
     """Whether a `redis-server` binary is installed."""
-    return Path(REDIS_SERVER).exists()
+    return Path(binary).exists()
 
 
 def free_port() -> int:
@@ -62,6 +64,8 @@ class RedisServer:
         """Start the server and wait until it answers PING."""
         if self.running:
             return self
+        if not redis_available(self.binary):
+            raise RuntimeError(f"redis-server not found at {self.binary}: {INSTALL_HINT}")
         args = [
             self.binary,
             "--port", str(self.port),

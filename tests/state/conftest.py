@@ -7,27 +7,25 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from state_helpers import MakeStore
+from state_helpers import MakeStore, require_redis_server
 
 from failover import FakeClock
 from failover.state.redis import RedisStore
-from redis_server import RedisServer, redis_available
+from redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
-    """One redis-server for the session; tests keep apart by namespace."""
-    if not redis_available():
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    """One redis-server for the session; tests keep apart by namespace. Missing: a failure."""
+    require_redis_server()
     with RedisServer() as server:
         yield server
 
 
 @pytest.fixture
 def own_redis() -> Iterator[RedisServer]:
-    """A redis-server of this test's own, free to be killed and restarted."""
-    if not redis_available():
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    """A redis-server of this test's own, free to be killed and restarted. Missing: a failure."""
+    require_redis_server()
     with RedisServer() as server:
         yield server
 

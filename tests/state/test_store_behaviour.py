@@ -26,7 +26,7 @@ async def store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterat
         yield memory
         await memory.close()
         return
-    server = request.getfixturevalue("redis_server")  # skips when redis-server is missing
+    server = request.getfixturevalue("redis_server")  # fails when redis-server is missing
     namespace = request.getfixturevalue("namespace")
     redis_store = RedisStore(
         server.url,
