@@ -6,7 +6,7 @@ from failover.resilience.window import SlidingWindow
 
 
 def add(window: SlidingWindow, at: float, *, failed: bool = False, slow: bool = False) -> None:
-    window.record(at, failed=failed, slow=slow, started=at)
+    window.record(at, failed, slow, at)
 
 
 def test_count_window_keeps_the_last_calls() -> None:
@@ -32,7 +32,7 @@ def test_slow_calls_are_counted_apart_from_failures() -> None:
     add(window, 0.0, slow=True)
     add(window, 0.0, failed=True, slow=True)
     add(window, 0.0)
-    assert (window.slow, window.failures, len(window)) == (2, 1, 3)
+    assert (window.slow, window.failures, window.total, len(window)) == (2, 1, 3, 3)
 
 
 def test_counts_leave_with_evicted_calls() -> None:
@@ -57,7 +57,7 @@ def test_a_success_started_before_the_streak_does_not_end_it() -> None:
     """A slow success that began before the latest failure proves nothing about now."""
     window = SlidingWindow(10)
     add(window, 5.0, failed=True)
-    window.record(6.0, failed=False, slow=False, started=4.0)
+    window.record(6.0, False, False, 4.0)
     assert window.consecutive == 1
 
 
@@ -67,8 +67,8 @@ def test_clear_forgets_calls_and_streak() -> None:
     add(window, 5.0, failed=True)
     window.clear()
     assert window.counts(5.0) == (0, 0) and window.consecutive == 0
-    window.record(6.0, failed=True, slow=False, started=2.0)
-    window.record(6.0, failed=False, slow=False, started=3.0)  # after the streak's failure
+    window.record(6.0, True, False, 2.0)
+    window.record(6.0, False, False, 3.0)  # after the streak's failure
     assert window.consecutive == 0 and len(window) == 2
 
 

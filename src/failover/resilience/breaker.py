@@ -95,7 +95,7 @@ class BreakerPolicy:
         streak = window.consecutive
         if self.consecutive_failures and streak >= self.consecutive_failures:
             return f"{streak} consecutive failures"
-        total = len(window)
+        total = window.total
         if total < self.min_calls:
             return None
         if window.failures / total >= self.failure_rate:
@@ -264,7 +264,7 @@ class CircuitBreaker:
         now = self._clock.now()
         policy = self.policy
         slow = duration >= policy.slow_call_duration
-        self._window.record(now, failed=failed, slow=slow, started=now - duration)
+        self._window.record(now, failed, slow, now - duration)
         reason = policy.trip_reason(self._window)
         if reason is not None:
             self._to_open(reason)

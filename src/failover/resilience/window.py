@@ -14,61 +14,66 @@ __all__ = ["SlidingWindow"]
 
 class SlidingWindow:
     """The calls a CLOSED breaker judges: the last `size` of them, or those of the last
-    `seconds` when set; running counts of the failed and the slow ones, and the failure streak."""
+    `seconds` when set; running counts of the failed and the slow ones, and the failure streak.
 
-    __slots__ = ("_calls", "_consecutive", "_failures", "_slow", "_streak_from", "seconds", "size")
+    `total`, `failures`, `slow` and `consecutive` are for reading (plain attributes: the breaker
+    reads them on every call); only `record`, `evict` and `clear` change them.
+    """
+
+    __slots__ = (
+        "_calls",
+        "_streak_from",
+        "consecutive",
+        "failures",
+        "seconds",
+        "size",
+        "slow",
+        "total",
+    )
 
     def __init__(self, size: int, seconds: float | None = None) -> None:
         self.size = size
         self.seconds = seconds
         self._calls: deque[tuple[float, bool, bool]] = deque()  # (time, failed, slow)
-        self._failures = 0
-        self._slow = 0
-        self._consecutive = 0
+        self.total = 0  # calls in the window
+        self.failures = 0  # failed calls in the window
+        self.slow = 0  # slow calls in the window
+        self.consecutive = 0  # failures in a row, up to the latest call
         self._streak_from = float("-inf")  # start time of the streak's latest failed call
 
-    @property
-    def failures(self) -> int:
-        """Failed calls in the window."""
-        return self._failures
-
-    @property
-    def slow(self) -> int:
-        """Slow calls in the window."""
-        return self._slow
-
-    @property
-    def consecutive(self) -> int:
-        """Failures in a row, up to the latest call."""
-        return self._consecutive
-
     def __len__(self) -> int:
-        return len(self._calls)
+        return self.total
 
-    def record(self, now: float, *, failed: bool, slow: bool, started: float) -> None:
-        """Add a call that ended at `now` after starting at `started`."""
-        self._calls.append((now, failed, slow))
-        self._failures += failed
-        self._slow += slow
-        self.evict(now)
+    def record(self, now: float, failed: bool, slow: bool, started: float) -> None:
+        """Add a call that started at `started` and ended at `now`."""
+        calls = self._calls
+        calls.append((now, failed, slow))
+        self.total += 1
+        self.failures += failed
+        self.slow += slow
+        if self.seconds is not None:
+            self.evict(now)
+        elif self.total > self.size:  # one call in, at most one out
+            self._drop_oldest()
         if failed:
-            self._consecutive += 1
-            self._streak_from = max(self._streak_from, started)
+            self.consecutive += 1
+            if started > self._streak_from:
+                self._streak_from = started
         elif started >= self._streak_from:
             # Only a call that started after the streak's latest failure ends the streak: a
             # slow success from before an outage proves nothing about the deployment now.
-            self._consecutive = 0
+            self.consecutive = 0
 
     def counts(self, now: float) -> tuple[int, int]:
         """(failed, total) calls in the window at `now`."""
         self.evict(now)
-        return self._failures, len(self._calls)
+        return self.failures, self.total
 
     def evict(self, now: float) -> None:
         """Drop the calls that fell out of the window by `now`."""
         calls = self._calls
         if self.seconds is None:
-            while len(calls) > self.size:
+            while self.total > self.size:
                 self._drop_oldest()
         else:
             horizon = now - self.seconds
@@ -77,15 +82,16 @@ class SlidingWindow:
 
     def _drop_oldest(self) -> None:
         _, failed, slow = self._calls.popleft()
-        self._failures -= failed
-        self._slow -= slow
+        self.total -= 1
+        self.failures -= failed
+        self.slow -= slow
 
     def clear(self) -> None:
         """Forget every call and the streak."""
         self._calls.clear()
-        self._failures = self._slow = self._consecutive = 0
+        self.total = self.failures = self.slow = self.consecutive = 0
         self._streak_from = float("-inf")
 
     def __repr__(self) -> str:
         span = f"{self.seconds}s" if self.seconds is not None else f"last {self.size}"
-        return f"<SlidingWindow {span}: {self._failures}/{len(self._calls)} failed>"
+        return f"<SlidingWindow {span}: {self.failures}/{self.total} failed>"
