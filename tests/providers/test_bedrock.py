@@ -621,8 +621,8 @@ def test_region_from_the_profile_config(aws_env: Path) -> None:
 
 def test_no_region_is_a_config_error(aws_env: Path) -> None:
     """Without a region anywhere, building the adapter fails and says how to set one."""
-    with pytest.raises(ConfigError, match=r"region.*AWS_REGION"):
-        BedrockAdapter(model=MODEL)
+    with pytest.raises(ConfigError, match=r"providers\.aws\.options\.region.*AWS_REGION"):
+        BedrockAdapter(model=MODEL, provider_name="aws")
 
 
 # -- probe -------------------------------------------------------------------------------------

@@ -46,8 +46,13 @@ if not any(isinstance(f, _DropSecrets) for f in _auth_log.filters):
     _auth_log.addFilter(_DropSecrets())
 
 
-def resolve_region(region: str | None, *, profile: str | None, session: Session | None) -> str:
-    """The region to call: given, else AWS_REGION, else botocore's (AWS_DEFAULT_REGION, profile)."""
+def resolve_region(
+    region: str | None, *, profile: str | None, session: Session | None, where: str = "region"
+) -> str:
+    """The region to call: given, else AWS_REGION, else botocore's (AWS_DEFAULT_REGION, profile).
+
+    `where` names the setting in errors (e.g. "providers.bedrock.options.region").
+    """
     if region:
         return region
     if found := os.environ.get("AWS_REGION"):
@@ -55,10 +60,10 @@ def resolve_region(region: str | None, *, profile: str | None, session: Session 
     try:
         found = (session or Session(profile=profile)).get_config_variable("region")
     except BotoCoreError as exc:
-        raise ConfigError(f"bedrock: could not read the AWS config: {exc}") from exc
+        raise ConfigError(f"{where}: could not read the AWS config: {exc}") from exc
     if not found:
         raise ConfigError(
-            "bedrock needs a region: set options.region, AWS_REGION or AWS_DEFAULT_REGION"
+            f"{where}: no AWS region (set options.region, AWS_REGION or AWS_DEFAULT_REGION)"
         )
     return str(found)
 

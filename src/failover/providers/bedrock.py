@@ -71,8 +71,11 @@ class BedrockAdapter(HTTPAdapter):
         clock: Clock | None = None,
     ) -> None:
         opts = dict(options or {})
-        profile = profile or opts.get("profile")
-        self.region = resolve_region(region or opts.get("region"), profile=profile, session=session)
+        self.profile: str | None = profile or opts.get("profile")  # None: botocore's default
+        where = f"providers.{provider_name}.options.region" if provider_name else "region"
+        self.region = resolve_region(
+            region or opts.get("region"), profile=self.profile, session=session, where=where
+        )
         super().__init__(
             model=model,
             name=name,
@@ -95,7 +98,7 @@ class BedrockAdapter(HTTPAdapter):
         )
         # Bedrock signs with service "bedrock" for the runtime and the control plane alike
         self._signer = AWSSigner(
-            service="bedrock", region=self.region, profile=profile, session=session
+            service="bedrock", region=self.region, profile=self.profile, session=session
         )
         self._extra = {field: opts[key] for key, field in _EXTRA_FIELDS.items() if key in opts}
 
