@@ -27,7 +27,7 @@ from failover.errors import (
 from failover.providers.bedrock import BedrockAdapter
 from failover.transport import Transport
 from fakes import Delay, FakeBedrock, Reply, Stream
-from fakes.bedrock_server import ACCESS_KEY, SECRET_KEY, event, exception_message
+from fakes.bedrock_server import ACCESS_KEY, SECRET_KEY, event, event_message, exception_message
 
 from .support import USER_HI, check_chunks, check_completion, collect, text_of
 
@@ -313,14 +313,49 @@ async def test_event_with_broken_json_is_connection_failed(
     bedrock: BedrockAdapter, bedrock_server: FakeBedrock
 ) -> None:
     """A well-framed event whose payload is not JSON raises ConnectionFailed."""
-    from fakes.bedrock_server import event_message
-
     broken = event_message(
         {":event-type": "contentBlockDelta", ":message-type": "event"}, b'{"delta": {"te'
     )
     frames = FakeBedrock.events(["a"])
     bedrock_server.push(Stream([frames[0], broken, *frames[1:]]))
     with pytest.raises(ConnectionFailed, match="malformed stream event"):
+        await collect(bedrock.stream(USER_HI))
+
+
+async def test_stream_that_stopped_without_metadata_is_complete(
+    bedrock: BedrockAdapter, bedrock_server: FakeBedrock
+) -> None:
+    """After messageStop the answer is whole: a body ending before metadata is no break."""
+    frames = FakeBedrock.events(["a", "b"])[:-1]
+    bedrock_server.push(Stream(frames, content_type="application/vnd.amazon.eventstream"))
+    bodies = await collect(bedrock.stream({**USER_HI, "stream_options": {"include_usage": True}}))
+    assert text_of(bodies) == "ab" and bodies[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+async def test_protocol_error_message_raises_its_error(
+    bedrock: BedrockAdapter, bedrock_server: FakeBedrock
+) -> None:
+    """An event-stream error message (code and message in headers) maps like an exception."""
+    error = event_message(
+        {
+            ":message-type": "error",
+            ":error-code": "ThrottlingException",
+            ":error-message": "Rate exceeded",
+        },
+        b"",
+    )
+    bedrock_server.push(Stream([*FakeBedrock.events(["a"])[:2], error]))
+    with pytest.raises(RateLimited, match="Rate exceeded"):
+        await collect(bedrock.stream(USER_HI))
+
+
+async def test_message_of_unknown_type_is_connection_failed(
+    bedrock: BedrockAdapter, bedrock_server: FakeBedrock
+) -> None:
+    """A message that is neither event, exception nor error is not Bedrock speaking."""
+    odd = event_message({":message-type": "gossip"}, b"{}")
+    bedrock_server.push(Stream([FakeBedrock.events(["a"])[0], odd]))
+    with pytest.raises(ConnectionFailed, match="unknown type"):
         await collect(bedrock.stream(USER_HI))
 
 
