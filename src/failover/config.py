@@ -147,7 +147,7 @@ class ServerConfig(_Model):
         return value or None
 
 
-ProviderKind = Literal["openai", "azure", "anthropic", "gemini", "simulated"]
+ProviderKind = Literal["openai", "azure", "anthropic", "gemini", "bedrock", "simulated"]
 
 
 class ProviderConfig(_Model):

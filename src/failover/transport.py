@@ -127,7 +127,7 @@ _CLIENT_ERRORS = (aiohttp.ClientError, OSError)
 
 
 class StreamResponse:
-    """An open streaming response: check `status`, then iterate `events()`."""
+    """An open streaming response: check `status`, then iterate `events()` (or `aiter_raw()`)."""
 
     __slots__ = ("_deployment", "_resp", "done", "ended", "headers", "status")
 
@@ -177,6 +177,15 @@ class StreamResponse:
         self.ended = True
         for event in tail:
             yield event
+
+    async def aiter_raw(self) -> AsyncGenerator[bytes, None]:
+        """The body's bytes as they arrive, for binary (non-SSE) streams; `.ended` at EOF.
+
+        A cut connection raises `ConnectionFailed`, as in `events()`; framing is the caller's.
+        """
+        while chunk := await self._read_chunk():
+            yield chunk
+        self.ended = True
 
     async def _read_chunk(self) -> bytes:
         try:

@@ -1,10 +1,11 @@
 """Fake provider servers for tests: real aiohttp servers on 127.0.0.1 speaking each wire format.
 
-from fakes import FakeAnthropic, FakeGemini, FakeOpenAI
+from fakes import FakeAnthropic, FakeBedrock, FakeGemini, FakeOpenAI
 async with FakeOpenAI() as server: ...   # server.base_url, server.push(...), server.requests
 """
 
 from .anthropic_server import FakeAnthropic
+from .bedrock_server import FakeBedrock
 from .gemini_server import FakeGemini
 from .openai_server import FakeOpenAI
 from .server import Delay, Drop, FakeServer, Hang, Received, Reply, Stream, sse
@@ -13,6 +14,7 @@ __all__ = [
     "Delay",
     "Drop",
     "FakeAnthropic",
+    "FakeBedrock",
     "FakeGemini",
     "FakeOpenAI",
     "FakeServer",

@@ -58,6 +58,7 @@ class Received:
     query: dict[str, str]
     headers: CIMultiDict[str]
     body: bytes
+    raw_path: str = ""  # path and query exactly as sent, percent-encoding kept
 
     @property
     def json(self) -> Any:
@@ -239,6 +240,7 @@ class FakeServer:
             dict(request.query),
             CIMultiDict(request.headers),
             await request.read(),
+            raw_path=request.raw_path,
         )
         if request.transport is not None:
             self.peers.add(request.transport.get_extra_info("peername"))

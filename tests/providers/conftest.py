@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import NamedTuple
 
 import pytest
@@ -14,8 +16,10 @@ from failover.providers import (
     HTTPAdapter,
     OpenAIAdapter,
 )
+from failover.providers.bedrock import BedrockAdapter
 from failover.transport import Transport
-from fakes import FakeAnthropic, FakeGemini, FakeOpenAI, FakeServer
+from fakes import FakeAnthropic, FakeBedrock, FakeGemini, FakeOpenAI, FakeServer
+from fakes.bedrock_server import ACCESS_KEY, SECRET_KEY
 
 API_KEY = "sk-test-SECRET-7f3a9c1e5b"
 
@@ -42,6 +46,40 @@ async def anthropic_server() -> AsyncIterator[FakeAnthropic]:
 async def gemini_server() -> AsyncIterator[FakeGemini]:
     async with FakeGemini(api_key=API_KEY) as server:
         yield server
+
+
+@pytest.fixture
+async def bedrock_server() -> AsyncIterator[FakeBedrock]:
+    async with FakeBedrock() as server:
+        yield server
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An AWS environment of test credentials only: no ~/.aws, no instance metadata service.
+
+    Returns the folder where tests may write `config` and `credentials` files.
+    """
+    for var in [v for v in os.environ if v.startswith("AWS_")]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    return tmp_path
+
+
+@pytest.fixture
+def bedrock(bedrock_server: FakeBedrock, transport: Transport, aws_env: Path) -> BedrockAdapter:
+    return BedrockAdapter(
+        model="anthropic.claude-sonnet-4-5-20250929-v1:0",
+        region="us-east-1",
+        base_url=bedrock_server.base_url,
+        control_url=bedrock_server.base_url,
+        transport=transport,
+        provider_name="bedrock",
+    )
 
 
 @pytest.fixture

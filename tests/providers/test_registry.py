@@ -74,8 +74,8 @@ async def test_the_router_clock_paces_simulated_providers() -> None:
 
 def test_unknown_kind_is_a_config_error() -> None:
     """A kind no adapter serves is reported with the provider's config path."""
-    provider = ProviderConfig.model_construct(kind="bedrock")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match=r"providers\.p\.kind.*bedrock"):
+    provider = ProviderConfig.model_construct(kind="nonesuch")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"providers\.p\.kind.*nonesuch"):
         create_adapter(DEP, provider, provider_name="p", transport=Transport())
 
 

@@ -1,6 +1,6 @@
 """Faults every adapter must survive the same way: slow, cut, malformed and hung streams.
 
-Each test runs against OpenAI, Anthropic and Gemini. Timing is driven by events the fake
+Each test runs against OpenAI, Anthropic, Gemini and Bedrock. Timing is driven by events the fake
 server waits on; `asyncio.wait_for(..., BOUND)` only turns a would-be hang into a failure.
 """
 
@@ -16,13 +16,13 @@ import pytest
 from failover.errors import ConnectionFailed
 from failover.transport import Transport
 from failover.types import Chunk
-from fakes import Delay, Drop, FakeAnthropic, FakeOpenAI, Hang, Stream, sse
+from fakes import Delay, Drop, FakeAnthropic, FakeBedrock, FakeOpenAI, Hang, Stream, sse
 
 from .conftest import Pair
 from .support import USER_HI, collect, text_of
 
 BOUND = 5.0  # seconds; a correct adapter needs milliseconds
-KINDS = ["openai", "anthropic", "gemini"]
+KINDS = ["openai", "anthropic", "gemini", "bedrock"]
 
 
 def _text_stream(server: Any, pieces: list[str], **kwargs: Any) -> Stream:
@@ -34,6 +34,8 @@ def _gate_index(server: Any) -> int:
     """The frame index of the second text piece in each provider's stream."""
     if isinstance(server, FakeAnthropic):
         return 4  # message_start, block_start, ping, delta 1, [delta 2]
+    if isinstance(server, FakeBedrock):
+        return 2  # messageStart, delta 1, [delta 2]
     return 2 if isinstance(server, FakeOpenAI) else 1  # OpenAI leads with a role chunk
 
 

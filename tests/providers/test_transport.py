@@ -187,6 +187,26 @@ async def test_stream_ending_inside_an_event_is_connection_failed(transport: Tra
                     pass
 
 
+async def test_raw_stream_yields_every_byte_and_ends(transport: Transport) -> None:
+    """aiter_raw() gives the body's bytes unparsed and marks the stream ended at EOF."""
+    frames = [b"\x00\x00\x00\x10binary", b"\xff\xfe rest"]
+    async with FakeServer() as server:
+        server.push(Stream(frames, content_type="application/vnd.amazon.eventstream"))
+        async with transport.client("t").stream("GET", server.url, headers={}) as resp:
+            received = b"".join([chunk async for chunk in resp.aiter_raw()])
+    assert (received, resp.ended) == (b"".join(frames), True)
+
+
+async def test_cut_raw_stream_is_connection_failed(transport: Transport) -> None:
+    """A connection lost in the middle of a raw stream raises ConnectionFailed."""
+    async with FakeServer() as server:
+        server.push(Stream([b"one", b"two"], cut_after=1))
+        with pytest.raises(ConnectionFailed):
+            async with transport.client("t").stream("GET", server.url, headers={}) as resp:
+                async for _ in resp.aiter_raw():
+                    pass
+
+
 async def test_cancelled_request_closes_the_connection(transport: Transport) -> None:
     """Cancelling a request that waits for its answer hangs up on the provider."""
     async with FakeServer() as server:

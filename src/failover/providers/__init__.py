@@ -5,6 +5,7 @@ openai      OpenAIAdapter         OpenAI Chat Completions (any compatible server
 azure       AzureOpenAIAdapter    the same, at Azure OpenAI deployment URLs
 anthropic   AnthropicAdapter      Anthropic Messages, translated
 gemini      GeminiAdapter         Gemini generateContent, translated
+bedrock     BedrockAdapter        AWS Bedrock Converse (SigV4), translated; in providers.bedrock
 simulated   SimulatedProvider     no network: a fake LLM for tests and demos
 """
 
@@ -61,8 +62,13 @@ def create_adapter(
             clock=clock,
         )
     cls = _HTTP_ADAPTERS.get(provider.kind)
+    if cls is None and provider.kind == "bedrock":
+        # loaded only by configs that use it: botocore costs a quarter second to import
+        from .bedrock import BedrockAdapter
+
+        cls = BedrockAdapter
     if cls is None:
-        known = ", ".join([*_HTTP_ADAPTERS, "simulated"])
+        known = ", ".join([*_HTTP_ADAPTERS, "bedrock", "simulated"])
         raise ConfigError(
             f"providers.{provider_name}.kind: unknown provider kind {provider.kind!r} "
             f"(known: {known})"
