@@ -15,7 +15,7 @@ CORE = (
     "race.py",
     "route.py",
     "reply.py",
-    "config.py",
+    "config/",
     "errors.py",
     "classify.py",
     "clock.py",

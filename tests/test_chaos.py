@@ -30,7 +30,6 @@ from failover.errors import (
     AttemptTimeout,
     AuthFailed,
     BadRequest,
-    ConfigError,
     ConnectionFailed,
     Overloaded,
     ProviderError,
@@ -508,8 +507,8 @@ def test_wrap_without_chaos_returns_the_adapter(inner: SimulatedProvider) -> Non
 
 
 def test_wrap_with_chaos_returns_an_injector(inner: SimulatedProvider, clock: FakeClock) -> None:
-    """A chaos mapping wraps the adapter in a FaultInjector holding those faults."""
-    wrapped = wrap_if_configured(inner, EXAMPLE, clock=clock)
+    """A chaos config wraps the adapter in a FaultInjector holding its faults."""
+    wrapped = wrap_if_configured(inner, ChaosConfig.model_validate(EXAMPLE), clock=clock)
     assert isinstance(wrapped, FaultInjector)
     assert len(wrapped.faults) == 6 and wrapped.inner is inner
 
@@ -518,9 +517,3 @@ def test_wrap_always_wraps_without_faults(inner: SimulatedProvider) -> None:
     """always=True wraps a faultless injector so faults can be set later."""
     wrapped = wrap_if_configured(inner, None, always=True)
     assert isinstance(wrapped, FaultInjector) and not wrapped.enabled
-
-
-def test_wrap_with_bad_chaos_is_a_config_error(inner: SimulatedProvider) -> None:
-    """Invalid chaos config fails with the deployment and the field named."""
-    with pytest.raises(ConfigError, match=r"'sim/m':\n  chaos\.faults\[0\]\.error\.status"):
-        wrap_if_configured(inner, {"faults": [{"type": "error", "status": 200}]})

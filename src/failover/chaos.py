@@ -2,9 +2,10 @@
 an httpx transport wraps another, so failover can be tested against errors, latency, hangs,
 resets, 429s, cut streams and timed outages on demand.
 
-Faults come from config (a deployment's `chaos:` mapping, validated by `ChaosConfig`) or from
-Python, and can be replaced at runtime (`set_faults`, `clear`, `enabled`) by the admin API. All
-waiting goes through the injected `Clock`, so a `FakeClock` makes outages run in virtual time.
+Faults come from config (a deployment's `chaos:` section, typed by
+`failover.config.ChaosConfig` and checked when the config loads) or from Python, and can be
+replaced at runtime (`set_faults`, `clear`, `enabled`) by the admin API. All waiting goes
+through the injected `Clock`, so a `FakeClock` makes outages run in virtual time.
 
     chaos:
       seed: 7
@@ -20,35 +21,28 @@ waiting goes through the injected `Clock`, so a `FakeClock` makes outages run in
 from __future__ import annotations
 
 import logging
-import math
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    TypeAdapter,
-    ValidationError,
-    model_validator,
-)
+from pydantic import TypeAdapter
 
-from .classify import classify_status
 from .clock import Clock, SystemClock
-from .config import Duration, Rate, format_validation_error
-from .errors import (
-    AttemptTimeout,
-    ConfigError,
-    ConnectionFailed,
-    Kind,
-    ProviderError,
-    RateLimited,
-    error_for,
+from .config import (
+    BaseFault,
+    ChaosConfig,
+    CutStreamFault,
+    Delay,
+    ErrorFault,
+    Fault,
+    HangFault,
+    LatencyFault,
+    Operation,
+    RateLimitFault,
+    ResetFault,
 )
+from .errors import ConnectionFailed
 from .types import BaseDeployment, Chunk, Completion, Payload, Request
 
 __all__ = [
@@ -68,243 +62,7 @@ __all__ = [
 
 logger = logging.getLogger("failover.chaos")
 
-Seconds = Duration
-Fraction = Annotated[Rate, Field(ge=0, le=1)]
-Operation = Literal["complete", "stream", "probe", "embeddings"]
 _D = TypeVar("_D", bound="BaseDeployment")  # an Adapter stays an Adapter once wrapped
-
-# A hang is a sleep on the clock rather than an unresolvable future, so that virtual time
-# (autojump, the simulator's fast mode) still terminates if nothing ever cancels the call.
-_HANG_FOR = 7 * 24 * 3600.0
-_STATUS_OF_KIND = {
-    Kind.RATE_LIMITED: 429,
-    Kind.OVERLOADED: 503,
-    Kind.SERVER_ERROR: 500,
-    Kind.AUTH: 401,
-    Kind.NOT_FOUND: 404,
-    Kind.CONTEXT_WINDOW: 400,
-    Kind.CONTENT_FILTER: 400,
-    Kind.BAD_REQUEST: 400,
-}
-_DIST_FIELDS = {
-    "fixed": frozenset({"value"}),
-    "uniform": frozenset({"low", "high"}),
-    "lognormal": frozenset({"median", "sigma", "max"}),
-}
-_ALL_DIST_FIELDS = frozenset().union(*_DIST_FIELDS.values())
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Delay(_Strict):
-    """A random duration in seconds: fixed, uniform(low, high) or lognormal around a median."""
-
-    dist: Literal["fixed", "uniform", "lognormal"] = "fixed"
-    value: Seconds = 0.0
-    low: Seconds = 0.0
-    high: Seconds = 0.0
-    median: Seconds = 0.0
-    sigma: float = Field(0.5, ge=0, le=5)
-    max: Seconds | None = None  # caps the lognormal's long tail
-
-    @model_validator(mode="before")
-    @classmethod
-    def _scalar_is_fixed(cls, data: Any) -> Any:
-        if isinstance(data, int | float | str) and not isinstance(data, bool):
-            return {"dist": "fixed", "value": data}
-        return data
-
-    @model_validator(mode="after")
-    def _fields_fit_dist(self) -> Delay:
-        stray = sorted((self.model_fields_set & _ALL_DIST_FIELDS) - _DIST_FIELDS[self.dist])
-        if stray:
-            takes = ", ".join(sorted(_DIST_FIELDS[self.dist]))
-            raise ValueError(f"{', '.join(stray)} not used by dist {self.dist} (it takes {takes})")
-        if self.dist == "uniform" and self.high < self.low:
-            raise ValueError("uniform needs high >= low")
-        if self.dist == "lognormal" and self.median <= 0:
-            raise ValueError("lognormal needs a median > 0")
-        return self
-
-    def sample(self, rng: random.Random) -> float:
-        """One draw, in seconds."""
-        if self.dist == "fixed":
-            return self.value
-        if self.dist == "uniform":
-            return rng.uniform(self.low, self.high)
-        drawn = rng.lognormvariate(math.log(self.median), self.sigma)
-        return drawn if self.max is None else min(drawn, self.max)
-
-    def label(self) -> str:
-        if self.dist == "fixed":
-            return f"{self.value:g}s"
-        if self.dist == "uniform":
-            return f"uniform {self.low:g}-{self.high:g}s"
-        return f"lognormal median {self.median:g}s sigma {self.sigma:g}"
-
-
-class BaseFault(_Strict):
-    """What every fault has: how often it fires, and the time window it is active in."""
-
-    type: str
-    rate: Fraction = 1.0
-    start: Seconds = 0.0  # seconds after the injector's epoch (creation or last set_faults)
-    end: Seconds | None = None
-    probe: bool = True  # also fail health probes, as a real outage would
-
-    @model_validator(mode="after")
-    def _window_ordered(self) -> BaseFault:
-        if self.end is not None and self.end <= self.start:
-            raise ValueError("end must be after start")
-        return self
-
-    def active(self, elapsed: float) -> bool:
-        return self.start <= elapsed and (self.end is None or elapsed < self.end)
-
-    def applies(self, op: Operation) -> bool:
-        return op != "probe" or self.probe
-
-    async def inject(self, clock: Clock, rng: random.Random, deployment: str) -> None:
-        """Act before the inner call: sleep, or raise the fault's error."""
-
-    def label(self) -> str:
-        rate = "" if self.rate == 1 else f" {self.rate:.0%}"
-        start = f" from {self.start:g}s" if self.start else ""
-        end = f" until {self.end:g}s" if self.end is not None else ""
-        return f"{self._what()}{rate}{start}{end}"
-
-    def _what(self) -> str:
-        return self.type
-
-
-class ErrorFault(BaseFault):
-    """The call fails with an HTTP-like error: `status` (500 -> ServerError, 529 -> Overloaded)."""
-
-    type: Literal["error"] = "error"
-    status: int | None = Field(None, ge=400, le=599)
-    kind: Kind | None = None  # defaults to what `status` classifies as
-    message: str | None = None
-    retry_after: Seconds | None = None
-
-    @model_validator(mode="after")
-    def _kind_is_failure(self) -> ErrorFault:
-        if self.kind is Kind.OK:
-            raise ValueError("kind must be a failure, not ok")
-        return self
-
-    def error(self, deployment: str) -> ProviderError:
-        kind = self.kind or classify_status(self.status or 500, self.message or "")
-        status = self.status if self.status is not None else _STATUS_OF_KIND.get(kind)
-        what = f"{status} {kind.value}" if status is not None else kind.value
-        message = self.message or f"injected {what} (chaos)"
-        return error_for(
-            kind, message, status=status, retry_after=self.retry_after, deployment=deployment
-        )
-
-    async def inject(self, clock: Clock, rng: random.Random, deployment: str) -> None:
-        raise self.error(deployment)
-
-    def _what(self) -> str:
-        return f"error {self.status or ''} {self.kind.value if self.kind else ''}".strip()
-
-
-class LatencyFault(BaseFault, Delay):
-    """Extra time before the call (before the first chunk of a stream)."""
-
-    type: Literal["latency"] = "latency"
-
-    async def inject(self, clock: Clock, rng: random.Random, deployment: str) -> None:
-        await clock.sleep(self.sample(rng))
-
-    def _what(self) -> str:
-        return f"latency {Delay.label(self)}"
-
-
-class HangFault(BaseFault):
-    """The call never answers: it waits until the caller's timeout cancels it."""
-
-    type: Literal["hang"] = "hang"
-
-    async def inject(self, clock: Clock, rng: random.Random, deployment: str) -> None:
-        await clock.sleep(_HANG_FOR)
-        raise AttemptTimeout("hung until given up (chaos)", deployment=deployment)
-
-
-class ResetFault(BaseFault):
-    """The connection is reset before any answer."""
-
-    type: Literal["reset"] = "reset"
-
-    async def inject(self, clock: Clock, rng: random.Random, deployment: str) -> None:
-        raise ConnectionFailed("connection reset by peer (chaos)", deployment=deployment)
-
-
-class RateLimitFault(BaseFault):
-    """A 429 with a Retry-After."""
-
-    type: Literal["rate_limit"] = "rate_limit"
-    retry_after: Seconds | None = 1.0
-
-    async def inject(self, clock: Clock, rng: random.Random, deployment: str) -> None:
-        raise RateLimited(
-            "rate limited (chaos)", status=429, retry_after=self.retry_after, deployment=deployment
-        )
-
-
-class CutStreamFault(BaseFault):
-    """A stream's connection dies after `after_chunks` chunks (streams only)."""
-
-    type: Literal["cut_stream"] = "cut_stream"
-    after_chunks: int = Field(1, ge=0)
-
-    def applies(self, op: Operation) -> bool:
-        return op == "stream"
-
-    def _what(self) -> str:
-        return f"cut_stream after {self.after_chunks} chunks"
-
-
-def _fault_tag(value: Any) -> str | None:
-    if isinstance(value, BaseFault):
-        return value.type
-    if isinstance(value, Mapping):
-        tag = value.get("type")
-        if tag is None and "kind" in value:
-            return "error"  # {kind: server_error, ...} reads naturally as an error fault
-        return tag if isinstance(tag, str) else None
-    return None
-
-
-Fault = Annotated[
-    Annotated[ErrorFault, Tag("error")]
-    | Annotated[LatencyFault, Tag("latency")]
-    | Annotated[HangFault, Tag("hang")]
-    | Annotated[ResetFault, Tag("reset")]
-    | Annotated[RateLimitFault, Tag("rate_limit")]
-    | Annotated[CutStreamFault, Tag("cut_stream")],
-    Discriminator(
-        _fault_tag,
-        custom_error_type="fault_type",
-        custom_error_message=(
-            "a fault needs a type: error, latency, hang, reset, rate_limit or cut_stream"
-        ),
-    ),
-]
-
-
-class ChaosConfig(_Strict):
-    """The faults to inject into one deployment, as written under a deployment's `chaos:`."""
-
-    enabled: bool = True
-    seed: int | None = None  # makes the random draws reproducible
-    faults: list[Fault] = Field(default_factory=list)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _bare_list(cls, data: Any) -> Any:
-        return {"faults": data} if isinstance(data, list | tuple) else data
 
 
 FaultsLike = ChaosConfig | Sequence[BaseFault | Mapping[str, Any]] | Mapping[str, Any] | None
@@ -312,6 +70,7 @@ _FAULT_LIST: TypeAdapter[list[Fault]] = TypeAdapter(list[Fault])
 
 
 def _coerce(faults: FaultsLike) -> ChaosConfig:
+    # a config's `chaos:` arrives typed; Python callers and the admin API may pass mappings
     if faults is None:
         return ChaosConfig()
     if isinstance(faults, ChaosConfig):
@@ -471,7 +230,11 @@ class FaultInjector(BaseDeployment):
                 cut = fault.after_chunks if cut is None else min(cut, fault.after_chunks)
                 continue
             self.injected[fault.type] += 1
-            await fault.inject(self._clock, self._rng, self.name)
+            wait = fault.wait(self._rng)
+            if wait is not None:
+                await self._clock.sleep(wait)
+            if (error := fault.error(self.name)) is not None:
+                raise error
         return cut
 
     def _roll(self, rate: float) -> bool:
@@ -490,7 +253,7 @@ def _dump(fault: BaseFault) -> dict[str, Any]:
 
 def wrap_if_configured(
     adapter: _D,
-    chaos: ChaosConfig | Mapping[str, Any] | None,
+    chaos: ChaosConfig | None,
     *,
     clock: Clock | None = None,
     rng: random.Random | None = None,
@@ -499,16 +262,8 @@ def wrap_if_configured(
     """`adapter` inside a FaultInjector when `chaos` is configured (or `always`), else itself.
 
     `always` wraps every deployment, faultless, so the admin API can start an outage later.
+    `chaos` comes validated from the config (`DeploymentConfig.chaos`).
     """
-    if not chaos and not always:
+    if chaos is None and not always:
         return adapter
-    try:
-        config = _coerce(chaos)
-    except ValidationError as exc:
-        raise ConfigError(_chaos_error(adapter.name, exc)) from None
-    return FaultInjector(adapter, config, clock=clock, rng=rng)
-
-
-def _chaos_error(name: str, exc: ValidationError) -> str:
-    header = f"invalid chaos config for deployment {name!r}"
-    return format_validation_error(exc, header=header, prefix="chaos")
+    return FaultInjector(adapter, chaos, clock=clock, rng=rng)

@@ -8,10 +8,13 @@ hedging, fallbacks and panic mode — all with the numbers of *this* config.
 from __future__ import annotations
 
 from .config import BreakerConfig, Config, RouteConfig
+from .resilience.panic import Panic
+from .resilience.strategies import StrategyName
 
-__all__ = ["explain_config", "explain_route"]
+__all__ = ["STRATEGY_TEXT", "explain_config", "explain_route"]
 
-_STRATEGIES = {
+# how each strategy orders a route's deployments, in words (one entry per STRATEGY_NAMES)
+STRATEGY_TEXT: dict[StrategyName, str] = {
     "priority": "in the order written (the first healthy one answers; the others are backups)",
     "round_robin": "in turn: each request starts at the next deployment, the rest are backups",
     "weighted": "at random in proportion to their weights, the rest as backups",
@@ -47,7 +50,7 @@ def explain_route(config: Config, name: str) -> list[str]:
     deployments = ", ".join(
         _deployment(config, d.key, d.provider, d.timeout) for d in route.deployments
     )
-    lines.append(f"  1. Tries {deployments} {_STRATEGIES[route.strategy]}.")
+    lines.append(f"  1. Tries {deployments} {STRATEGY_TEXT[route.strategy]}.")
     lines.append(
         "  2. Skips a deployment whose circuit breaker is open, that health checks marked "
         "unhealthy, or that is cooling down after a 429."
@@ -76,7 +79,7 @@ def explain_route(config: Config, name: str) -> list[str]:
     lines.append(f"  6. {_breaker_text(breaker)}")
     lines.append(f"  7. {_hedge_text(route)}")
     lines.append(f"  8. {_fallback_text(route)}")
-    lines.append("  9. " + (_PANIC_TEXT[_panic_key(route.panic)]))
+    lines.append("  9. " + _PANIC_TEXT[route.panic])
     return lines
 
 
@@ -166,15 +169,9 @@ def _secs(seconds: float | None) -> str:
 
 
 _PANIC_TEXT = {
-    "health": "If health checks ruled out every candidate, they are tried anyway (panic mode): "
-    "a bad health signal must not turn into an outage. Open breakers still fail fast.",
-    "all": "If every candidate is ruled out, open breakers included, they are all tried "
+    Panic.HEALTH: "If health checks ruled out every candidate, they are tried anyway (panic "
+    "mode): a bad health signal must not turn into an outage. Open breakers still fail fast.",
+    Panic.ALL: "If every candidate is ruled out, open breakers included, they are all tried "
     "anyway (panic: all).",
-    "off": "Panic mode is off: when every candidate is ruled out, the request fails.",
+    Panic.OFF: "Panic mode is off: when every candidate is ruled out, the request fails.",
 }
-
-
-def _panic_key(panic: bool | str) -> str:
-    if isinstance(panic, bool):
-        return "health" if panic else "off"
-    return panic

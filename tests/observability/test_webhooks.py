@@ -12,8 +12,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from failover import Event
+from failover.config import WebhookConfig
 from failover.observability import WebhookSender
-from failover.observability.config import WebhookConfig
 
 
 class Hook:

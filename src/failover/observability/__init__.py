@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..config import EventsConfig, LogsConfig, ObservabilityConfig, WebhookConfig
 from .alerts import WebhookSender
-from .config import EventsConfig, LogsConfig, ObservabilityConfig, WebhookConfig
 from .hub import Observability
 from .logs import JsonFormatter, RequestLogger, TextFormatter, configure_logging, redact
 from .metrics import CONTENT_TYPE, Metrics
@@ -40,19 +40,8 @@ __all__ = [
 
 
 def configure_logging_for(config: Config, level: str | None = None) -> str:
-    """Logging as `config.observability.logs` says (`level` overrides); the level in force.
-
-    Raises `ConfigError` naming the field when the section is invalid.
-    """
-    from pydantic import ValidationError
-
-    from ..config import format_validation_error
-    from ..errors import ConfigError
-
-    try:
-        logs = ObservabilityConfig.model_validate(config.observability).logs
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, prefix="observability")) from None
+    """Logging as `config.observability.logs` says (`level` overrides); the level in force."""
+    logs = config.observability.logs
     level = level or logs.level
     configure_logging(level, json=logs.format == "json")
     return level

@@ -21,8 +21,8 @@ import aiohttp
 import orjson
 
 from ..clock import Clock, SystemClock
+from ..config import DEFAULT_WEBHOOK_EVENTS, WebhookConfig
 from ..events import Event
-from .config import DEFAULT_WEBHOOK_EVENTS, WebhookConfig
 from .logs import event_fields, redact
 
 if TYPE_CHECKING:

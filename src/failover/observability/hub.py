@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
+from ..config import ObservabilityConfig
 from .alerts import WebhookSender
-from .config import ObservabilityConfig
 from .logs import RequestLogger
 from .metrics import CONTENT_TYPE, Metrics
 from .recent import EventLog

@@ -12,7 +12,7 @@ simulated   SimulatedProvider     no network: a fake LLM for tests and demos
 from __future__ import annotations
 
 from ..clock import Clock
-from ..config import DeploymentConfig, ProviderConfig
+from ..config import DeploymentConfig, ProviderConfig, SimulatedOptions
 from ..errors import ConfigError
 from ..transport import Transport
 from ..types import BaseDeployment
@@ -50,7 +50,7 @@ def create_adapter(
 
     `clock` (the router's) paces simulated providers and dates Retry-After headers.
     """
-    if provider.kind == "simulated":
+    if isinstance(provider.options, SimulatedOptions):  # kind: simulated
         from .simulated import SimulatedProvider  # only loaded by configs that use it
 
         return SimulatedProvider(

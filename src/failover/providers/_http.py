@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from ..classify import classify_status, parse_retry_after
 from ..clock import Clock, SystemClock
-from ..config import DeploymentConfig, ProviderConfig
+from ..config import DeploymentConfig, HTTPOptions, ProviderConfig, ProviderOptions, validate_as
 from ..errors import Kind, ProviderError, ServerError, error_for
 from ..transport import HTTPClient, HTTPResponse, StreamResponse, Transport
 from ..types import BaseDeployment
@@ -30,6 +30,8 @@ class HTTPAdapter(BaseDeployment):
 
     kind: ClassVar[str] = "http"
     default_base_url: ClassVar[str] = ""
+    options_type: ClassVar[type[HTTPOptions]] = HTTPOptions  # what `options` are checked as
+    options: HTTPOptions
 
     def __init__(
         self,
@@ -40,7 +42,7 @@ class HTTPAdapter(BaseDeployment):
         base_url: str | None = None,
         api_version: str | None = None,
         headers: Mapping[str, str] | None = None,
-        options: Mapping[str, Any] | None = None,
+        options: ProviderOptions | Mapping[str, Any] | None = None,
         weight: float = 1.0,
         timeout: float | None = None,
         transport: Transport | None = None,
@@ -54,7 +56,7 @@ class HTTPAdapter(BaseDeployment):
         self.timeout = timeout
         self.base_url = self.normalize_base_url((base_url or self.default_base_url).rstrip("/"))
         self.api_version = api_version
-        self.options: dict[str, Any] = dict(options or {})
+        self.options = validate_as(self.options_type, options, what=f"options of {self.name}")
         self._api_key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
         self._clock = clock or SystemClock()
         self._owns_transport = transport is None
@@ -62,8 +64,8 @@ class HTTPAdapter(BaseDeployment):
         self._http: HTTPClient = self._transport.client(
             provider_name or self.base_url,
             connect_timeout=connect_timeout,
-            read_timeout=self.options.get("read_timeout"),
-            limit=self.options.get("max_connections"),
+            read_timeout=self.options.read_timeout,
+            limit=self.options.max_connections,
         )
         self._headers = {
             "content-type": "application/json",

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
+from ..config import AnthropicOptions
 from ..errors import ConnectionFailed, callers_fault
 from ..openai_shapes import ChunkMaker, new_id
 from ..transport import SSEEvent
@@ -18,7 +19,6 @@ from ._openai_format import wants_usage
 __all__ = ["AnthropicAdapter"]
 
 API_VERSION = "2023-06-01"
-DEFAULT_MAX_TOKENS = 4096
 
 
 class AnthropicAdapter(HTTPAdapter):
@@ -26,6 +26,8 @@ class AnthropicAdapter(HTTPAdapter):
 
     kind: ClassVar[str] = "anthropic"
     default_base_url: ClassVar[str] = "https://api.anthropic.com"
+    options_type: ClassVar[type[AnthropicOptions]] = AnthropicOptions
+    options: AnthropicOptions
 
     def normalize_base_url(self, base_url: str) -> str:
         return base_url.removesuffix("/v1")  # both https://api.anthropic.com[/v1] work
@@ -34,12 +36,12 @@ class AnthropicAdapter(HTTPAdapter):
         headers = {"anthropic-version": self.api_version or API_VERSION}
         if self._api_key:
             headers["x-api-key"] = self._api_key
-        if beta := self.options.get("beta"):
-            headers["anthropic-beta"] = beta if isinstance(beta, str) else ",".join(beta)
+        if self.options.beta:
+            headers["anthropic-beta"] = ",".join(self.options.beta)
         return headers
 
     def _body(self, request: Request, *, stream: bool = False) -> JSON:
-        default = int(self.options.get("default_max_tokens", DEFAULT_MAX_TOKENS))
+        default = self.options.default_max_tokens
         with callers_fault("anthropic", deployment=self.name):
             body = to_messages_request(request, model=self.model, default_max_tokens=default)
         if stream:

@@ -22,6 +22,7 @@ from botocore.session import Session
 from pydantic import SecretStr
 
 from ..clock import Clock
+from ..config import BedrockOptions, HTTPOptions, validate_as
 from ..errors import ConnectionFailed, Kind, ProviderError, callers_fault, error_for
 from ..transport import StreamResponse, Transport
 from ..types import JSON, Chunk, Completion, Request
@@ -48,6 +49,8 @@ class BedrockAdapter(HTTPAdapter):
     """Any Bedrock model through Converse / ConverseStream, SigV4-signed (or a Bedrock API key)."""
 
     kind: ClassVar[str] = "bedrock"
+    options_type: ClassVar[type[HTTPOptions]] = BedrockOptions
+    options: BedrockOptions
 
     def __init__(
         self,
@@ -70,11 +73,11 @@ class BedrockAdapter(HTTPAdapter):
         connect_timeout: float = 5.0,
         clock: Clock | None = None,
     ) -> None:
-        opts = dict(options or {})
-        self.profile: str | None = profile or opts.get("profile")  # None: botocore's default
+        opts = validate_as(BedrockOptions, options, what=f"options of {name or model}")
+        self.profile: str | None = profile or opts.profile  # None: botocore's default
         where = f"providers.{provider_name}.options.region" if provider_name else "region"
         self.region = resolve_region(
-            region or opts.get("region"), profile=self.profile, session=session, where=where
+            region or opts.region, profile=self.profile, session=session, where=where
         )
         super().__init__(
             model=model,
@@ -91,7 +94,7 @@ class BedrockAdapter(HTTPAdapter):
             connect_timeout=connect_timeout,
             clock=clock,
         )
-        control = control_url or opts.get("control_url")
+        control = control_url or opts.control_url
         # the control plane (model descriptions, for the probe) has its own host
         self.control_url = str(control or f"https://bedrock.{self.region}.amazonaws.com").rstrip(
             "/"
@@ -100,7 +103,11 @@ class BedrockAdapter(HTTPAdapter):
         self._signer = AWSSigner(
             service="bedrock", region=self.region, profile=self.profile, session=session
         )
-        self._extra = {field: opts[key] for key, field in _EXTRA_FIELDS.items() if key in opts}
+        self._extra = {
+            field: value
+            for key, field in _EXTRA_FIELDS.items()
+            if (value := getattr(opts, key)) is not None
+        }
 
     def normalize_base_url(self, base_url: str) -> str:
         return base_url or f"https://bedrock-runtime.{self.region}.amazonaws.com"

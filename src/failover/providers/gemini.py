@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 from ..classify import parse_duration_header
+from ..config import GeminiOptions
 from ..errors import BadRequest, ConnectionFailed, ContentFiltered, Kind, ServerError, callers_fault
 from ..openai_shapes import ChunkMaker, new_id
 from ..types import JSON, Chunk, Completion, Payload, Request
@@ -27,6 +28,7 @@ class GeminiAdapter(HTTPAdapter):
 
     kind: ClassVar[str] = "gemini"
     default_base_url: ClassVar[str] = "https://generativelanguage.googleapis.com/v1beta"
+    options_type: ClassVar[type[GeminiOptions]] = GeminiOptions
 
     def auth_headers(self) -> dict[str, str]:
         # a header rather than ?key=: URLs end up in logs and error messages, headers do not

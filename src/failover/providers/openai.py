@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import ClassVar
 from urllib.parse import quote
 
+from ..config import AzureOptions, OpenAIOptions
 from ..errors import ConfigError, ConnectionFailed, ServerError
 from ..transport import SSEEvent
 from ..types import Chunk, Completion, Payload, Request
@@ -25,13 +26,15 @@ class OpenAIAdapter(HTTPAdapter):
 
     kind: ClassVar[str] = "openai"
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
+    options_type: ClassVar[type[OpenAIOptions]] = OpenAIOptions
+    options: OpenAIOptions
 
     def auth_headers(self) -> dict[str, str]:
         headers = super().auth_headers()
-        if org := self.options.get("organization"):
-            headers["openai-organization"] = str(org)
-        if project := self.options.get("project"):
-            headers["openai-project"] = str(project)
+        if org := self.options.organization:
+            headers["openai-organization"] = org
+        if project := self.options.project:
+            headers["openai-project"] = project
         return headers
 
     def url(self, endpoint: str) -> str:
@@ -72,7 +75,7 @@ class OpenAIAdapter(HTTPAdapter):
 
     async def probe(self) -> None:
         """GET /models: cheap, authenticated, and served by most compatible servers."""
-        await self._get(self.url(str(self.options.get("probe_path", "models")).lstrip("/")))
+        await self._get(self.url(self.options.probe_path.lstrip("/")))
 
 
 class AzureOpenAIAdapter(OpenAIAdapter):
@@ -80,6 +83,7 @@ class AzureOpenAIAdapter(OpenAIAdapter):
 
     kind: ClassVar[str] = "azure"
     default_base_url: ClassVar[str] = ""
+    options_type: ClassVar[type[OpenAIOptions]] = AzureOptions
     default_api_version: ClassVar[str] = "2024-10-21"
 
     def normalize_base_url(self, base_url: str) -> str:

@@ -19,60 +19,21 @@ import hashlib
 import random
 import re
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..chaos import Delay, ErrorFault
 from ..clock import Clock, SystemClock
-from ..config import Rate, format_validation_error
-from ..errors import BadRequest, ConfigError, ConnectionFailed, Kind, callers_fault
+from ..config import Delay, ErrorFault, SimulatedOptions, validate_as
+from ..errors import BadRequest, ConnectionFailed, callers_fault
 from ..openai_shapes import ChunkMaker, choice, completion, message, tool_call, usage
 from ..types import BaseDeployment, Chunk, Completion, Payload, Request
 
 __all__ = ["SimulatedOptions", "SimulatedProvider"]
 
-Fraction = Annotated[Rate, Field(ge=0, le=1)]
-_PLACEHOLDERS = {"last_user": "", "model": "", "name": "", "call": 0}
 _TOKEN = re.compile(r"\s*\S+|\s+$")
-
-
-class SimulatedOptions(BaseModel):
-    """How a simulated deployment paces, words and fails its answers. Durations in seconds."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    latency: Delay | None = None  # time to a whole answer; default ttft + pacing
-    ttft: Delay | None = None  # time to a stream's first chunk; default latency, else 0
-    tokens_per_second: float | None = Field(None, gt=0)  # stream pacing; None: all at once
-    reply: str = "Simulated reply from {model}: {last_user}"  # also {name} and {call}
-    tokens: int | None = Field(None, ge=1)  # stretch or cut every reply to this many tokens
-    error_rate: Fraction = 0.0
-    error_status: int | None = Field(None, ge=400, le=599)  # default 500 (or the kind's)
-    error_kind: Kind | None = None  # default: what error_status classifies as
-    down: bool = False  # every call and probe fails as if the connection was refused
-    embedding_dimensions: int = Field(16, ge=1, le=8192)
-
-    @field_validator("reply")
-    @classmethod
-    def _known_placeholders(cls, value: str) -> str:
-        try:
-            value.format_map(_PLACEHOLDERS)
-        except (KeyError, IndexError, ValueError) as exc:
-            known = ", ".join("{" + k + "}" for k in _PLACEHOLDERS)
-            raise ValueError(f"bad placeholder {exc} in reply (use {known})") from None
-        return value
-
-    @classmethod
-    def parse(cls, options: dict[str, Any] | None, *, name: str) -> SimulatedOptions:
-        """Validate `options`, or raise ConfigError naming each bad option."""
-        try:
-            return cls.model_validate(options or {})
-        except ValidationError as exc:
-            raise ConfigError(_options_error(name, exc)) from None
 
 
 class SimulatedProvider(BaseDeployment):
@@ -83,7 +44,7 @@ class SimulatedProvider(BaseDeployment):
         *,
         name: str,
         model: str,
-        options: dict[str, Any] | None = None,
+        options: SimulatedOptions | Mapping[str, Any] | None = None,
         weight: float = 1.0,
         timeout: float | None = None,
         clock: Clock | None = None,
@@ -93,7 +54,7 @@ class SimulatedProvider(BaseDeployment):
         self.model = model
         self.weight = weight
         self.timeout = timeout
-        self.options = SimulatedOptions.parse(options, name=name)
+        self.options = _parse(options, name)
         self.calls = 0  # complete() calls received, failed ones included
         self.stream_calls = 0
         self.embedding_calls = 0
@@ -106,7 +67,7 @@ class SimulatedProvider(BaseDeployment):
     def update(self, **changes: Any) -> None:
         """Change options at runtime, validated like the constructor's: `update(down=True)`."""
         merged = {**self.options.model_dump(exclude_unset=True), **changes}
-        self.options = SimulatedOptions.parse(merged, name=self.name)
+        self.options = _parse(merged, self.name)
 
     async def complete(self, request: Request) -> Completion:
         self.calls += 1
@@ -335,11 +296,12 @@ def _vector(text: str, dims: int, as_base64: bool) -> list[float] | str:
     return unit
 
 
-def _options_error(name: str, exc: ValidationError) -> str:
-    known = ", ".join(SimulatedOptions.model_fields)
-    return format_validation_error(
-        exc,
-        header=f"invalid options for simulated provider {name!r}",
+def _parse(options: SimulatedOptions | Mapping[str, Any] | None, name: str) -> SimulatedOptions:
+    """`options` as given in Python, checked (from a config file they come checked already)."""
+    return validate_as(
+        SimulatedOptions,
+        options,
+        what=f"options for simulated provider {name!r}",
         prefix="options",
-        unknown=f"unknown option (known: {known})",
+        unknown=f"unknown option (known: {', '.join(SimulatedOptions.model_fields)})",
     )

@@ -10,21 +10,27 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar, get_args
 
 from ..stats import DeploymentStats
 
 __all__ = [
     "STRATEGIES",
+    "STRATEGY_NAMES",
     "Candidate",
     "LeastBusy",
     "LeastLatency",
     "Priority",
     "RoundRobin",
     "Strategy",
+    "StrategyName",
     "Weighted",
     "strategy_named",
 ]
+
+# The one list of built-in strategy names: the config schema and `failover explain` use it.
+StrategyName = Literal["priority", "round_robin", "weighted", "least_latency", "least_busy"]
+STRATEGY_NAMES: tuple[StrategyName, ...] = get_args(StrategyName)
 
 
 class Candidate(Protocol):
@@ -97,7 +103,7 @@ class LeastBusy:
         return sorted(candidates, key=lambda c: stats(c.name).in_flight)
 
 
-STRATEGIES: dict[str, Callable[[], Strategy]] = {
+STRATEGIES: dict[StrategyName, Callable[[], Strategy]] = {
     "priority": Priority,
     "round_robin": RoundRobin,
     "weighted": Weighted,
@@ -110,7 +116,6 @@ def strategy_named(name: str, *, rng: random.Random | None = None) -> Strategy:
     """A fresh strategy object for `name`; ValueError names the choices."""
     if name == "weighted":
         return Weighted(rng)
-    try:
-        return STRATEGIES[name]()
-    except KeyError:
-        raise ValueError(f"unknown strategy {name!r}; choose one of {sorted(STRATEGIES)}") from None
+    if name not in STRATEGY_NAMES:
+        raise ValueError(f"unknown strategy {name!r}; choose one of {sorted(STRATEGY_NAMES)}")
+    return STRATEGIES[name]()

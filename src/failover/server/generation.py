@@ -13,11 +13,9 @@ import asyncio
 import time
 
 import orjson
-from pydantic import ValidationError
 
-from ..config import Config, format_validation_error
-from ..errors import ConfigError
-from ..observability import EventLog, Observability, ObservabilityConfig
+from ..config import Config
+from ..observability import EventLog, Observability
 from ..router import Router
 from .auth import AdminGuard, KeyRing
 
@@ -94,17 +92,14 @@ class Generation:
 
 
 def observe(router: Router, *, events: EventLog | None = None) -> Observability:
-    """Metrics, logs, events, webhooks and (when enabled) health checks for `router`.
-
-    Raises `ConfigError` for an invalid `observability:` section."""
+    """Metrics, logs, events, webhooks and (when enabled) health checks for `router`, as its
+    config's `observability:` section (checked when the config loaded) says."""
     config = router.config
-    try:
-        obs_config = ObservabilityConfig.model_validate(config.observability if config else {})
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, prefix="observability")) from None
     checker = None
     if config is not None and config.defaults.health.enabled:
         from ..health import HealthChecker
 
         checker = HealthChecker(router, config.defaults.health)
-    return Observability(router, obs_config, health=checker, events=events)
+    return Observability(
+        router, config.observability if config else None, health=checker, events=events
+    )

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..chaos import BaseFault, ChaosConfig, FaultInjector
 from ..clock import Clock
-from ..config import Config, DeploymentConfig
+from ..config import Config, DeploymentConfig, SimulatedOptions
 from ..errors import FailoverError, Kind, RequestFailed
 from ..events import Event
 from ..factory import from_config
@@ -65,14 +65,12 @@ def _simulated(
     config: Config, dep: DeploymentConfig, clock: Clock, seed: int, notes: list[str] | None
 ) -> SimulatedProvider:
     provider = config.providers[dep.provider]
-    options = provider.options
-    if provider.kind != "simulated":
-        options = STAND_IN
-        if notes is not None:
-            notes.append(
-                f"{dep.key}: provider {dep.provider!r} is kind {provider.kind}; "
-                "a simulated deployment stands in for it"
-            )
+    options = provider.options if isinstance(provider.options, SimulatedOptions) else STAND_IN
+    if provider.kind != "simulated" and notes is not None:
+        notes.append(
+            f"{dep.key}: provider {dep.provider!r} is kind {provider.kind}; "
+            "a simulated deployment stands in for it"
+        )
     return SimulatedProvider(
         name=dep.key,
         model=dep.model,

@@ -1,4 +1,4 @@
-"""The `observability:` section of the config: metrics, logs, recent events and webhooks.
+"""The `observability:` section: metrics, logs, recent events and webhooks.
 
     observability:
       metrics: true
@@ -20,29 +20,30 @@ Durations take the config's usual forms (250ms, 5s, 1m).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
-from ..config import Duration
+from .base import Duration, StrictModel
 
 __all__ = [
     "DEFAULT_WEBHOOK_EVENTS",
+    "EVENT_TYPES",
+    "EventType",
     "EventsConfig",
     "LogsConfig",
     "ObservabilityConfig",
     "WebhookConfig",
 ]
 
-# every event type the core emits except "fallback", which fires once per fallen-back request
-DEFAULT_WEBHOOK_EVENTS = ("breaker", "health", "panic", "chaos", "config")
+# the types of `failover.events.Event` the router, health checker and gateway emit
+EventType = Literal["breaker", "health", "panic", "fallback", "chaos", "config"]
+EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
+# every event type but "fallback", which fires once per fallen-back request
+DEFAULT_WEBHOOK_EVENTS: tuple[EventType, ...] = tuple(t for t in EVENT_TYPES if t != "fallback")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LogsConfig(_Model):
+class LogsConfig(StrictModel):
     """Structured logs: level, JSON lines or text, and whether to log every request."""
 
     level: Literal["debug", "info", "warning", "error"] = "info"
@@ -55,18 +56,18 @@ class LogsConfig(_Model):
         return value.lower() if isinstance(value, str) else value
 
 
-class EventsConfig(_Model):
+class EventsConfig(StrictModel):
     """The ring of recent events served at /admin/events."""
 
     keep: int = Field(500, ge=1, le=100_000)
 
 
-class WebhookConfig(_Model):
+class WebhookConfig(StrictModel):
     """One URL that receives events as JSON POSTs."""
 
     url: str
     name: str | None = None  # label in metrics and logs; default: the URL's host
-    events: list[str] = Field(default_factory=lambda: list(DEFAULT_WEBHOOK_EVENTS))
+    events: list[EventType] = Field(default_factory=lambda: list(DEFAULT_WEBHOOK_EVENTS))
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     timeout: Duration = Field(5.0, gt=0)
     attempts: int = Field(3, ge=1, le=10)
@@ -82,7 +83,7 @@ class WebhookConfig(_Model):
         return value
 
 
-class ObservabilityConfig(_Model):
+class ObservabilityConfig(StrictModel):
     """Metrics, logs, recent events and webhooks of a gateway."""
 
     metrics: bool = True
