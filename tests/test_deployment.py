@@ -103,7 +103,8 @@ async def test_sdk_model_result_is_dumped() -> None:
 
 
 async def test_stream_from_text_pieces() -> None:
-    """A stream callable yielding text pieces becomes OpenAI chunks, role first."""
+    """A stream callable yielding text pieces becomes OpenAI chunks, role first, and its end
+    is the answer's end (a finish reason follows the last piece)."""
 
     async def pieces(request: dict[str, Any]) -> Any:
         for piece in ("Hel", "lo"):
@@ -112,7 +113,8 @@ async def test_stream_from_text_pieces() -> None:
     router = Router({"chat": Route([Deployment("s", stream=pieces)])})
     chunks = [c.body async for c in router.stream("chat", HI)]
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": "Hel"}
-    assert "".join(c["choices"][0]["delta"]["content"] for c in chunks) == "Hello"
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == "Hello"
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
     assert (await router.complete("chat", HI)).text == "Hello"
 
 

@@ -13,6 +13,7 @@ from failover.resilience.breaker import BreakerPolicy
 from failover.resilience.panic import Panic
 from failover.resilience.retry import RetryBudget, RetryPolicy
 from failover.resilience.strategies import strategy_named
+from failover.resilience.streams import StreamPolicy
 from failover.route import Plan, Slot, resolve_strategy
 from failover.testing import ScriptedDeployment
 
@@ -31,6 +32,7 @@ def plan_of(**fallbacks: list[str]) -> Plan:
         breaker=BreakerPolicy(),
         timeouts=Timeouts(),
         panic=Panic.HEALTH,
+        streams=StreamPolicy(),
         budget=RetryBudget("retry:chat", ratio=0.2),
         hedge_budget=None,
     )

@@ -1,5 +1,5 @@
-"""Streams and the commit rule: invisible failover before the first chunk, a distinguishable
-error after it."""
+"""Streams and the commit rule: invisible failover before the first content, and with
+recovery turned off a distinguishable error after it (recovery itself: test_stream_recovery)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ from failover import (
     StreamInterrupted,
     Timeouts,
 )
+from failover.resilience.streams import Resume, StreamPolicy
 from failover.testing import ScriptedDeployment, fail, hang, ok
+
+NO_RESUME = StreamPolicy(resume=Resume.OFF)
 
 HI = {"messages": [{"role": "user", "content": "hi"}], "stream": True}
 
@@ -50,12 +53,13 @@ async def test_failure_before_first_chunk_fails_over(clock: FakeClock) -> None:
 
 
 async def test_failure_after_first_chunk_is_stream_interrupted(clock: FakeClock) -> None:
-    """After the first chunk, a failure raises StreamInterrupted and counts against the breaker."""
+    """Without recovery, a failure after content raises StreamInterrupted and counts against
+    the breaker."""
     primary = ScriptedDeployment(
         "primary", fail(500, after_chunks=2, chunks=("a", "b", "c")), clock=clock
     )
     backup = ScriptedDeployment("backup", clock=clock)
-    r = router(clock, primary, backup)
+    r = router(clock, primary, backup, streams=NO_RESUME)
     reply = await r.open_stream("chat", HI)
     got: list[str] = []
     with pytest.raises(StreamInterrupted) as info:
@@ -82,9 +86,10 @@ async def test_first_token_timeout_fails_over(clock: FakeClock) -> None:
 
 
 async def test_stalled_stream_is_interrupted_not_hung(clock: FakeClock) -> None:
-    """A stream that stops sending mid-way ends with StreamInterrupted after the idle limit."""
+    """A stream that stops sending mid-way ends with StreamInterrupted after the stall limit."""
     primary = ScriptedDeployment("primary", ok(chunks=("a", "b"), chunk_gap=100.0), clock=clock)
-    r = router(clock, primary, timeouts=Timeouts(first_token=2, attempt=10, total=300))
+    limits = Timeouts(first_token=5, stall=2, attempt=10, total=300, learn=None)
+    r = router(clock, primary, timeouts=limits)
     async with clock.autojump():
         reply = await r.open_stream("chat", HI)
         start = clock.now()

@@ -81,9 +81,13 @@ class Attempts:
         waited: float = 0.0,
         hedge: bool = False,
         force: bool = False,
+        recovery: str | None = None,
+        delivered: int | None = None,
     ) -> T:
-        """Call `slot` once. `force` calls it even when its breaker refuses (panic "all")."""
+        """Call `slot` once. `force` calls it even when its breaker refuses (panic "all");
+        `recovery` and `delivered` mark a call that finishes a broken stream."""
         call = await self._admit(state, plan, slot, waited=waited, hedge=hedge, force=force)
+        call.attempt.recovery, call.attempt.delivered = recovery, delivered
         now = call.started
         limit = slot.timeout or plan.timeouts.attempt
         until = min(now + limit, state.deadline) if limit is not None else state.deadline

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import ClassVar
 
+from ._aio import aclose_quietly
+from ._delivered import has_content
 from ._request import Call, Operation
 from .clock import Clock, deadline_scope
-from .errors import ServerError
-from .reply import aclose_quietly
+from .errors import ConnectionFailed, ServerError
 from .types import Chunk, Completion, Payload, Request
 
 __all__ = ["COMPLETE", "EMBED", "OpenStream", "Opened"]
@@ -33,41 +34,72 @@ EMBED: Operation[Payload] = _Embed()
 
 
 class Opened:
-    """A stream whose first chunk has arrived: the chunk, the rest, and the call it belongs to."""
+    """A stream whose first content has arrived: the lifecycle chunks before it (a role-only
+    first chunk), that content, the rest, and the call it belongs to."""
 
-    __slots__ = ("call", "first", "rest")
+    __slots__ = ("call", "first", "held", "rest")
 
-    def __init__(self, call: Call, first: Chunk, rest: AsyncIterator[Chunk]) -> None:
+    def __init__(
+        self, call: Call, held: list[Chunk], first: Chunk, rest: AsyncIterator[Chunk]
+    ) -> None:
         self.call = call
+        self.held = held
         self.first = first
         self.rest = rest
 
 
 class OpenStream(Operation[Opened]):
-    """Start a stream and wait for its first chunk, within the first-token limit.
+    """Start a stream and wait for its first content, within the first-content limit.
 
-    Until the first chunk is in hand a failure fails over invisibly; the stream's outcome is
-    recorded when it ends (see `StreamReply`).
+    Lifecycle chunks (the role) are held back until content arrives, so every failure before
+    content fails over invisibly and keeps its own status. The stream's outcome is recorded
+    when it ends (see `StreamSession`).
     """
 
     ends_on_return: ClassVar[bool] = False
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, first_content: Callable[[Call], float | None]) -> None:
         self.clock = clock
+        self.first_content = first_content  # the limit for a call: configured or learned
 
     async def send(self, call: Call, request: Request) -> Opened:
         rest = call.slot.deployment.stream(request).__aiter__()
-        first_by = call.plan.timeouts.first_token
+        limit = self.first_content(call)
+        held: list[Chunk] = []
+        malformed = call.plan.streams.max_malformed
         try:
-            until = None if first_by is None else self.clock.now() + first_by
-            async with deadline_scope(self.clock, until):
-                first = await anext(rest)
+            async with deadline_scope(self.clock, None if limit is None else call.started + limit):
+                first = await _first_content(rest, held, malformed, call.slot.name)
         except StopAsyncIteration:
+            await aclose_quietly(rest)
             raise ServerError(
-                "stream ended before its first chunk", deployment=call.slot.name
+                "stream ended before its first content", deployment=call.slot.name
             ) from None
         except BaseException:
             await aclose_quietly(rest)
             raise
         call.attempt.ttft = self.clock.now() - call.started
-        return Opened(call, first, rest)
+        return Opened(call, held, first, rest)
+
+
+async def _first_content(
+    rest: AsyncIterator[Chunk], held: list[Chunk], malformed: int, deployment: str
+) -> Chunk:
+    """Read until a chunk carries content, keeping the lifecycle chunks before it in `held`
+    and skipping up to `malformed` unreadable ones."""
+    bad = 0
+    while True:
+        chunk = await anext(rest)
+        try:
+            content = has_content(chunk.body)
+        except ValueError:
+            bad += 1
+            if bad > malformed:
+                raise ConnectionFailed(
+                    f"more than {malformed} malformed chunks before any content",
+                    deployment=deployment,
+                ) from None
+            continue
+        if content:
+            return chunk
+        held.append(chunk)

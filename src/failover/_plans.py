@@ -14,6 +14,7 @@ from .config import Timeouts
 from .errors import UnknownRoute
 from .resilience.breaker import BreakerPolicy
 from .resilience.retry import RetryBudget, RetryPolicy
+from .resilience.streams import StreamPolicy
 from .route import Plan, Route, Slot, resolve_strategy
 from .state.base import BreakerLike, StateStore
 from .types import BaseDeployment
@@ -35,8 +36,10 @@ class Plans:
         timeouts: Timeouts,
         store: StateStore,
         rng: random.Random,
+        streams: StreamPolicy,
         resolver: Callable[[str], BaseDeployment | None] | None = None,
     ) -> None:
+        self.streams = streams
         self.retry = retry
         self.breaker_policy = breaker
         self.timeouts = timeouts
@@ -93,6 +96,7 @@ class Plans:
             breaker=route.breaker or self.breaker_policy,
             timeouts=route.timeouts or self.timeouts,
             panic=route.panic,
+            streams=route.streams or self.streams,
             budget=self._retry_budget(name, retry),
             hedge_budget=self._hedge_budget(name, hedge.budget) if hedge else None,
         )

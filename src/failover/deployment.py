@@ -60,15 +60,27 @@ class Deployment(BaseDeployment):
             return
         source = await _call(self._stream, request)
         maker = ChunkMaker(model=self.model)
-        first = True
+        first, finished = True, False
         if hasattr(source, "__aiter__"):
-            async for item in source:
-                yield as_chunk(item, maker=maker, first=first)
-                first = False
+            items: Any = source
         else:
-            for item in await asyncio.to_thread(list, source):
-                yield as_chunk(item, maker=maker, first=first)
-                first = False
+            items = _aiter(await asyncio.to_thread(list, source))
+        async for item in items:
+            chunk = as_chunk(item, maker=maker, first=first)
+            finished = finished or _finishes(chunk)
+            first = False
+            yield chunk
+        if not finished:  # the callable's iterator ending is the answer's end
+            yield maker.chunk({}, finish_reason="stop")
+
+
+async def _aiter(items: list[Any]) -> AsyncIterator[Any]:
+    for item in items:
+        yield item
+
+
+def _finishes(chunk: Chunk) -> bool:
+    return any(c.get("finish_reason") for c in chunk.body.get("choices") or ())
 
 
 async def _call(fn: Callable[[Request], Any], request: Request) -> Any:

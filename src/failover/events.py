@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import Kind
+from .kinds import Kind
 from .trace import Attempt, Trace
 
-__all__ = ["Event", "Hooks"]
+__all__ = ["Event", "Hooks", "StreamBreak"]
 
 log = logging.getLogger("failover")
 
@@ -41,22 +41,36 @@ class Event:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class StreamBreak:
+    """A stream broke after content reached the caller, and what became of it."""
+
+    route: str
+    deployment: str  # the deployment whose stream broke
+    kind: Kind  # how it broke
+    delivered: int  # chars the caller had received
+    outcome: str  # "continued", "restarted" (on `by`), or "failed"
+    by: str | None = None  # the deployment that finished the answer
+
+
 AttemptListener = Callable[[Attempt], None]
 RequestListener = Callable[[Trace, Kind], None]
 EventListener = Callable[[Event], None]
 BudgetListener = Callable[[str, str], None]  # (route, "retry" | "hedge")
+StreamListener = Callable[[StreamBreak], None]
 
 
 class Hooks:
     """Listener lists. Empty lists cost one truthiness check on the hot path."""
 
-    __slots__ = ("attempt", "budget", "event", "request")
+    __slots__ = ("attempt", "budget", "event", "request", "stream")
 
     def __init__(self) -> None:
         self.attempt: list[AttemptListener] = []
         self.request: list[RequestListener] = []
         self.event: list[EventListener] = []
         self.budget: list[BudgetListener] = []
+        self.stream: list[StreamListener] = []
 
     def attempted(self, attempt: Attempt) -> None:
         for listener in self.attempt:
@@ -70,6 +84,11 @@ class Hooks:
         """A retry or hedge was not made: the route's `budget` ("retry"/"hedge") was empty."""
         for listener in self.budget:
             _safely(listener, route, budget)
+
+    def broke(self, event: StreamBreak) -> None:
+        """A committed stream broke: recovered on another deployment, or not."""
+        for listener in self.stream:
+            _safely(listener, event)
 
     def emit(self, event: Event) -> None:
         for listener in self.event:

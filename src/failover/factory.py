@@ -68,6 +68,7 @@ def from_config(
         routes_from_config(config, deployment),
         retry=config.defaults.retry.to_policy(),
         breaker=config.defaults.breaker.to_policy(),
+        streams=config.defaults.streams.to_policy(),
         timeouts=config.defaults.timeouts,
         store=store or build_store(config, clock),
         clock=clock,
@@ -92,6 +93,7 @@ def routes_from_config(config: Config, deployment: DeploymentFactory) -> dict[st
             retry=config.retry_for(name).to_policy(),
             breaker=config.breaker_for(name).to_policy(),
             timeouts=config.timeouts_for(name),
+            streams=config.streams_for(name).to_policy(),
             panic=route.panic,
         )
         for name, route in config.routes.items()

@@ -12,7 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from .types import JSON, Chunk, Completion
+from .types import JSON, Chunk, Completion, Request
 
 __all__ = [
     "ChunkMaker",
@@ -23,6 +23,7 @@ __all__ = [
     "new_id",
     "tool_call",
     "usage",
+    "wants_usage",
 ]
 
 
@@ -121,3 +122,9 @@ class ChunkMaker:
             "created": self.created,
             "model": self.model,
         }
+
+
+def wants_usage(request: Request) -> bool:
+    """Whether a stream request asked for the usage chunk (`stream_options.include_usage`)."""
+    options = request.get("stream_options")
+    return isinstance(options, dict) and bool(options.get("include_usage"))

@@ -17,6 +17,7 @@ from .resilience.hedging import HedgePolicy
 from .resilience.panic import Panic
 from .resilience.retry import RetryBudget, RetryPolicy
 from .resilience.strategies import Strategy, strategy_named
+from .resilience.streams import StreamPolicy
 from .stats import DeploymentStats
 from .types import BaseDeployment
 
@@ -47,6 +48,7 @@ class Route:
         breaker: BreakerPolicy | None = None,
         timeouts: Timeouts | None = None,
         panic: bool | str = True,
+        streams: StreamPolicy | None = None,
     ) -> None:
         if not deployments:
             raise ValueError("a route needs at least one deployment")
@@ -69,6 +71,7 @@ class Route:
         self.breaker = breaker
         self.timeouts = timeouts
         self.panic = Panic.parse(panic)
+        self.streams = streams
 
     def __repr__(self) -> str:
         names = ", ".join(d.name for d in self.deployments)
@@ -104,6 +107,7 @@ class Plan:
     breaker: BreakerPolicy
     timeouts: Timeouts
     panic: Panic
+    streams: StreamPolicy
     budget: RetryBudget
     hedge_budget: RetryBudget | None
 

@@ -23,18 +23,21 @@ hand, any failure fails over invisibly; after it, the caller gets `StreamInterru
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import random
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._attempt import Attempts, NothingAvailable, Skipped
 from ._decisions import fallback_routes, should_panic, tries_allowed
 from ._hedge import HedgeRace
+from ._limits import Limits
 from ._operations import COMPLETE, EMBED, Opened, OpenStream
 from ._plans import Plans
 from ._request import Operation, RequestState
+from ._stream import StreamSession
 from .classify import Classifier
 from .clock import Clock, SystemClock
 from .config import Timeouts
@@ -46,11 +49,12 @@ from .errors import (
     RequestRejected,
 )
 from .events import Event, Hooks
-from .kinds import Kind
+from .kinds import Kind, Retry
 from .reply import EmbeddingsReply, Reply, StreamReply
 from .resilience.breaker import BreakerEvent, BreakerPolicy
 from .resilience.panic import Panic
 from .resilience.retry import RetryPolicy, backoff
+from .resilience.streams import StreamPolicy
 from .route import Plan, Route, Slot
 from .state.base import BreakerLike, StateStore
 from .state.memory import MemoryStore
@@ -75,6 +79,7 @@ class Router:
         retry: RetryPolicy | None = None,
         breaker: BreakerPolicy | None = None,
         timeouts: Timeouts | None = None,
+        streams: StreamPolicy | None = None,
         store: StateStore | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
@@ -91,6 +96,7 @@ class Router:
         self.retry = retry or RetryPolicy()
         self.breaker_policy = breaker or BreakerPolicy()
         self.timeouts = timeouts or Timeouts()
+        self.streams = streams or StreamPolicy()
         self.config = config
         self._on_close = on_close
         self._plans = Plans(
@@ -98,12 +104,15 @@ class Router:
             retry=self.retry,
             breaker=self.breaker_policy,
             timeouts=self.timeouts,
+            streams=self.streams,
             store=self.store,
             rng=self.rng,
             resolver=resolver,
         )
         self._attempts = Attempts(self.store, self.clock, self.classifier, self.hooks)
-        self._open_stream = OpenStream(self.clock)
+        self._limits = Limits(self.store)
+        self._open_stream = OpenStream(self.clock, self._limits.first_content)
+        self._no_prefill: set[str] = set()  # deployments that refused an assistant prefill
         self.store.subscribe(self._on_breaker)
 
     # -- the registry ----------------------------------------------------------------------
@@ -155,8 +164,8 @@ class Router:
     ) -> StreamReply:
         """Start a stream: fail over until one deployment sends its first chunk."""
         state = self._begin(model, request, self._open_stream, request_id, timeout)
-        opened, slot = await self._send(state)
-        return self._stream_reply(state, opened, slot)
+        opened, _ = await self._send(state)
+        return self._stream_reply(state, opened)
 
     async def stream(
         self,
@@ -364,26 +373,53 @@ class Router:
 
     # -- streams ---------------------------------------------------------------------------
 
-    def _stream_reply(self, state: RequestState[Opened], opened: Opened, slot: Slot) -> StreamReply:
-        call = opened.call
-
-        async def finish(err: ProviderError | None, ok: bool) -> None:
-            await self._attempts.record(call, err, success=ok)
-            self._finished(state.trace, err, ok=ok)
-
-        timeouts = call.plan.timeouts
-        return StreamReply(
-            first=opened.first,
-            rest=opened.rest,
-            finish=finish,
-            trace=state.trace,
-            route=state.plan.name,
-            deployment=slot.name,
-            clock=self.clock,
-            idle_timeout=timeouts.first_token or timeouts.attempt,
-            deadline=state.deadline,
-            classify=self._attempts.classify,
+    def _stream_reply(self, state: RequestState[Opened], opened: Opened) -> StreamReply:
+        """The committed stream, relayed and recovered by a `StreamSession`."""
+        cap = state.plan.timeouts.stream
+        started = state.trace.started if state.trace.started is not None else self.clock.now()
+        session = StreamSession(
+            attempts=self._attempts,
+            state=state,
+            opened=opened,
+            policy=opened.call.plan.streams,
+            opener=self._open_stream,
+            candidates=functools.partial(self._recovery_candidates, state),
+            no_prefill=self._no_prefill,
+            silence=self._limits.silence,
+            deadline=math.inf if cap is None else started + cap,
+            on_end=functools.partial(self._stream_ended, state.trace),
         )
+        return StreamReply(session, trace=state.trace, route=state.plan.name)
+
+    def _recovery_candidates(
+        self, state: RequestState[Opened], broken: Slot, cause: ProviderError
+    ) -> Iterator[tuple[Plan, Slot]]:
+        """Who may finish a broken stream: the route's candidates in strategy order, then its
+        fallback routes'; the deployment that broke last, and only if its kind of failure
+        may be retried (a silent one is not: a second wait would only double the caller's)."""
+        again: tuple[Plan, Slot] | None = None
+        for plan in self._walk(state.plan):
+            for slot in plan.ordered(self.store.stats):
+                if slot.name != broken.name:
+                    yield plan, slot
+                elif again is None:
+                    again = (plan, slot)
+        if again is not None and cause.kind.policy.retry is not Retry.NO:
+            yield again
+
+    def _walk(self, plan: Plan) -> Iterator[Plan]:
+        """A route, then the routes it falls back to, breadth first, each once."""
+        queue, seen = [plan], {plan.name}
+        while queue:
+            current = queue.pop(0)
+            yield current
+            for name in current.fallbacks:
+                if name not in seen:
+                    seen.add(name)
+                    queue.append(self._plans.get(name))
+
+    def _stream_ended(self, trace: Trace, exc: BaseException | None, ok: bool) -> None:
+        self._finished(trace, exc, ok=ok)
 
     # -- events ----------------------------------------------------------------------------
 

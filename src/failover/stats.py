@@ -1,5 +1,6 @@
 """Passive signals per deployment: latency and time-to-first-token EWMAs, a bounded window of
-recent latencies for percentiles, recent outcomes for a success rate, and calls in flight.
+recent latencies for percentiles, recent outcomes for a success rate, calls in flight, and
+what its streams were like (time to first content, longest silence) for learned limits.
 
 `percentile` is the one percentile rule of the project (nearest rank): the router's p95, the
 simulator's reports and charts, the demo's view and the benchmarks all use it.
@@ -11,7 +12,7 @@ import math
 from collections import deque
 from collections.abc import Sequence
 
-__all__ = ["DeploymentStats", "percentile"]
+__all__ = ["DeploymentStats", "Samples", "percentile"]
 
 
 def percentile(ordered: Sequence[float], q: float) -> float | None:
@@ -24,6 +25,33 @@ def percentile(ordered: Sequence[float], q: float) -> float | None:
     return ordered[min(rank, len(ordered)) - 1]
 
 
+class Samples:
+    """The last `size` values of one quantity, with a p99 that is recomputed at most every
+    `refresh` new values (a limit learned from it need not follow every sample)."""
+
+    __slots__ = ("_fresh", "_p99", "_refresh", "_values")
+
+    def __init__(self, size: int = 200, *, refresh: int = 10) -> None:
+        self._values: deque[float] = deque(maxlen=size)
+        self._refresh = refresh
+        self._p99: float | None = None
+        self._fresh = 0  # values added since the p99 was computed
+
+    def add(self, value: float) -> None:
+        self._values.append(value)
+        self._fresh += 1
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    @property
+    def p99(self) -> float | None:
+        if self._p99 is None or self._fresh >= self._refresh:
+            self._p99 = percentile(sorted(self._values), 99)
+            self._fresh = 0
+        return self._p99
+
+
 class DeploymentStats:
     """What routing strategies and hedging learn from recent calls. Bounded in memory."""
 
@@ -32,10 +60,12 @@ class DeploymentStats:
         "_outcomes",
         "_p95_cache",
         "alpha",
+        "first_content",
         "in_flight",
         "last_error",
         "latency_ewma",
         "name",
+        "silences",
         "ttft_ewma",
     )
 
@@ -49,6 +79,8 @@ class DeploymentStats:
         self._latencies: deque[float] = deque(maxlen=window)
         self._outcomes: deque[bool] = deque(maxlen=window)
         self._p95_cache: float | None = None
+        self.first_content = Samples()  # streams: seconds to the first content
+        self.silences = Samples()  # streams: the longest gap between two chunks of each
 
     def started(self) -> None:
         self.in_flight += 1
@@ -66,6 +98,11 @@ class DeploymentStats:
         self.latency_ewma = self._blend(self.latency_ewma, latency)
         if ttft is not None:
             self.ttft_ewma = self._blend(self.ttft_ewma, ttft)
+
+    def observe_stream(self, first_content: float, longest_silence: float) -> None:
+        """Record how a stream that ended well paced its answer."""
+        self.first_content.add(first_content)
+        self.silences.add(longest_silence)
 
     def _blend(self, old: float | None, new: float) -> float:
         return new if old is None else old + self.alpha * (new - old)

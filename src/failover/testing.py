@@ -20,6 +20,7 @@ from .classify import classify_status
 from .clock import Clock, SystemClock
 from .errors import ERROR_CLASSES, Kind, ProviderError, error_for
 from .openai_shapes import ChunkMaker, completion_from_text
+from .resilience.streams import Prefill
 from .types import BaseDeployment, Chunk, Completion, Payload, Request
 
 __all__ = ["ScriptedDeployment", "Step", "fail", "hang", "ok"]
@@ -35,14 +36,24 @@ class Step:
     chunks: tuple[str, ...] = ()  # stream pieces; default: the text in one piece
     chunk_gap: float = 0.0  # wait between stream pieces
     fail_after_chunks: int | None = None  # streams: raise `error` after this many pieces
+    malformed_after: int | None = None  # streams: an unreadable chunk after this many pieces
+    finish: bool = True  # streams: end with a finish reason (False: a cut at the end)
+    role_chunk: bool = False  # streams: a role-only chunk before the first piece
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def ok(
-    text: str = "ok", *, latency: float = 0.0, chunks: tuple[str, ...] = (), chunk_gap: float = 0.0
+    text: str = "ok",
+    *,
+    latency: float = 0.0,
+    chunks: tuple[str, ...] = (),
+    chunk_gap: float = 0.0,
+    **quirks: Any,
 ) -> Step:
-    """A successful answer after `latency` seconds."""
-    return Step(latency=latency, text=text, chunks=chunks, chunk_gap=chunk_gap)
+    """A successful answer after `latency` seconds; `quirks` are the stream fields of `Step`
+    (`malformed_after`, `finish`, `role_chunk`)."""
+    text = "".join(chunks) if chunks else text
+    return Step(latency=latency, text=text, chunks=chunks, chunk_gap=chunk_gap, **quirks)
 
 
 def fail(
@@ -53,14 +64,18 @@ def fail(
     message: str = "scripted failure",
     after_chunks: int | None = None,
     chunks: tuple[str, ...] = (),
+    **quirks: Any,
 ) -> Step:
-    """A failure of an HTTP status or a `Kind`, after `latency` seconds."""
+    """A failure of an HTTP status or a `Kind`, after `latency` seconds (for streams, after
+    `after_chunks` pieces of `chunks`); `quirks` are the stream fields of `Step`."""
     if isinstance(status_or_kind, Kind):
         kind, status = status_or_kind, None
     else:
         kind, status = classify_status(status_or_kind), status_or_kind
     error = error_for(kind, message, status=status, retry_after=retry_after)
-    return Step(latency=latency, error=error, fail_after_chunks=after_chunks, chunks=chunks)
+    return Step(
+        latency=latency, error=error, fail_after_chunks=after_chunks, chunks=chunks, **quirks
+    )
 
 
 def hang() -> Step:
@@ -69,7 +84,11 @@ def hang() -> Step:
 
 
 class ScriptedDeployment(BaseDeployment):
-    """A deployment whose calls follow `steps`; it counts what it was asked to do."""
+    """A deployment whose calls follow `steps`; it counts what it was asked to do.
+
+    With `prefill` other than NONE, a stream whose request ends with an assistant message
+    continues it: the script's text after that message's text (as a model would).
+    """
 
     def __init__(
         self,
@@ -78,11 +97,13 @@ class ScriptedDeployment(BaseDeployment):
         clock: Clock | None = None,
         weight: float = 1.0,
         timeout: float | None = None,
+        prefill: Prefill = Prefill.NONE,
     ) -> None:
         self.name = name
         self.model = name
         self.weight = weight
         self.timeout = timeout
+        self.prefill = prefill
         self.steps = list(steps) or [ok()]
         self.clock = clock or SystemClock()
         self.calls = 0
@@ -128,19 +149,42 @@ class ScriptedDeployment(BaseDeployment):
         await self._wait(step.latency)
         if step.error is not None and step.fail_after_chunks is None:
             raise _fresh(step.error)
-        pieces = step.chunks or (step.text,)
+        pieces = self._continued(step.chunks or (step.text,), request)
         maker = ChunkMaker(id="chatcmpl-scripted", model=self.name, created=0)
+        if step.role_chunk:
+            yield maker.role()
         for i, piece in enumerate(pieces):
             if step.fail_after_chunks is not None and i >= step.fail_after_chunks:
                 assert step.error is not None
                 raise _fresh(step.error)
+            if step.malformed_after is not None and i == step.malformed_after:
+                yield Chunk(raw=b'{"choices": [{"delta": ')
             if i and step.chunk_gap:
                 await self._wait(step.chunk_gap)
             delta: dict[str, Any] = {"content": piece}
-            if i == 0:
+            if i == 0 and not step.role_chunk:
                 delta["role"] = "assistant"
             yield maker.chunk(delta)
-        yield maker.chunk({}, finish_reason="stop")
+        if step.finish:
+            yield maker.chunk({}, finish_reason="stop")
+
+    def _continued(self, pieces: tuple[str, ...], request: Request) -> tuple[str, ...]:
+        """The pieces after a trailing assistant message's text, when prefill is on."""
+        messages = request.get("messages") or []
+        last = messages[-1] if messages else {}
+        if self.prefill is Prefill.NONE or last.get("role") != "assistant":
+            return pieces
+        begun = str(last.get("content") or "")
+        out: list[str] = []
+        for piece in pieces:  # drop what was begun, splitting the piece it ends in
+            if len(begun) >= len(piece) and begun.startswith(piece):
+                begun = begun[len(piece) :]
+            elif begun and piece.startswith(begun):
+                out.append(piece[len(begun) :])
+                begun = ""
+            else:
+                out.append(piece)
+        return tuple(p for p in out if p)
 
     async def probe(self) -> None:
         """Scripted deployments pass every health probe (script failures with `fail`)."""

@@ -34,6 +34,8 @@ class Attempt:
     hedge: bool = False  # started as a hedge while another attempt was still running
     skipped: Skip | None = None  # why it was not called
     cancelled: bool = False  # lost a hedge race (not counted as a failure)
+    recovery: str | None = None  # finishes a broken stream: "continue" or "restart"
+    delivered: int | None = None  # chars the caller had when this stream broke or resumed
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -50,6 +52,8 @@ class Attempt:
             ("hedge", self.hedge or None),
             ("skipped", self.skipped.value if self.skipped else None),
             ("cancelled", self.cancelled or None),
+            ("recovery", self.recovery),
+            ("delivered_chars", self.delivered),
         ):
             if value is not None:
                 out[key] = value

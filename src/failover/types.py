@@ -15,6 +15,7 @@ from typing import Any, TypeAlias
 import orjson
 
 from .errors import BadRequest
+from .resilience.streams import Prefill
 
 __all__ = [
     "JSON",
@@ -93,6 +94,8 @@ class BaseDeployment(abc.ABC):
     model: str
     weight: float = 1.0
     timeout: float | None = None
+    #: how it continues an answer another deployment began (see `failover.resilience.streams`)
+    prefill: Prefill = Prefill.NONE
 
     @abc.abstractmethod
     async def complete(self, request: Request) -> Completion:

@@ -6,14 +6,17 @@ import pytest
 
 from failover import BreakerPolicy, Kind, RetryPolicy, Route, Router, StreamInterrupted
 from failover.providers import AnthropicAdapter, OpenAIAdapter
+from failover.resilience.streams import Resume, StreamPolicy
 from fakes import Drop, FakeAnthropic, FakeOpenAI
 
 from .support import USER_HI, text_of
 
 
-def _router(openai: OpenAIAdapter, anthropic: AnthropicAdapter) -> Router:
+def _router(
+    openai: OpenAIAdapter, anthropic: AnthropicAdapter, streams: StreamPolicy | None = None
+) -> Router:
     return Router(
-        {"chat": Route([openai, anthropic], retry=RetryPolicy(attempts=1))},
+        {"chat": Route([openai, anthropic], retry=RetryPolicy(attempts=1), streams=streams)},
         breaker=BreakerPolicy(consecutive_failures=5),
     )
 
@@ -40,9 +43,10 @@ async def test_disconnect_after_first_chunk_is_interrupted(
     openai_server: FakeOpenAI,
     anthropic_server: FakeAnthropic,
 ) -> None:
-    """A connection cut after chunks were delivered raises StreamInterrupted, no switch."""
+    """A connection cut after chunks were delivered, with recovery off, raises
+    StreamInterrupted: no switch."""
     openai_server.push(openai_server.stream(["a", "b", "c"], cut_after=3))
-    router = _router(openai, anthropic)
+    router = _router(openai, anthropic, streams=StreamPolicy(resume=Resume.OFF))
     reply = await router.open_stream("chat", {**USER_HI, "stream": True})
     with pytest.raises(StreamInterrupted) as info:
         async for _ in reply:

@@ -202,14 +202,19 @@ def test_errors_in_anthropic_format(claude: anthropic.Anthropic, http: Raw) -> N
 def test_mid_stream_failure_is_an_error_event(
     stack: Stack, http: Raw, claude: anthropic.Anthropic
 ) -> None:
-    """A stream cut after it started ends with `event: error`; the SDK raises it."""
+    """A stream cut after it started that no deployment can finish ends with `event: error`;
+    the SDK raises it."""
     stack.primary.push(stack.primary.stream(["Hel", "lo"], cut_after=2))
+    stack.backup.push(stack.backup.stream(["Goodbye"]))
+    stack.primary.push(stack.primary.stream(["Bye"]))
     body = {"model": "chat", "max_tokens": 50, "messages": HI, "stream": True}
     answer = http.post("/v1/messages", body)
     name, data = events(answer.body)[-1]
     assert name == "error"
     assert data["type"] == "error" and data["error"]["type"] == "api_error"
     stack.primary.push(stack.primary.stream(["Hel", "lo"], cut_after=2))
+    stack.backup.push(stack.backup.stream(["Goodbye"]))
+    stack.primary.push(stack.primary.stream(["Bye"]))
     with (
         pytest.raises(anthropic.APIStatusError),
         claude.messages.stream(model="chat", max_tokens=50, messages=HI) as stream,

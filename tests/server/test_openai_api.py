@@ -166,8 +166,11 @@ def test_stream_fails_over_before_the_first_chunk(stack: Stack, oai: openai.Open
 
 
 def test_failure_after_the_first_chunk_is_an_error_event(stack: Stack, http: Raw) -> None:
-    """A stream cut after it started ends with an OpenAI error event (no [DONE])."""
+    """A stream cut after it started that no deployment can finish (the backup says something
+    else) ends with an OpenAI error event naming the cut (no [DONE])."""
     stack.primary.push(stack.primary.stream(["Hel", "lo"], cut_after=2))
+    stack.backup.push(stack.backup.stream(["Goodbye"]))
+    stack.primary.push(stack.primary.stream(["Bye"]))
     answer = http.post("/v1/chat/completions", {"model": "chat", "messages": HI, "stream": True})
     payloads = sse_data(answer.body)
     assert payloads[-1] != b"[DONE]"
@@ -182,8 +185,10 @@ def test_failure_after_the_first_chunk_is_an_error_event(stack: Stack, http: Raw
 def test_sdk_raises_on_a_mid_stream_error(stack: Stack, oai: openai.OpenAI) -> None:
     """The SDK turns the mid-stream error event into an APIError."""
     stack.primary.push(stack.primary.stream(["Hel", "lo"], cut_after=2))
+    stack.backup.push(stack.backup.stream(["Goodbye"]))
+    stack.primary.push(stack.primary.stream(["Bye"]))
     stream = oai.chat.completions.create(model="chat", messages=HI, stream=True)
-    with pytest.raises(openai.APIError, match="failed after it started"):
+    with pytest.raises(openai.APIError, match="broke after"):
         for _ in stream:
             pass
 

@@ -51,7 +51,15 @@ from .observability import (
     ObservabilityConfig,
     WebhookConfig,
 )
-from .policies import BreakerConfig, HealthConfig, HedgeConfig, RetryConfig, Timeouts
+from .policies import (
+    BreakerConfig,
+    HealthConfig,
+    HedgeConfig,
+    LearningConfig,
+    RetryConfig,
+    StreamsConfig,
+    Timeouts,
+)
 from .providers import (
     OPTIONS_BY_KIND,
     AnthropicOptions,
@@ -99,6 +107,7 @@ __all__ = [
     "HealthConfig",
     "HedgeConfig",
     "LatencyFault",
+    "LearningConfig",
     "LogsConfig",
     "ObservabilityConfig",
     "OpenAIOptions",
@@ -114,6 +123,7 @@ __all__ = [
     "ServerConfig",
     "SimulatedOptions",
     "Size",
+    "StreamsConfig",
     "StrictModel",
     "Timeouts",
     "TimeoutsConfig",

@@ -1,5 +1,5 @@
-"""The policy sections: `retry`, `breaker`, `timeouts` and `health` (under `defaults:` and, but
-for health, overridable per route) and a route's `hedge`.
+"""The policy sections: `retry`, `breaker`, `timeouts`, `streams` and `health` (under
+`defaults:` and, but for health, overridable per route) and a route's `hedge`.
 
 Defaults come from the policy classes themselves (`RetryPolicy`, `BreakerPolicy`,
 `HedgePolicy`), so the numbers live in one place; and a section that validates here always
@@ -8,6 +8,7 @@ builds its policy, because validating builds it (a policy's own checks reject th
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -15,13 +16,24 @@ from pydantic import Field, field_validator, model_validator
 from ..resilience.breaker import BreakerPolicy
 from ..resilience.hedging import HedgePolicy
 from ..resilience.retry import RetryPolicy
+from ..resilience.streams import Learning, Resume, StreamPolicy
 from .base import Duration, Rate, StrictModel, parse_duration, policy_defaults
 
-__all__ = ["BreakerConfig", "HealthConfig", "HedgeConfig", "RetryConfig", "Timeouts"]
+__all__ = [
+    "BreakerConfig",
+    "HealthConfig",
+    "HedgeConfig",
+    "LearningConfig",
+    "RetryConfig",
+    "StreamsConfig",
+    "Timeouts",
+]
 
 _RETRY = policy_defaults(RetryPolicy)
 _BREAKER = policy_defaults(BreakerPolicy)
 _HEDGE = policy_defaults(HedgePolicy)
+_LEARNING = policy_defaults(Learning)
+_STREAMS = policy_defaults(StreamPolicy)
 
 
 class RetryConfig(StrictModel):
@@ -93,19 +105,55 @@ class HedgeConfig(StrictModel):
         return HedgePolicy(delay=self.delay, max_hedges=self.max_hedges, budget=self.budget)
 
 
-class Timeouts(StrictModel):
-    """Time limits in seconds: per attempt, to a stream's first chunk, and for the request.
+class LearningConfig(StrictModel):
+    """How stream limits are learned from each deployment's history. See `Learning`."""
 
-    The router runs this model as it is: these defaults are the only copy.
+    multiple: float = Field(_LEARNING["multiple"], ge=1)
+    floor: Duration = Field(_LEARNING["floor"], gt=0)
+    min_samples: int = Field(_LEARNING["min_samples"], ge=1)
+
+    @model_validator(mode="after")
+    def _builds(self) -> LearningConfig:
+        self.to_policy()
+        return self
+
+    def to_policy(self) -> Learning:
+        """The `Learning` policy these settings describe."""
+        return Learning(**self.model_dump())
+
+
+class Timeouts(StrictModel):
+    """Time limits in seconds. The router runs this model as it is: these defaults are the
+    only copy.
+
+    `attempt` bounds one call (for a stream: until its first content). `first_token` bounds a
+    stream's wait for its first content and `stall` its silences once started; both are
+    learned per deployment unless `learn: off`. `total` bounds the request until it is
+    answered (for a stream: until its first content reached the caller). `stream` bounds a
+    whole stream, recoveries included: a healthy answer that runs for minutes is not cut by
+    a limit meant for the time to an answer.
     """
 
     attempt: Duration | None = 60.0
-    first_token: Duration | None = 20.0
+    first_token: Duration | None = 60.0
+    stall: Duration | None = 30.0
     total: Duration | None = 120.0
+    stream: Duration | None = 1800.0
+    learn: LearningConfig | None = Field(default_factory=LearningConfig)
+
+    @field_validator("learn", mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        return None if value in (False, "off") else value
+
+    @functools.cached_property
+    def learning(self) -> Learning | None:
+        """The learning policy, or None when limits are not learned."""
+        return self.learn.to_policy() if self.learn is not None else None
 
     @model_validator(mode="after")
     def _consistent(self) -> Timeouts:
-        for name in ("attempt", "first_token", "total"):
+        for name in ("attempt", "first_token", "stall", "total", "stream"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be > 0")
@@ -122,6 +170,20 @@ class Timeouts(StrictModel):
         if inner in self.model_fields_set:
             raise ValueError(f"{inner} ({low:g}s) must not exceed {outer} ({high:g}s)")
         object.__setattr__(self, inner, high)
+
+
+class StreamsConfig(StrictModel):
+    """What a route's streams do when they break after content reached the caller.
+    See `StreamPolicy`."""
+
+    resume: Resume = _STREAMS["resume"]
+    max_recoveries: int = Field(_STREAMS["max_recoveries"], ge=0, le=10)
+    max_malformed: int = Field(_STREAMS["max_malformed"], ge=0, le=100)
+    heartbeat: Duration = Field(_STREAMS["heartbeat"], gt=0)
+
+    def to_policy(self) -> StreamPolicy:
+        """The `StreamPolicy` these settings describe."""
+        return StreamPolicy(**self.model_dump())
 
 
 class HealthConfig(StrictModel):

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from ..errors import Kind
+from ..resilience.streams import Prefill
 from .base import Duration, Fraction, StrictModel
 from .chaos import Delay
 
@@ -45,6 +46,7 @@ class HTTPOptions(StrictModel):
 
     read_timeout: Duration | None = Field(None, gt=0)  # a connection silent this long fails
     max_connections: int | None = Field(None, ge=1)  # pool size; default: the transport's
+    prefill: Prefill | None = None  # how it continues another's broken answer; default: kind's
 
 
 class OpenAIOptions(HTTPOptions):
@@ -114,6 +116,7 @@ class SimulatedOptions(StrictModel):
     error_status: int | None = Field(None, ge=400, le=599)  # default 500 (or the kind's)
     error_kind: Kind | None = None  # default: what error_status classifies as
     down: bool = False  # every call and probe fails as if the connection was refused
+    prefill: Prefill = Prefill.ASSISTANT  # continues a trailing assistant message
     embedding_dimensions: int = Field(16, ge=1, le=8192)
 
     @field_validator("reply")

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from ..errors import ConfigError
 from .base import StrictModel, format_validation_error, validation_lines
 from .observability import ObservabilityConfig
-from .policies import BreakerConfig, HealthConfig, RetryConfig, Timeouts
+from .policies import BreakerConfig, HealthConfig, RetryConfig, StreamsConfig, Timeouts
 from .providers import ProviderConfig
 from .routes import FALLBACK_FIELDS, RouteConfig
 from .server import ServerConfig
@@ -33,6 +33,7 @@ class DefaultsConfig(StrictModel):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    streams: StreamsConfig = Field(default_factory=StreamsConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
 
 
@@ -63,7 +64,7 @@ class Config(StrictModel):
                 raise _located(f"routes.{name}", "route names cannot contain '/'")
             self._check_providers(name, route)
             self._check_fallbacks(name, route)
-            for section in ("retry", "breaker", "timeouts"):
+            for section in ("retry", "breaker", "timeouts", "streams"):
                 self._merged(name, section)
         _reject_cycles(self.routes)
         return self
@@ -109,6 +110,11 @@ class Config(StrictModel):
     def timeouts_for(self, route: str) -> Timeouts:
         """The route's time limits: its overrides merged over `defaults.timeouts`."""
         merged: Timeouts = self._merged(route, "timeouts")
+        return merged
+
+    def streams_for(self, route: str) -> StreamsConfig:
+        """What the route's broken streams do: its overrides merged over `defaults.streams`."""
+        merged: StreamsConfig = self._merged(route, "streams")
         return merged
 
     @classmethod

@@ -37,8 +37,8 @@ class DeploymentConfig(StrictModel):
 class RouteConfig(StrictModel):
     """A model name clients ask for: its deployments, strategy and fallbacks.
 
-    `retry`, `breaker` and `timeouts` here override single fields of `defaults`; they are
-    validated merged over the defaults (`Config.retry_for` ...).
+    `retry`, `breaker`, `timeouts` and `streams` here override single fields of `defaults`;
+    they are validated merged over the defaults (`Config.retry_for` ...).
     """
 
     strategy: StrategyName = "priority"
@@ -50,6 +50,7 @@ class RouteConfig(StrictModel):
     retry: dict[str, Any] = Field(default_factory=dict)
     breaker: dict[str, Any] = Field(default_factory=dict)
     timeouts: dict[str, Any] = Field(default_factory=dict)
+    streams: dict[str, Any] = Field(default_factory=dict)
     panic: Panic = Panic.HEALTH
 
     @field_validator("panic", mode="before")

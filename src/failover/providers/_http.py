@@ -16,6 +16,7 @@ from ..classify import classify_status, parse_retry_after
 from ..clock import Clock, SystemClock
 from ..config import DeploymentConfig, HTTPOptions, ProviderConfig, ProviderOptions, validate_as
 from ..errors import Kind, ProviderError, ServerError, error_for
+from ..resilience.streams import Prefill
 from ..transport import HTTPClient, HTTPResponse, StreamResponse, Transport
 from ..types import BaseDeployment
 
@@ -31,6 +32,7 @@ class HTTPAdapter(BaseDeployment):
     kind: ClassVar[str] = "http"
     default_base_url: ClassVar[str] = ""
     options_type: ClassVar[type[HTTPOptions]] = HTTPOptions  # what `options` are checked as
+    default_prefill: ClassVar[Prefill] = Prefill.NONE  # unless `options.prefill` says otherwise
     options: HTTPOptions
 
     def __init__(
@@ -57,6 +59,7 @@ class HTTPAdapter(BaseDeployment):
         self.base_url = self.normalize_base_url((base_url or self.default_base_url).rstrip("/"))
         self.api_version = api_version
         self.options = validate_as(self.options_type, options, what=f"options of {self.name}")
+        self.prefill = self.options.prefill or self.default_prefill
         self._api_key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
         self._clock = clock or SystemClock()
         self._owns_transport = transport is None

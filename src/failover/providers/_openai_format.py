@@ -23,15 +23,9 @@ __all__ = [
     "stop_sequences",
     "text_of",
     "tool_choice",
-    "wants_usage",
 ]
 
 _DATA_URL = re.compile(r"data:(?P<type>[\w.+-]+/[\w.+-]+)(?:;[^,;]*)*;base64,(?P<data>.*)", re.S)
-
-
-def wants_usage(request: Request) -> bool:
-    options = request.get("stream_options")
-    return isinstance(options, dict) and bool(options.get("include_usage"))
 
 
 def text_of(content: Any) -> str:

@@ -9,12 +9,12 @@ from typing import Any, ClassVar
 
 from ..config import AnthropicOptions
 from ..errors import ConnectionFailed, callers_fault
-from ..openai_shapes import ChunkMaker, new_id
+from ..openai_shapes import ChunkMaker, new_id, wants_usage
+from ..resilience.streams import Prefill
 from ..transport import SSEEvent
 from ..types import JSON, Chunk, Completion, Request
 from ._anthropic_convert import finish_reason, from_message, to_messages_request, usage_of
 from ._http import HTTPAdapter
-from ._openai_format import wants_usage
 
 __all__ = ["AnthropicAdapter"]
 
@@ -25,6 +25,7 @@ class AnthropicAdapter(HTTPAdapter):
     """Claude models through the Messages API (`x-api-key`, `anthropic-version`)."""
 
     kind: ClassVar[str] = "anthropic"
+    default_prefill: ClassVar[Prefill] = Prefill.ASSISTANT  # a trailing assistant turn continues
     default_base_url: ClassVar[str] = "https://api.anthropic.com"
     options_type: ClassVar[type[AnthropicOptions]] = AnthropicOptions
     options: AnthropicOptions

@@ -24,6 +24,8 @@ from pydantic import SecretStr
 from ..clock import Clock
 from ..config import BedrockOptions, HTTPOptions, validate_as
 from ..errors import ConnectionFailed, Kind, ProviderError, callers_fault, error_for
+from ..openai_shapes import wants_usage
+from ..resilience.streams import Prefill
 from ..transport import StreamResponse, Transport
 from ..types import JSON, Chunk, Completion, Request
 from ._aws import AWSSigner, resolve_region, secrets_of
@@ -31,7 +33,6 @@ from ._bedrock_convert import from_converse, to_converse_request
 from ._bedrock_errors import error_kind, error_type_of, message_of
 from ._bedrock_stream import Message, StreamTranslator, decode_messages
 from ._http import HTTPAdapter
-from ._openai_format import wants_usage
 
 __all__ = ["BedrockAdapter"]
 
@@ -94,6 +95,8 @@ class BedrockAdapter(HTTPAdapter):
             connect_timeout=connect_timeout,
             clock=clock,
         )
+        if opts.prefill is None and "anthropic." in model:
+            self.prefill = Prefill.ASSISTANT  # Claude on Converse continues an assistant turn
         control = control_url or opts.control_url
         # the control plane (model descriptions, for the probe) has its own host
         self.control_url = str(control or f"https://bedrock.{self.region}.amazonaws.com").rstrip(

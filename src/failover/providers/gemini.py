@@ -12,11 +12,10 @@ from typing import Any, ClassVar
 from ..classify import parse_duration_header
 from ..config import GeminiOptions
 from ..errors import BadRequest, ConnectionFailed, ContentFiltered, Kind, ServerError, callers_fault
-from ..openai_shapes import ChunkMaker, new_id
+from ..openai_shapes import ChunkMaker, new_id, wants_usage
 from ..types import JSON, Chunk, Completion, Payload, Request
 from ._gemini_convert import finish_reason, from_response, parts_of, to_gemini_request, usage_of
 from ._http import HTTPAdapter
-from ._openai_format import wants_usage
 
 __all__ = ["GeminiAdapter"]
 

@@ -29,6 +29,7 @@ from ..clock import Clock, SystemClock
 from ..config import Delay, ErrorFault, SimulatedOptions, validate_as
 from ..errors import BadRequest, ConnectionFailed, callers_fault
 from ..openai_shapes import ChunkMaker, choice, completion, message, tool_call, usage
+from ..resilience.streams import Prefill
 from ..types import BaseDeployment, Chunk, Completion, Payload, Request
 
 __all__ = ["SimulatedOptions", "SimulatedProvider"]
@@ -55,6 +56,7 @@ class SimulatedProvider(BaseDeployment):
         self.weight = weight
         self.timeout = timeout
         self.options = _parse(options, name)
+        self.prefill = self.options.prefill
         self.calls = 0  # complete() calls received, failed ones included
         self.stream_calls = 0
         self.embedding_calls = 0
@@ -68,6 +70,7 @@ class SimulatedProvider(BaseDeployment):
         """Change options at runtime, validated like the constructor's: `update(down=True)`."""
         merged = {**self.options.model_dump(exclude_unset=True), **changes}
         self.options = _parse(merged, self.name)
+        self.prefill = self.options.prefill
 
     async def complete(self, request: Request) -> Completion:
         self.calls += 1
@@ -135,6 +138,8 @@ class SimulatedProvider(BaseDeployment):
         last_user = next((_text(m) for m in reversed(messages) if m.get("role") == "user"), "")
         fields = {"last_user": last_user, "model": self.model, "name": self.name, "call": call}
         tokens = _tokenize(self.options.reply.format_map(fields), self.options.tokens)
+        if self.prefill is not Prefill.NONE:
+            tokens = _continued(tokens, messages)
         limit = _positive_int(request, "max_completion_tokens") or _positive_int(
             request, "max_tokens"
         )
@@ -248,6 +253,18 @@ def _positive_int(request: Request, key: str) -> int | None:
 
 def _sample(delay: Delay | None, rng: random.Random) -> float:
     return delay.sample(rng) if delay is not None else 0.0
+
+
+def _continued(tokens: list[str], messages: list[dict[str, Any]]) -> list[str]:
+    """The tokens after a trailing assistant message's text (assistant prefill), when the
+    reply begins with it; the whole reply otherwise."""
+    last = messages[-1] if messages else {}
+    if last.get("role") != "assistant":
+        return tokens
+    begun, whole = _text(last), "".join(tokens)
+    if not begun or not whole.startswith(begun):
+        return tokens
+    return _TOKEN.findall(whole[len(begun) :])
 
 
 def _text(message: dict[str, Any]) -> str:

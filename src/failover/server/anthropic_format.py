@@ -19,6 +19,7 @@ from .errors import Failure, anthropic_event
 from .validate import invalid, model_of, stream_flag
 
 __all__ = [
+    "PING",
     "StreamTranslator",
     "event",
     "message_id",
@@ -299,6 +300,9 @@ def _arguments(raw: Any) -> dict[str, Any]:
 
 def event(name: str, data: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+PING = event("ping", {"type": "ping"})  # Anthropic's keep-alive event
 
 
 class StreamTranslator:

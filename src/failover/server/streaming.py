@@ -1,9 +1,12 @@
 """Relaying a committed stream to the client as Server-Sent Events.
 
-By the time a `StreamReply` exists the router has the first chunk in hand (every failure before
-it failed over invisibly). From here on a failure cannot be hidden: the client gets an error
-event in the stream's own format and the stream ends. A client that hangs up stops the upstream
-stream at once (not counted against the deployment).
+By the time a `StreamReply` exists the router has the first content in hand (every failure
+before it failed over invisibly). A break after it is recovered by the router where the route
+allows; meanwhile the client gets keep-alives (an SSE comment, or Anthropic's `ping` event),
+and a spliced stream ends with a comment saying so (`: failover recovered ...`) before its
+terminator. A break that cannot be recovered ends the stream with an error event in its own
+format naming the original cause. A client that hangs up stops the upstream stream at once
+(not counted against the deployment).
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ import logging
 from typing import Protocol
 
 from ..errors import StreamInterrupted
-from ..reply import StreamReply
+from ..reply import Heartbeat, StreamReply
 from ..trace import Trace
 from ..types import Chunk
-from .anthropic_format import StreamTranslator
+from .anthropic_format import PING, StreamTranslator
 from .errors import Failure, anthropic_event, ascii_header, failure_from, openai_event
 from .http import Call, Headers, Receive
 
@@ -38,9 +41,14 @@ class Encoder(Protocol):
 
     def chunk(self, chunk: Chunk) -> bytes: ...
 
+    def heartbeat(self) -> bytes: ...
+
     def done(self) -> bytes: ...
 
     def error(self, failure: Failure) -> bytes: ...
+
+
+KEEP_ALIVE = b": keep-alive\n\n"
 
 
 class OpenAIEncoder:
@@ -50,6 +58,9 @@ class OpenAIEncoder:
 
     def chunk(self, chunk: Chunk) -> bytes:
         return b"data: " + chunk.raw + b"\n\n"
+
+    def heartbeat(self) -> bytes:
+        return KEEP_ALIVE
 
     def done(self) -> bytes:
         return b"data: [DONE]\n\n"
@@ -68,6 +79,9 @@ class AnthropicEncoder:
 
     def chunk(self, chunk: Chunk) -> bytes:
         return self._translator.feed(chunk.body)
+
+    def heartbeat(self) -> bytes:
+        return PING
 
     def done(self) -> bytes:
         return self._translator.finish()
@@ -100,12 +114,12 @@ async def relay(call: Call, reply: StreamReply, encoder: Encoder, headers: Heade
     await call.start_stream(headers)
     watch = _DisconnectWatch(call.receive)
     try:
-        async for chunk in reply:
-            data = encoder.chunk(chunk)
+        async for item in reply.events():
+            data = encoder.heartbeat() if isinstance(item, Heartbeat) else encoder.chunk(item)
             if data:
                 await call.write(data)
         watch.finished = True
-        await call.end(encoder.done())
+        await call.end(_spliced(reply) + encoder.done())
     except StreamInterrupted as exc:
         watch.finished = True
         await call.end(encoder.error(failure_from(exc)))
@@ -124,6 +138,17 @@ async def relay(call: Call, reply: StreamReply, encoder: Encoder, headers: Heade
             task.uncancel()  # the client left: nothing to answer, nobody to tell
     finally:
         watch.stop()
+
+
+def _spliced(reply: StreamReply) -> bytes:
+    """A comment before the end of a stream that another deployment finished, for callers
+    who read the raw stream (SDKs skip comments)."""
+    if not reply.recoveries:
+        return b""
+    return (
+        f": failover recovered this stream {reply.recoveries} time(s); "
+        f"began on {reply.first_deployment}, finished on {reply.deployment}\n\n"
+    ).encode("ascii", "replace")
 
 
 class _DisconnectWatch:

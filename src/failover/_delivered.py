@@ -1,0 +1,127 @@
+"""What the caller has received of a stream so far, read from the OpenAI chunks it was sent.
+
+A stream is committed to its deployment by the first chunk that carries content; role-only
+chunks before it are lifecycle frames. When a committed stream breaks, this is what a
+recovery has to reproduce (restart and match) or continue from (assistant prefill).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Delivered", "ToolCall", "has_content"]
+
+
+_CONTENT_KEYS = (
+    "content",
+    "tool_calls",
+    "refusal",
+    "function_call",
+    "reasoning_content",
+    "reasoning",
+)
+
+
+def has_content(body: dict[str, Any]) -> bool:
+    """Whether a chunk carries anything beyond the stream's lifecycle (role, empty text)."""
+    if isinstance(body.get("usage"), dict) and not body.get("choices"):
+        return True
+    for choice in body.get("choices") or ():
+        if not isinstance(choice, dict):
+            continue
+        if choice.get("finish_reason"):
+            return True
+        delta = choice.get("delta")
+        if isinstance(delta, dict) and any(delta.get(key) for key in _CONTENT_KEYS):
+            return True
+    return False
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """One tool call as streamed so far."""
+
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
+@dataclass(slots=True)
+class Delivered:
+    """The text, tool calls, finish reason and usage a caller has received of one stream."""
+
+    id: str | None = None  # the stream's identity, kept when another deployment finishes it
+    model: str | None = None
+    created: int | None = None
+    parts: list[str] = field(default_factory=list)
+    tools: dict[int, ToolCall] = field(default_factory=dict)
+    finish: str | None = None
+    usage: dict[str, Any] | None = None
+    other_choices: bool = False  # n > 1: several answers interleaved, none can be resumed
+    reasoning: bool = False  # reasoning deltas were sent: they cannot be prefilled
+
+    def feed(self, body: dict[str, Any]) -> None:
+        """Take one chunk the caller received."""
+        if self.id is None:
+            self.id = body.get("id")
+            self.model = body.get("model")
+            self.created = body.get("created")
+        if isinstance(body.get("usage"), dict):
+            self.usage = body["usage"]
+        for choice in body.get("choices") or ():
+            if not isinstance(choice, dict):
+                continue
+            if choice.get("index", 0) != 0:
+                self.other_choices = True
+                continue
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                self._delta(delta)
+            if choice.get("finish_reason"):
+                self.finish = choice["finish_reason"]
+
+    def _delta(self, delta: dict[str, Any]) -> None:
+        text = delta.get("content")
+        if isinstance(text, str) and text:
+            self.parts.append(text)
+        if delta.get("reasoning_content") or delta.get("reasoning"):
+            self.reasoning = True
+        for call in delta.get("tool_calls") or ():
+            if isinstance(call, dict):
+                self._tool(call)
+
+    def _tool(self, call: dict[str, Any]) -> None:
+        index = call.get("index", 0)
+        tool = self.tools.get(index)
+        if tool is None:
+            tool = self.tools[index] = ToolCall()
+        tool.id = tool.id or str(call.get("id") or "")
+        function = call.get("function")
+        if isinstance(function, dict):
+            tool.name += str(function.get("name") or "")
+            tool.arguments += str(function.get("arguments") or "")
+
+    @property
+    def text(self) -> str:
+        """The answer's text so far."""
+        if len(self.parts) > 1:
+            self.parts[:] = ["".join(self.parts)]
+        return self.parts[0] if self.parts else ""
+
+    @property
+    def complete(self) -> bool:
+        """A finish reason arrived: the answer is whole (usage may still follow)."""
+        return self.finish is not None
+
+    @property
+    def started(self) -> bool:
+        """Anything but lifecycle frames reached the caller."""
+        return bool(self.parts or self.tools or self.finish or self.reasoning)
+
+    def describe(self) -> str:
+        """How far the answer got, for errors and traces: `213 chars, 1 tool call`."""
+        text = f"{len(self.text)} chars"
+        if self.tools:
+            text += f", {len(self.tools)} tool call{'s' if len(self.tools) > 1 else ''}"
+        return text

@@ -1,0 +1,421 @@
+"""A committed stream: relayed chunk by chunk, its quirks tolerated, its breaks recovered.
+
+    relay      each chunk within the deployment's silence limit and the whole-stream cap;
+               what the caller received is tracked (`Delivered`)
+    tolerate   a malformed chunk is skipped and counted (a few per stream); a stream that
+               delivered a finish reason is whole, with or without its terminator
+    break      a cut (the stream ended without a finish reason), a silence, an error event,
+               too many malformed chunks
+    recover    on the next candidate: continue from the delivered text (assistant prefill)
+               where the candidate can, else restart and match; heartbeats keep the client's
+               connection alive meanwhile; each try spends from the retry budget and the
+               stream's deadline
+    give up    `StreamInterrupted` naming the original cause, never a normal end
+
+Outcomes are recorded through `Attempts` like every other call: the broken stream as its
+deployment's failure, a recovery that diverged or whose prefill was refused as nobody's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from typing import Any
+
+from ._aio import aclose_quietly
+from ._attempt import Attempts, Skipped
+from ._delivered import Delivered
+from ._operations import Opened, OpenStream
+from ._request import Call, RequestState
+from ._resume import Diverged, Splice, continue_request
+from .clock import Clock, deadline_scope
+from .errors import (
+    AttemptTimeout,
+    BadRequest,
+    ConnectionFailed,
+    ProviderError,
+    StreamInterrupted,
+)
+from .events import Hooks, StreamBreak
+from .openai_shapes import wants_usage
+from .resilience.streams import Prefill, Resume, StreamPolicy
+from .route import Plan, Slot
+from .types import Chunk
+
+__all__ = ["HEARTBEAT", "Heartbeat", "StreamSession"]
+
+
+class Heartbeat:
+    """Yielded while a break is being recovered: the gateway sends a keep-alive comment."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "HEARTBEAT"
+
+
+HEARTBEAT = Heartbeat()
+
+Candidates = Callable[[Slot, ProviderError], Iterator[tuple[Plan, Slot]]]
+
+
+class _Source:
+    """One upstream stream feeding the session, and how its chunks reach the caller."""
+
+    __slots__ = ("call", "chunks", "first", "longest", "malformed", "mode", "splice")
+
+    def __init__(self, opened: Opened, splice: Splice | None, mode: Resume | None = None) -> None:
+        self.call = opened.call
+        self.mode = mode  # how it resumes a broken answer (None: the original stream)
+        self.chunks = opened.rest
+        # a recovery's first content goes through its splice like the rest
+        self.first: Chunk | None = opened.first if splice is not None else None
+        self.splice = splice
+        self.malformed = 0
+        self.longest = 0.0  # the longest silence between two of its chunks
+
+
+class StreamSession:
+    """Relays one committed stream to the caller and recovers it when it breaks."""
+
+    def __init__(
+        self,
+        *,
+        attempts: Attempts,
+        state: RequestState[Opened],
+        opened: Opened,
+        policy: StreamPolicy,
+        opener: OpenStream,
+        candidates: Candidates,
+        no_prefill: set[str],
+        silence: Callable[[Call], float | None],
+        deadline: float,
+        on_end: Callable[[BaseException | None, bool], None],
+    ) -> None:
+        self.attempts = attempts
+        self.clock: Clock = attempts.clock
+        self.hooks: Hooks = attempts.hooks
+        self.state = state
+        self.policy = policy
+        self.delivered = Delivered()
+        self.recoveries = 0  # breaks recovered so far
+        self._opener = opener
+        self._candidates = candidates
+        self._no_prefill = no_prefill
+        self._silence = silence
+        self._deadline = deadline
+        self._on_end = on_end
+        self._wants_usage = wants_usage(state.request)
+        self._queue: deque[Chunk] = deque([*opened.held, opened.first])
+        for chunk in self._queue:  # read once already: they parse
+            self.delivered.feed(chunk.body)
+        self._source: _Source | None = _Source(opened, None)
+        self._last = opened.call.slot.name
+        self._cause: ProviderError | None = None  # the first break: what an error names
+        self._done = False
+
+    @property
+    def deployment(self) -> str:
+        """The deployment sending the stream now (or the last one that did)."""
+        return self._last
+
+    # -- relaying --------------------------------------------------------------------------
+
+    async def events(self) -> AsyncGenerator[Chunk | Heartbeat, None]:
+        """The chunks for the caller, with heartbeats while a break is recovered."""
+        try:
+            while True:
+                while self._queue:
+                    yield self._queue.popleft()
+                source = self._source
+                if source is None:
+                    break
+                self._last = source.call.slot.name
+                if not await self._pull(source):
+                    async for beat in self._recovering(source):
+                        yield beat
+        except BaseException as exc:
+            await self._close(exc, ok=False)
+            raise
+        await self._close(None, ok=True)
+
+    async def _pull(self, source: _Source) -> bool:
+        """Read the next upstream chunk into the queue; False when the source broke."""
+        try:
+            chunk = await self._read(source)
+            if chunk is None:
+                if not self.delivered.complete:
+                    raise ConnectionFailed(
+                        "the stream ended before its answer was complete",
+                        deployment=source.call.slot.name,
+                    )
+                await self._finished(source, drain=False)
+                return True
+            self._accept(source, chunk)
+        except ProviderError as err:
+            if self.delivered.complete:  # the answer is whole: what comes after is not ours
+                await self._finished(source, drain=False)
+                return True
+            await self._broke(source, err)
+            return False
+        if self._whole():
+            await self._finished(source, drain=True)
+        return True
+
+    def _whole(self) -> bool:
+        """A finish reason arrived, and the usage when the caller asked for it."""
+        delivered = self.delivered
+        return delivered.complete and (delivered.usage is not None or not self._wants_usage)
+
+    async def _read(self, source: _Source) -> Chunk | None:
+        """One chunk within the silence limit and the stream's deadline; None at its end."""
+        if source.first is not None:
+            first, source.first = source.first, None
+            return first
+        limit = self._silence(source.call)
+        now = self.clock.now()
+        until = self._deadline if limit is None else min(now + limit, self._deadline)
+        try:
+            async with deadline_scope(self.clock, until):
+                chunk = await anext(source.chunks)
+        except StopAsyncIteration:
+            return None
+        except TimeoutError as exc:
+            waited = self.clock.now() - now
+            raise AttemptTimeout(
+                f"stream stalled: no chunk for {waited:.3g}s",
+                deployment=source.call.slot.name,
+            ) from exc
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise self.attempts.classify(exc) from exc
+        source.longest = max(source.longest, self.clock.now() - now)
+        return chunk
+
+    def _accept(self, source: _Source, chunk: Chunk) -> None:
+        """Queue what the caller gets of one upstream chunk (nothing: skipped or held back)."""
+        try:
+            body = chunk.body
+        except ValueError:
+            source.malformed += 1
+            if source.malformed > self.policy.max_malformed:
+                raise ConnectionFailed(
+                    f"more than {self.policy.max_malformed} malformed chunks in one stream",
+                    deployment=source.call.slot.name,
+                ) from None
+            return
+        if source.splice is None:
+            self.delivered.feed(body)
+            self._queue.append(chunk)
+            return
+        for spliced in source.splice.feed(body):
+            self.delivered.feed(spliced)
+            self._queue.append(Chunk(spliced))
+
+    # -- endings ---------------------------------------------------------------------------
+
+    async def _finished(self, source: _Source, *, drain: bool) -> None:
+        """The answer is whole: record it; a stream still open is read to its end in the
+        background, so its connection can be used again."""
+        self._source = None
+        call = source.call
+        if call.attempt.ttft is not None:
+            stats = self.attempts.store.stats(call.slot.name)
+            stats.observe_stream(call.attempt.ttft, source.longest)
+        await self.attempts.record(call, None, success=True)
+        if drain:
+            _drain_later(source.chunks)
+
+    async def _broke(self, source: _Source, err: ProviderError) -> None:
+        call = source.call
+        err.deployment = err.deployment or call.slot.name
+        call.attempt.delivered = len(self.delivered.text)
+        await aclose_quietly(source.chunks)
+        await self.attempts.record(call, err)
+        self._cause = self._cause or err
+
+    async def _close(self, exc: BaseException | None, *, ok: bool) -> None:
+        """The caller is done (or gone): close what is still open, once."""
+        if self._done:
+            return
+        self._done = True
+        source, self._source = self._source, None
+        if source is not None:
+            await aclose_quietly(source.chunks)
+            await self.attempts.record(source.call, None, success=False)
+        self._on_end(exc, ok)
+
+    async def aclose(self) -> None:
+        """Stop early: the upstream is closed and nobody is blamed."""
+        await self._close(None, ok=False)
+
+    # -- recovery --------------------------------------------------------------------------
+
+    async def _recovering(self, broken: _Source) -> AsyncIterator[Heartbeat]:
+        """Recover the break, yielding heartbeats while it takes; raise if it cannot be."""
+        self._source = None
+        task = asyncio.ensure_future(self._recover(broken.call.slot))
+        try:
+            while not task.done():
+                try:
+                    async with deadline_scope(self.clock, self.clock.now() + self.policy.heartbeat):
+                        await asyncio.shield(task)
+                except TimeoutError:
+                    yield HEARTBEAT
+            source = task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        if source is None:
+            self._tell(broken.call.slot.name, "failed")
+            raise self._interrupted()
+        self.recoveries += 1
+        self._source = source
+        mode = source.mode.value if source.mode else "resume"
+        self._tell(broken.call.slot.name, f"{mode}d", by=source.call.slot.name)
+
+    async def _recover(self, broken: Slot) -> _Source | None:
+        """A new source finishing the answer, or None when no candidate could."""
+        delivered = self.delivered
+        if (
+            self.policy.resume is Resume.OFF
+            or self.recoveries >= self.policy.max_recoveries
+            or delivered.other_choices
+            or delivered.complete
+        ):
+            return None
+        assert self._cause is not None
+        for plan, slot in self._candidates(broken, self._cause):
+            if self.clock.now() >= self._deadline:
+                return None
+            if not self.attempts.available(plan, slot, self.state.trace):
+                continue
+            found = await self._try(plan, slot)
+            if found is not None:
+                return found
+        return None
+
+    async def _try(self, plan: Plan, slot: Slot) -> _Source | None:
+        """Finish the answer on `slot`: continue where it can, else restart and match."""
+        if self._can_continue(slot):
+            found = await self._open(plan, slot, resume=Resume.CONTINUE)
+            if found is not None or slot.name not in self._no_prefill:
+                return found
+        return await self._open(plan, slot, resume=Resume.RESTART)
+
+    def _can_continue(self, slot: Slot) -> bool:
+        delivered = self.delivered
+        return (
+            self.policy.resume is Resume.CONTINUE
+            and slot.deployment.prefill is not Prefill.NONE
+            and slot.name not in self._no_prefill
+            and bool(delivered.text.strip())
+            and not delivered.tools
+            and not delivered.reasoning
+        )
+
+    async def _open(self, plan: Plan, slot: Slot, *, resume: Resume) -> _Source | None:
+        if not plan.budget.spend():
+            if self.hooks.budget:
+                self.hooks.exhausted(plan.name, "retry")
+            return None
+        request, expected = self._request_for(slot, resume)
+        state = RequestState(plan, request, self.state.trace, self._deadline, self._opener)
+        try:
+            opened = await self.attempts.send(
+                state, plan, slot, recovery=resume.value, delivered=len(self.delivered.text)
+            )
+        except Skipped:
+            return None
+        except BadRequest:
+            if resume is Resume.CONTINUE:  # the prefill is all that differs: it was refused
+                self._no_prefill.add(slot.name)
+            return None
+        except ProviderError:
+            return None
+        splice = Splice(self.delivered, expected=expected, strict=resume is Resume.RESTART)
+        source = _Source(opened, splice, resume)
+        if not await self._caught_up(source):
+            return None
+        return source
+
+    def _request_for(self, slot: Slot, resume: Resume) -> tuple[dict[str, Any], str]:
+        original = self.state.request
+        if resume is Resume.CONTINUE:
+            return continue_request(original, self.delivered, slot.deployment.prefill)
+        return original, self.delivered.text
+
+    async def _caught_up(self, source: _Source) -> bool:
+        """Hold the new stream back until it has reproduced what the caller has; what it
+        says beyond that in the same chunk is queued for the caller."""
+        assert source.splice is not None
+        try:
+            while not source.splice.matched:
+                chunk = await self._read(source)
+                if chunk is None:
+                    raise Diverged("the new answer ended before it caught up")
+                self._accept(source, chunk)
+        except Diverged as exc:
+            source.call.attempt.message = str(exc)
+            source.call.attempt.cancelled = True
+            await aclose_quietly(source.chunks)
+            await self.attempts.record(source.call, None, success=False)
+            return False
+        except ProviderError as err:
+            await aclose_quietly(source.chunks)
+            await self.attempts.record(source.call, err)
+            return False
+        return True
+
+    def _interrupted(self) -> StreamInterrupted:
+        cause = self._cause
+        assert cause is not None
+        return StreamInterrupted(
+            f"stream from {cause.deployment} broke after {self.delivered.describe()}: "
+            f"{cause.message}",
+            trace=self.state.trace,
+            last=cause,
+        )
+
+    # -- telling observers -----------------------------------------------------------------
+
+    def _tell(self, broken: str, outcome: str, *, by: str | None = None) -> None:
+        cause = self._cause
+        if self.hooks.stream and cause is not None:
+            self.hooks.broke(
+                StreamBreak(
+                    route=self.state.plan.name,
+                    deployment=broken,
+                    kind=cause.kind,
+                    delivered=len(self.delivered.text),
+                    outcome=outcome,
+                    by=by,
+                )
+            )
+
+
+_DRAINING: set[asyncio.Task[None]] = set()
+DRAIN_TIMEOUT = 2.0  # how long a whole answer's stream may take to send its terminator
+
+
+def _drain_later(chunks: AsyncIterator[Chunk]) -> None:
+    """Read a finished stream's last bytes (its terminator) in the background, then close."""
+
+    async def drain() -> None:
+        try:
+            async with asyncio.timeout(DRAIN_TIMEOUT):
+                async for _ in chunks:
+                    pass
+        except (Exception, asyncio.CancelledError):
+            pass
+        finally:
+            await aclose_quietly(chunks)
+
+    task = asyncio.get_running_loop().create_task(drain())
+    _DRAINING.add(task)
+    task.add_done_callback(_DRAINING.discard)
