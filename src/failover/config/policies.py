@@ -136,7 +136,7 @@ class Timeouts(StrictModel):
 
     attempt: Duration | None = 60.0
     first_token: Duration | None = 60.0
-    stall: Duration | None = 30.0
+    stall: Duration | None = 10.0
     total: Duration | None = 120.0
     stream: Duration | None = 1800.0
     learn: LearningConfig | None = Field(default_factory=LearningConfig)
