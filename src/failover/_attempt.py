@@ -142,7 +142,7 @@ class Attempts:
                 trace=trace,
                 last=last_error(trace),
             )
-        attempt = Attempt(plan.name, slot.name, waited=waited, hedge=hedge)
+        attempt = Attempt(plan.name, slot.name, waited=waited, hedge=hedge, started=now)
         trace.attempts.append(attempt)
         self.store.stats(slot.name).started()
         return Call(plan, slot, breaker, permit, attempt, now)

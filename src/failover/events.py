@@ -54,6 +54,7 @@ class StreamBreak:
 
 
 AttemptListener = Callable[[Attempt], None]
+StartListener = Callable[[Trace], None]
 RequestListener = Callable[[Trace, Kind], None]
 EventListener = Callable[[Event], None]
 BudgetListener = Callable[[str, str], None]  # (route, "retry" | "hedge")
@@ -63,10 +64,11 @@ StreamListener = Callable[[StreamBreak], None]
 class Hooks:
     """Listener lists. Empty lists cost one truthiness check on the hot path."""
 
-    __slots__ = ("attempt", "budget", "event", "request", "stream")
+    __slots__ = ("attempt", "budget", "event", "request", "start", "stream")
 
     def __init__(self) -> None:
         self.attempt: list[AttemptListener] = []
+        self.start: list[StartListener] = []
         self.request: list[RequestListener] = []
         self.event: list[EventListener] = []
         self.budget: list[BudgetListener] = []
@@ -75,6 +77,12 @@ class Hooks:
     def attempted(self, attempt: Attempt) -> None:
         for listener in self.attempt:
             _safely(listener, attempt)
+
+    def started(self, trace: Trace) -> None:
+        """A request began. Listeners run in the request's own task, before any attempt, so
+        what they put in a context variable is seen by the calls the request makes."""
+        for listener in self.start:
+            _safely(listener, trace)
 
     def finished(self, trace: Trace, kind: Kind) -> None:
         for listener in self.request:

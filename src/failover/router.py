@@ -228,6 +228,8 @@ class Router:
         trace = Trace(plan.name, request_id or uuid.uuid4().hex, started=now)
         total = timeout if timeout is not None else plan.timeouts.total
         deadline = now + total if total is not None else math.inf
+        if self.hooks.start:
+            self.hooks.started(trace)
         return RequestState(plan, request, trace, deadline, operation)
 
     async def _send(self, state: RequestState[T]) -> tuple[T, Slot]:

@@ -35,6 +35,7 @@ class Attempt:
     skipped: Skip | None = None  # why it was not called
     cancelled: bool = False  # lost a hedge race (not counted as a failure)
     recovery: str | None = None  # finishes a broken stream: "continue" or "restart"
+    started: float | None = None  # the router clock's now() when the call began
     delivered: int | None = None  # chars the caller had when this stream broke or resumed
 
     def to_dict(self) -> dict[str, Any]:
