@@ -8,6 +8,7 @@ reply.body, reply.trace
 from .classify import Classifier, classify_status, parse_retry_after
 from .clock import Clock, FakeClock, SystemClock
 from .config import Config, Timeouts, load_config
+from .controls import Priority
 from .deployment import Deployment
 from .errors import (
     AllDeploymentsFailed,
@@ -44,6 +45,7 @@ from .resilience import (
     RetryBudget,
     RetryPolicy,
 )
+from .resilience.streams import Prefill, Resume, StreamPolicy
 from .route import Route
 from .router import Router
 from .state import MemoryStore, StateStore
@@ -86,11 +88,14 @@ __all__ = [
     "MemoryStore",
     "ModelNotFound",
     "Overloaded",
+    "Prefill",
+    "Priority",
     "ProviderError",
     "RateLimited",
     "Reply",
     "RequestFailed",
     "RequestRejected",
+    "Resume",
     "RetryBudget",
     "RetryPolicy",
     "Route",
@@ -98,6 +103,7 @@ __all__ = [
     "ServerError",
     "StateStore",
     "StreamInterrupted",
+    "StreamPolicy",
     "StreamReply",
     "SyncRouter",
     "SystemClock",

@@ -11,6 +11,7 @@ import abc
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
 
+from .controls import DEFAULT, Controls
 from .errors import ProviderError
 from .resilience.breaker import Permit
 from .route import Plan, Slot
@@ -44,6 +45,7 @@ class RequestState(Generic[T]):
     trace: Trace
     deadline: float  # on the router clock's now(); inf for none
     operation: Operation[T]
+    controls: Controls = DEFAULT  # what the request chose for itself
     last: ProviderError | None = None  # the latest failure, what the caller sees if none answers
 
 

@@ -23,6 +23,7 @@ hand, any failure fails over invisibly; after it, the caller gets `StreamInterru
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import math
 import random
@@ -41,6 +42,7 @@ from ._stream import StreamSession
 from .classify import Classifier
 from .clock import Clock, SystemClock
 from .config import Timeouts
+from .controls import DEFAULT, Controls, Priority
 from .errors import (
     AllDeploymentsFailed,
     DeadlineExceeded,
@@ -54,7 +56,7 @@ from .reply import EmbeddingsReply, Reply, StreamReply
 from .resilience.breaker import BreakerEvent, BreakerPolicy
 from .resilience.panic import Panic
 from .resilience.retry import RetryPolicy, backoff
-from .resilience.streams import StreamPolicy
+from .resilience.streams import Resume, StreamPolicy
 from .route import Plan, Route, Slot
 from .state.base import BreakerLike, StateStore
 from .state.memory import MemoryStore
@@ -147,9 +149,14 @@ class Router:
         *,
         request_id: str | None = None,
         timeout: float | None = None,
+        **controls: Any,
     ) -> Reply:
-        """Send a chat completion through route `model`; the first answer wins."""
-        state = self._begin(model, request, COMPLETE, request_id, timeout)
+        """Send a chat completion through route `model`; the first answer wins.
+
+        `timeout` bounds the whole request; `fallbacks=False` keeps it on the route's own
+        deployments; `priority` (`failover.Priority`) ranks it when the gateway sheds load.
+        """
+        state = self._begin(model, request, COMPLETE, request_id, _controls(timeout, controls))
         completion, slot = await self._send(state)
         self.hooks.finished(state.trace, Kind.OK)
         return Reply(completion, state.trace, state.plan.name, slot.name)
@@ -161,9 +168,15 @@ class Router:
         *,
         request_id: str | None = None,
         timeout: float | None = None,
+        **controls: Any,
     ) -> StreamReply:
-        """Start a stream: fail over until one deployment sends its first chunk."""
-        state = self._begin(model, request, self._open_stream, request_id, timeout)
+        """Start a stream: fail over until one deployment sends its first content.
+
+        Takes `complete`'s controls, and `resume` (`failover.resilience.streams.Resume`, or
+        "continue" / "restart" / "off") to choose how a broken stream is finished.
+        """
+        opener = self._open_stream
+        state = self._begin(model, request, opener, request_id, _controls(timeout, controls))
         opened, _ = await self._send(state)
         return self._stream_reply(state, opened)
 
@@ -174,9 +187,12 @@ class Router:
         *,
         request_id: str | None = None,
         timeout: float | None = None,
+        **controls: Any,
     ) -> AsyncIterator[Chunk]:
         """Iterate a stream's chunks (see `open_stream` for the trace and deployment)."""
-        reply = await self.open_stream(model, request, request_id=request_id, timeout=timeout)
+        reply = await self.open_stream(
+            model, request, request_id=request_id, timeout=timeout, **controls
+        )
         async for chunk in reply:
             yield chunk
 
@@ -187,9 +203,10 @@ class Router:
         *,
         request_id: str | None = None,
         timeout: float | None = None,
+        **controls: Any,
     ) -> EmbeddingsReply:
-        """Create embeddings through route `model`."""
-        state = self._begin(model, request, EMBED, request_id, timeout)
+        """Create embeddings through route `model` (with `complete`'s controls)."""
+        state = self._begin(model, request, EMBED, request_id, _controls(timeout, controls))
         payload, slot = await self._send(state)
         self.hooks.finished(state.trace, Kind.OK)
         return EmbeddingsReply(payload, state.trace, state.plan.name, slot.name)
@@ -221,16 +238,18 @@ class Router:
         request: Request,
         operation: Operation[T],
         request_id: str | None,
-        timeout: float | None,
+        controls: Controls,
     ) -> RequestState[T]:
         plan = self._plans.get(model)
         now = self.clock.now()
         trace = Trace(plan.name, request_id or uuid.uuid4().hex, started=now)
-        total = timeout if timeout is not None else plan.timeouts.total
+        if controls is not DEFAULT:
+            trace.controls = controls.to_dict()
+        total = controls.timeout if controls.timeout is not None else plan.timeouts.total
         deadline = now + total if total is not None else math.inf
         if self.hooks.start:
             self.hooks.started(trace)
-        return RequestState(plan, request, trace, deadline, operation)
+        return RequestState(plan, request, trace, deadline, operation, controls)
 
     async def _send(self, state: RequestState[T]) -> tuple[T, Slot]:
         try:
@@ -269,6 +288,8 @@ class Router:
                 if found is not plan.fallbacks:
                     queue = []  # context window / content filter: only their own fallbacks
                 targets = found
+            if not state.controls.fallbacks:
+                continue  # the request asked to stay on its own route
             for name in targets:
                 if name not in visited:
                     visited.add(name)
@@ -379,11 +400,14 @@ class Router:
         """The committed stream, relayed and recovered by a `StreamSession`."""
         cap = state.plan.timeouts.stream
         started = state.trace.started if state.trace.started is not None else self.clock.now()
+        policy = opened.call.plan.streams
+        if state.controls.resume is not None:
+            policy = dataclasses.replace(policy, resume=state.controls.resume)
         session = StreamSession(
             attempts=self._attempts,
             state=state,
             opened=opened,
-            policy=opened.call.plan.streams,
+            policy=policy,
             opener=self._open_stream,
             candidates=functools.partial(self._recovery_candidates, state),
             no_prefill=self._no_prefill,
@@ -400,7 +424,8 @@ class Router:
         fallback routes'; the deployment that broke last, and only if its kind of failure
         may be retried (a silent one is not: a second wait would only double the caller's)."""
         again: tuple[Plan, Slot] | None = None
-        for plan in self._walk(state.plan):
+        plans = self._walk(state.plan) if state.controls.fallbacks else iter([state.plan])
+        for plan in plans:
             for slot in plan.ordered(self.store.stats):
                 if slot.name != broken.name:
                     yield plan, slot
@@ -454,3 +479,19 @@ class Router:
 
     def __repr__(self) -> str:
         return f"<Router routes={self.route_names()} store={self.store!r}>"
+
+
+def _controls(timeout: float | None, given: dict[str, Any]) -> Controls:
+    """A request's `Controls` from `Router` keyword arguments (names checked, values parsed)."""
+    if not given and timeout is None:
+        return DEFAULT
+    unknown = set(given) - {"fallbacks", "resume", "priority"}
+    if unknown:
+        raise TypeError(f"unknown request controls: {', '.join(sorted(unknown))}")
+    resume = given.get("resume")
+    return Controls(
+        timeout=timeout,
+        fallbacks=bool(given.get("fallbacks", True)),
+        resume=Resume(resume) if resume is not None else None,
+        priority=Priority(given.get("priority", Priority.NORMAL)),
+    )

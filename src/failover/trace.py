@@ -69,6 +69,7 @@ class Trace:
     request_id: str = ""
     attempts: list[Attempt] = field(default_factory=list)
     started: float | None = None  # the router clock's now() when the request began
+    controls: dict[str, Any] = field(default_factory=dict)  # what the request chose itself
 
     @property
     def calls(self) -> list[Attempt]:
@@ -94,8 +95,11 @@ class Trace:
         return " -> ".join(parts) or "no attempts"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "route": self.route,
             "request_id": self.request_id,
             "attempts": [a.to_dict() for a in self.attempts],
         }
+        if self.controls:
+            out["controls"] = self.controls
+        return out

@@ -20,6 +20,7 @@ class ServerConfig(StrictModel):
     admin_key: SecretStr | None = None
     max_body: Size = 10 * 1024 * 1024
     grace: Duration = 30.0
+    max_deadline: Duration = Field(600.0, gt=0)  # the most `x-failover-deadline` may ask for
 
     @field_validator("api_keys", mode="before")
     @classmethod

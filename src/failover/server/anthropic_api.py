@@ -13,6 +13,7 @@ import orjson
 
 from ..trace import Trace
 from .anthropic_format import to_anthropic_message, to_openai_request
+from .controls import read_controls
 from .http import JSON_TYPE, Call
 from .streaming import AnthropicEncoder, relay, routing_headers
 
@@ -26,11 +27,16 @@ async def messages(call: Call, gen: Generation) -> Trace | None:
     """POST /v1/messages"""
     body = await call.json(gen.max_body)
     model, request, stream = to_openai_request(body)
+    controls = read_controls(call.scope["headers"], gen.max_deadline)
+    route = controls.route or model
+    rid = call.request_id
     if stream:
-        stream_reply = await gen.router.open_stream(model, request, request_id=call.request_id)
+        stream_reply = await gen.router.open_stream(
+            route, request, request_id=rid, **controls.router
+        )
         await relay(call, stream_reply, AnthropicEncoder(model), call.headers())
         return None
-    reply = await gen.router.complete(model, request, request_id=call.request_id)
+    reply = await gen.router.complete(route, request, request_id=rid, **controls.router)
     message = to_anthropic_message(reply.completion.body, model)
     headers = call.headers(JSON_TYPE, *routing_headers(reply.route, reply.deployment, reply.trace))
     await call.respond(200, orjson.dumps(message), headers)

@@ -14,7 +14,7 @@ import time
 
 import orjson
 
-from ..config import Config
+from ..config import Config, ServerConfig
 from ..observability import EventLog, Observability
 from ..router import Router
 from .auth import AdminGuard, KeyRing
@@ -35,6 +35,7 @@ class Generation:
         "keys",
         "loaded_at",
         "max_body",
+        "max_deadline",
         "models_body",
         "number",
         "obs",
@@ -55,6 +56,7 @@ class Generation:
         admin_key = server.admin_key.get_secret_value() if server and server.admin_key else None
         self.admin = AdminGuard(admin_key)
         self.max_body = server.max_body if server else DEFAULT_MAX_BODY
+        self.max_deadline = server.max_deadline if server else ServerConfig().max_deadline
         self.models_body = self._models()
 
     def _models(self) -> bytes:
