@@ -55,6 +55,23 @@ def test_hedge_defaults_are_the_policy_defaults() -> None:
     assert HedgeConfig().to_policy() == HedgePolicy()
 
 
+def test_streams_defaults_are_the_policy_defaults() -> None:
+    """`defaults.streams` and `timeouts.learn` build the policies' own defaults."""
+    from failover.config import LearningConfig, StreamsConfig
+    from failover.resilience.streams import Learning, StreamPolicy
+
+    assert StreamsConfig().to_policy() == StreamPolicy()
+    assert LearningConfig().to_policy() == Learning()
+
+
+def test_concurrency_defaults_are_the_policy_defaults() -> None:
+    """`defaults.concurrency` builds `ConcurrencyPolicy()`."""
+    from failover.config import ConcurrencyConfig
+    from failover.resilience.concurrency import ConcurrencyPolicy
+
+    assert ConcurrencyConfig().to_policy() == ConcurrencyPolicy()
+
+
 def test_router_default_timeouts_are_the_config_defaults() -> None:
     """A router built without timeouts runs the limits an empty timeouts section gives."""
     assert Router({}).timeouts == Config().defaults.timeouts == Timeouts()

@@ -1,10 +1,13 @@
 """Single attempts at one deployment, and the one place their outcomes are recorded.
 
-    available   skip a candidate that is cooling down, unhealthy or behind an open breaker
-    send        take the breaker's permit, call with a timeout bounded by the deadline,
-                classify any failure, record the outcome
-    record      trace entry, passive stats, breaker, rate-limit cool-down, hooks: for whole
-                answers when they return, for streams when they end
+    available   skip a candidate that is cooling down, unhealthy, behind an open breaker or
+                at its concurrency limit
+    send        take a concurrency slot and the breaker's permit, call with a timeout
+                bounded by the deadline, classify any failure, record the outcome
+    record      trace entry, passive stats, breaker, rate-limit cool-down, concurrency limit,
+                hooks: for whole answers when they return, for streams when they end. A
+                failure while the process itself was saturated (event-loop lag, waiting for
+                one of our own connections) is labelled local and blamed on nobody
 
 The router decides what happens next (retry, fail over, fall back); the hedge race runs
 several of these at once. Neither touches a breaker or a stat directly.
@@ -16,6 +19,7 @@ import asyncio
 import math
 from typing import TypeVar
 
+from ._local import CURRENT_CALL, CallInfo, LoopLag
 from ._request import Call, RequestState
 from .classify import Classifier
 from .clock import Clock, deadline_scope
@@ -23,13 +27,19 @@ from .errors import AttemptTimeout, DeadlineExceeded, ProviderError, last_error
 from .events import Hooks
 from .kinds import Kind
 from .resilience.breaker import Result
+from .resilience.concurrency import AdaptiveLimit, ConcurrencyPolicy
 from .route import Plan, Slot
 from .state.base import StateStore
+from .stats import DeploymentStats
 from .trace import Attempt, Skip, Trace
 
-__all__ = ["Attempts", "NothingAvailable", "Skipped"]
+__all__ = ["LOCAL_LAG", "Attempts", "NothingAvailable", "Skipped"]
 
 T = TypeVar("T")
+LOCAL_LAG = 0.5  # seconds of event-loop lag during a call that make its failure our own
+_POOL_SHARE = 0.5  # a call that spent more of its time waiting for our pool failed locally
+_LOCAL_KINDS = frozenset({Kind.TIMEOUT, Kind.CONNECTION, Kind.SERVER_ERROR})
+_OVERLOAD = frozenset({Kind.RATE_LIMITED, Kind.OVERLOADED, Kind.TIMEOUT})
 
 
 class Skipped(Exception):
@@ -43,21 +53,49 @@ class NothingAvailable(Exception):
 class Attempts:
     """Makes single attempts and records how each ended."""
 
-    def __init__(self, store: StateStore, clock: Clock, classifier: Classifier, hooks: Hooks):
+    def __init__(
+        self,
+        store: StateStore,
+        clock: Clock,
+        classifier: Classifier,
+        hooks: Hooks,
+        *,
+        concurrency: ConcurrencyPolicy | None = None,
+        lag: LoopLag | None = None,
+        local_lag: float = LOCAL_LAG,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.classifier = classifier
         self.hooks = hooks
+        self.concurrency = concurrency or ConcurrencyPolicy()
+        self.lag = lag
+        self.local_lag = local_lag  # loop lag during a call that makes its failure ours
+        self._limits: dict[str, AdaptiveLimit] = {}
+
+    def limit(self, deployment: str) -> AdaptiveLimit:
+        """The adaptive concurrency limit of a deployment (this process's own)."""
+        found = self._limits.get(deployment)
+        if found is None:
+            found = self._limits[deployment] = AdaptiveLimit(deployment, self.concurrency)
+        return found
+
+    def limits(self) -> dict[str, AdaptiveLimit]:
+        """Every deployment's concurrency limit made so far."""
+        return dict(self._limits)
 
     # -- before a call -----------------------------------------------------------------------
 
     def available(self, plan: Plan, slot: Slot, trace: Trace) -> bool:
         """Whether `slot` may be called now; a skip is written to the trace."""
+        return self.check(plan, slot, trace) is None
+
+    def check(self, plan: Plan, slot: Slot, trace: Trace) -> Skip | None:
+        """Why `slot` may not be called now (written to the trace), or None."""
         reason = self.unavailable(plan, slot)
-        if reason is None:
-            return True
-        trace.attempts.append(Attempt(plan.name, slot.name, skipped=reason))
-        return False
+        if reason is not None:
+            trace.attempts.append(Attempt(plan.name, slot.name, skipped=reason))
+        return reason
 
     def unavailable(self, plan: Plan, slot: Slot) -> Skip | None:
         """Why `slot` may not be called now, or None."""
@@ -68,6 +106,8 @@ class Attempts:
             return Skip.UNHEALTHY
         if not store.breaker(slot.name, plan.breaker).would_admit():
             return Skip.OPEN
+        if self.limit(slot.name).saturated:
+            return Skip.SATURATED
         return None
 
     # -- one call ----------------------------------------------------------------------------
@@ -83,14 +123,22 @@ class Attempts:
         force: bool = False,
         recovery: str | None = None,
         delivered: int | None = None,
+        wait_for_slot: bool = False,
     ) -> T:
         """Call `slot` once. `force` calls it even when its breaker refuses (panic "all");
+        `wait_for_slot` waits (within the deadline) when it is at its concurrency limit;
         `recovery` and `delivered` mark a call that finishes a broken stream."""
-        call = await self._admit(state, plan, slot, waited=waited, hedge=hedge, force=force)
+        await self._take_slot(state, plan, slot, wait=wait_for_slot, force=force)
+        try:
+            call = await self._admit(state, plan, slot, waited=waited, hedge=hedge, force=force)
+        except BaseException:
+            self.limit(slot.name).release()
+            raise
         call.attempt.recovery, call.attempt.delivered = recovery, delivered
         now = call.started
         limit = slot.timeout or plan.timeouts.attempt
         until = min(now + limit, state.deadline) if limit is not None else state.deadline
+        token = CURRENT_CALL.set(call.info)
         try:
             async with deadline_scope(self.clock, None if math.isinf(until) else until):
                 answer = await state.operation.send(call, state.request)
@@ -112,9 +160,31 @@ class Attempts:
             err = self.classify(exc)
             await self.record(call, err)
             raise err from exc
+        finally:
+            CURRENT_CALL.reset(token)
         if state.operation.ends_on_return:
             await self.record(call, None, success=True)
+        else:
+            self.limit(slot.name).answered()  # a stream's first content: it is coping
         return answer
+
+    async def _take_slot(
+        self, state: RequestState[T], plan: Plan, slot: Slot, *, wait: bool, force: bool
+    ) -> None:
+        """A concurrency slot of `slot`'s deployment, or `Skipped` when it has none free."""
+        limit = self.limit(slot.name)
+        if force:
+            limit.take()
+        elif wait:
+            deadline = None if math.isinf(state.deadline) else state.deadline
+            try:
+                async with deadline_scope(self.clock, deadline):
+                    await limit.acquire()
+            except TimeoutError:
+                raise self._out_of_time(state, plan) from None
+        elif not limit.try_acquire():
+            state.trace.attempts.append(Attempt(plan.name, slot.name, skipped=Skip.SATURATED))
+            raise Skipped
 
     async def _admit(
         self,
@@ -137,15 +207,21 @@ class Attempts:
         if now >= state.deadline:
             if permit is not None:
                 await breaker.release(permit, Result.IGNORE)
-            raise DeadlineExceeded(
-                f"deadline exceeded for {plan.name!r}: {trace.summary()}",
-                trace=trace,
-                last=last_error(trace),
-            )
+            raise self._out_of_time(state, plan)
         attempt = Attempt(plan.name, slot.name, waited=waited, hedge=hedge, started=now)
         trace.attempts.append(attempt)
         self.store.stats(slot.name).started()
-        return Call(plan, slot, breaker, permit, attempt, now)
+        info = CallInfo(started=asyncio.get_running_loop().time())
+        return Call(plan, slot, breaker, permit, attempt, now, info)
+
+    @staticmethod
+    def _out_of_time(state: RequestState[T], plan: Plan) -> DeadlineExceeded:
+        trace = state.trace
+        return DeadlineExceeded(
+            f"deadline exceeded for {plan.name!r}: {trace.summary()}",
+            trace=trace,
+            last=last_error(trace),
+        )
 
     def classify(self, exc: BaseException) -> ProviderError:
         """The `ProviderError` an unexpected exception stands for."""
@@ -164,24 +240,55 @@ class Attempts:
         attempt.latency = elapsed
         stats = self.store.stats(call.slot.name)
         stats.finished()
+        limit = self.limit(call.slot.name)
         if err is not None:
             err.deployment = err.deployment or call.slot.name
             attempt.kind, attempt.status, attempt.message = err.kind, err.status, err.message
-            stats.last_error = f"{err.kind.value}: {err.message}"[:300]
-            stats.observe(False, elapsed)
-            policy = err.kind.policy
-            result = Result.FAILURE if policy.breaker_failure else Result.IGNORE
-            if policy.cool_down:
-                self._cool_down(call, err)
+            attempt.local = self._local_cause(call, err)
+            result = self._failed(call, err, stats, elapsed, limit)
         elif success:
             stats.observe(True, elapsed, attempt.ttft)
+            if call.attempt.ttft is None:  # a stream grew the limit at its first content
+                limit.answered()
             result = Result.SUCCESS
         else:
             result = Result.IGNORE
+        limit.release()
         if call.permit is not None:
             await call.breaker.release(call.permit, result, duration=elapsed)
         if self.hooks.attempt:
             self.hooks.attempted(attempt)
+
+    def _failed(
+        self,
+        call: Call,
+        err: ProviderError,
+        stats: DeploymentStats,
+        elapsed: float,
+        limit: AdaptiveLimit,
+    ) -> Result:
+        """Record a failure; what the breaker makes of it."""
+        if call.attempt.local is not None:
+            return Result.IGNORE  # our own saturation: not the deployment's failure
+        stats.last_error = f"{err.kind.value}: {err.message}"[:300]
+        stats.observe(False, elapsed)
+        policy = err.kind.policy
+        if policy.cool_down:
+            self._cool_down(call, err)
+        if err.kind in _OVERLOAD:
+            limit.overloaded()
+        return Result.FAILURE if policy.breaker_failure else Result.IGNORE
+
+    def _local_cause(self, call: Call, err: ProviderError) -> str | None:
+        """ "loop_lag" or "pool_wait" when the process, not the deployment, made `err` likely."""
+        if err.kind not in _LOCAL_KINDS:
+            return None
+        info = call.info
+        if info.queued or info.pool_wait > _POOL_SHARE * max(call.attempt.latency, 1e-9):
+            return "pool_wait"
+        if self.lag is not None and self.lag.worst_since(info.started) >= self.local_lag:
+            return "loop_lag"
+        return None
 
     def _cool_down(self, call: Call, err: ProviderError) -> None:
         wait = err.retry_after if err.retry_after is not None else call.plan.retry.cooldown

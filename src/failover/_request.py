@@ -8,9 +8,10 @@ what to ask each deployment (`Operation`), and the last failure so far.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Generic, TypeVar
 
+from ._local import CallInfo
 from .controls import DEFAULT, Controls
 from .errors import ProviderError
 from .resilience.breaker import Permit
@@ -59,3 +60,4 @@ class Call:
     permit: Permit | None  # None: admitted in panic, without the breaker's leave
     attempt: Attempt
     started: float
+    info: CallInfo = field(default_factory=lambda: CallInfo(started=0.0))

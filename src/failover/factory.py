@@ -69,6 +69,7 @@ def from_config(
         retry=config.defaults.retry.to_policy(),
         breaker=config.defaults.breaker.to_policy(),
         streams=config.defaults.streams.to_policy(),
+        concurrency=config.defaults.concurrency.to_policy(),
         timeouts=config.defaults.timeouts,
         store=store or build_store(config, clock),
         clock=clock,

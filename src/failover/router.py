@@ -35,6 +35,7 @@ from ._attempt import Attempts, NothingAvailable, Skipped
 from ._decisions import fallback_routes, should_panic, tries_allowed
 from ._hedge import HedgeRace
 from ._limits import Limits
+from ._local import LoopLag
 from ._operations import COMPLETE, EMBED, Opened, OpenStream
 from ._plans import Plans
 from ._request import Operation, RequestState
@@ -53,14 +54,15 @@ from .errors import (
 from .events import Event, Hooks
 from .kinds import Kind, Retry
 from .reply import EmbeddingsReply, Reply, StreamReply
-from .resilience.breaker import BreakerEvent, BreakerPolicy
+from .resilience.breaker import BreakerEvent, BreakerPolicy, BreakerState
+from .resilience.concurrency import AdaptiveLimit, ConcurrencyPolicy
 from .resilience.panic import Panic
 from .resilience.retry import RetryPolicy, backoff
 from .resilience.streams import Resume, StreamPolicy
 from .route import Plan, Route, Slot
 from .state.base import BreakerLike, StateStore
 from .state.memory import MemoryStore
-from .trace import Trace
+from .trace import Skip, Trace
 from .types import BaseDeployment, Chunk, Request
 
 if TYPE_CHECKING:
@@ -82,6 +84,7 @@ class Router:
         breaker: BreakerPolicy | None = None,
         timeouts: Timeouts | None = None,
         streams: StreamPolicy | None = None,
+        concurrency: ConcurrencyPolicy | None = None,
         store: StateStore | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
@@ -111,7 +114,11 @@ class Router:
             rng=self.rng,
             resolver=resolver,
         )
-        self._attempts = Attempts(self.store, self.clock, self.classifier, self.hooks)
+        self.lag = LoopLag()
+        self._attempts = Attempts(
+            self.store, self.clock, self.classifier, self.hooks,
+            concurrency=concurrency, lag=self.lag,
+        )  # fmt: skip
         self._limits = Limits(self.store)
         self._open_stream = OpenStream(self.clock, self._limits.first_content)
         self._no_prefill: set[str] = set()  # deployments that refused an assistant prefill
@@ -139,6 +146,10 @@ class Router:
     def breaker(self, deployment: str) -> BreakerLike:
         """The breaker of a deployment (with the first route's policy that names it)."""
         return self._plans.breaker(deployment)
+
+    def concurrency(self, deployment: str) -> AdaptiveLimit:
+        """The adaptive concurrency limit of a deployment, in this process."""
+        return self._attempts.limit(deployment)
 
     # -- requests --------------------------------------------------------------------------
 
@@ -216,8 +227,17 @@ class Router:
         request = {"messages": [{"role": "user", "content": prompt}], **params}
         return (await self.complete(model, request)).text
 
+    async def start(self) -> None:
+        """Start what runs beside the requests: the event-loop lag sampler that tells the
+        process's own saturation from a provider's failure, and the store's connections.
+        A gateway calls this at start-up; without it a router works, and blames failures
+        on deployments without asking whether the process itself was saturated."""
+        self.lag.start()
+        await self.store.start()
+
     async def aclose(self) -> None:
         """Close deployments, transport and store."""
+        await self.lag.stop()
         for deployment in self.deployments().values():
             await deployment.aclose()
         if self._on_close is not None:
@@ -307,8 +327,12 @@ class Router:
             return await HedgeRace(self._attempts, state, plan, slots).run()
         failed: ProviderError | None = None
         limited: list[Slot] = []
+        saturated: list[Slot] = []
         for slot in slots:
-            if not self._attempts.available(plan, slot, state.trace):
+            skip = self._attempts.check(plan, slot, state.trace)
+            if skip is Skip.SATURATED:
+                saturated.append(slot)
+            if skip is not None:
                 continue
             try:
                 return await self._send_handling_retries(state, plan, slot), slot
@@ -320,6 +344,9 @@ class Router:
                     raise
                 if err.kind.policy.cool_down:
                     limited.append(slot)
+        if saturated:  # a busy candidate beats a failure: wait for its next free slot
+            slot = saturated[0]
+            return await self._attempts.send(state, plan, slot, wait_for_slot=True), slot
         if failed is None:
             raise NothingAvailable
         if limited:
@@ -451,6 +478,8 @@ class Router:
     # -- events ----------------------------------------------------------------------------
 
     def _on_breaker(self, event: BreakerEvent) -> None:
+        if event.new is BreakerState.OPEN:
+            self._attempts.limit(event.name).reset()  # eased back in once it recovers
         if self.hooks.event:
             text = f"breaker {event.old.value} -> {event.new.value}: {event.reason}"
             data: dict[str, Any] = {"old": event.old.value, "new": event.new.value}

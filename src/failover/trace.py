@@ -17,6 +17,7 @@ class Skip(StrEnum):
     OPEN = "open"  # its breaker is open (or every half-open probe is out)
     UNHEALTHY = "unhealthy"  # health checks marked it down
     COOLING_DOWN = "cooling_down"  # it answered 429 and sits out its Retry-After
+    SATURATED = "saturated"  # every slot of its adaptive concurrency limit is taken
 
 
 @dataclass(slots=True)
@@ -36,6 +37,7 @@ class Attempt:
     cancelled: bool = False  # lost a hedge race (not counted as a failure)
     recovery: str | None = None  # finishes a broken stream: "continue" or "restart"
     started: float | None = None  # the router clock's now() when the call began
+    local: str | None = None  # it failed for our own reasons ("loop_lag", "pool_wait")
     delivered: int | None = None  # chars the caller had when this stream broke or resumed
 
     def to_dict(self) -> dict[str, Any]:
@@ -55,6 +57,7 @@ class Attempt:
             ("cancelled", self.cancelled or None),
             ("recovery", self.recovery),
             ("delivered_chars", self.delivered),
+            ("local", self.local),
         ):
             if value is not None:
                 out[key] = value

@@ -53,6 +53,7 @@ from .observability import (
 )
 from .policies import (
     BreakerConfig,
+    ConcurrencyConfig,
     HealthConfig,
     HedgeConfig,
     LearningConfig,
@@ -90,6 +91,7 @@ __all__ = [
     "BedrockOptions",
     "BreakerConfig",
     "ChaosConfig",
+    "ConcurrencyConfig",
     "Config",
     "CutStreamFault",
     "DefaultsConfig",

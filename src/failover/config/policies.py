@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ..resilience.breaker import BreakerPolicy
+from ..resilience.concurrency import ConcurrencyPolicy
 from ..resilience.hedging import HedgePolicy
 from ..resilience.retry import RetryPolicy
 from ..resilience.streams import Learning, Resume, StreamPolicy
@@ -21,6 +22,7 @@ from .base import Duration, Rate, StrictModel, parse_duration, policy_defaults
 
 __all__ = [
     "BreakerConfig",
+    "ConcurrencyConfig",
     "HealthConfig",
     "HedgeConfig",
     "LearningConfig",
@@ -34,6 +36,7 @@ _BREAKER = policy_defaults(BreakerPolicy)
 _HEDGE = policy_defaults(HedgePolicy)
 _LEARNING = policy_defaults(Learning)
 _STREAMS = policy_defaults(StreamPolicy)
+_CONCURRENCY = policy_defaults(ConcurrencyPolicy)
 
 
 class RetryConfig(StrictModel):
@@ -184,6 +187,25 @@ class StreamsConfig(StrictModel):
     def to_policy(self) -> StreamPolicy:
         """The `StreamPolicy` these settings describe."""
         return StreamPolicy(**self.model_dump())
+
+
+class ConcurrencyConfig(StrictModel):
+    """Each deployment's adaptive concurrency limit. See `ConcurrencyPolicy`."""
+
+    enabled: bool = _CONCURRENCY["enabled"]
+    initial: int = Field(_CONCURRENCY["initial"], ge=1)
+    min_limit: int = Field(_CONCURRENCY["min_limit"], ge=1)
+    max_limit: int = Field(_CONCURRENCY["max_limit"], ge=1)
+    backoff: Rate = Field(_CONCURRENCY["backoff"], gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _builds(self) -> ConcurrencyConfig:
+        self.to_policy()
+        return self
+
+    def to_policy(self) -> ConcurrencyPolicy:
+        """The `ConcurrencyPolicy` these settings describe."""
+        return ConcurrencyPolicy(**self.model_dump())
 
 
 class HealthConfig(StrictModel):

@@ -17,7 +17,14 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from ..errors import ConfigError
 from .base import StrictModel, format_validation_error, validation_lines
 from .observability import ObservabilityConfig
-from .policies import BreakerConfig, HealthConfig, RetryConfig, StreamsConfig, Timeouts
+from .policies import (
+    BreakerConfig,
+    ConcurrencyConfig,
+    HealthConfig,
+    RetryConfig,
+    StreamsConfig,
+    Timeouts,
+)
 from .providers import ProviderConfig
 from .routes import FALLBACK_FIELDS, RouteConfig
 from .server import ServerConfig
@@ -34,6 +41,7 @@ class DefaultsConfig(StrictModel):
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     streams: StreamsConfig = Field(default_factory=StreamsConfig)
+    concurrency: ConcurrencyConfig = Field(default_factory=ConcurrencyConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
 
 

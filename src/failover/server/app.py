@@ -341,7 +341,7 @@ async def _start_store(router: Router) -> None:
     new replica does not report CLOSED for a breaker the others hold OPEN."""
     for name in router.deployments():
         router.breaker(name)  # a shared store mirrors only breakers it knows of
-    await router.store.start()
+    await router.start()
 
 
 def _upstream_time(trace: Trace) -> float:

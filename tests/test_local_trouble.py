@@ -1,0 +1,115 @@
+"""Local trouble is not a provider failure; a busy deployment is passed over or waited for."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from failover import BreakerPolicy, FakeClock, Route, Router, Timeouts
+from failover._local import CURRENT_CALL
+from failover.kinds import Kind
+from failover.resilience.breaker import BreakerState
+from failover.resilience.concurrency import ConcurrencyPolicy
+from failover.testing import ScriptedDeployment, fail, ok
+from failover.trace import Skip
+from failover.types import Completion
+
+HI = {"messages": [{"role": "user", "content": "hi"}]}
+
+
+async def test_a_timeout_while_the_loop_lagged_is_not_the_deployments(clock: FakeClock) -> None:
+    """A call that timed out while the event loop ran seconds late is labelled local and
+    does not count against the breaker."""
+    primary = ScriptedDeployment("primary", fail(Kind.TIMEOUT), clock=clock)
+    backup = ScriptedDeployment("backup", clock=clock)
+    router = Router(
+        {"chat": Route([primary, backup])},
+        clock=clock,
+        breaker=BreakerPolicy(consecutive_failures=1),
+    )
+    loop = asyncio.get_running_loop()
+    router.lag.note(loop.time() + 60, 2.0)  # a lag sample inside every call below
+    reply = await router.complete("chat", HI)
+    first = reply.trace.attempts[0]
+    assert (first.kind, first.local) == (Kind.TIMEOUT, "loop_lag")
+    assert router.breaker("primary").state is BreakerState.CLOSED
+    assert router.store.stats("primary").success_rate is None
+
+
+async def test_a_timeout_without_lag_is_the_deployments(clock: FakeClock) -> None:
+    """The same timeout on a healthy process opens the breaker."""
+    primary = ScriptedDeployment("primary", fail(Kind.TIMEOUT), clock=clock)
+    router = Router(
+        {"chat": Route([primary, ScriptedDeployment("backup", clock=clock)])},
+        clock=clock,
+        breaker=BreakerPolicy(consecutive_failures=1),
+    )
+    reply = await router.complete("chat", HI)
+    assert reply.trace.attempts[0].local is None
+    assert router.breaker("primary").state is BreakerState.OPEN
+
+
+async def test_a_call_stuck_in_our_own_pool_is_not_the_deployments(clock: FakeClock) -> None:
+    """A call that timed out while still waiting for one of our connections failed locally."""
+
+    class Pooled(ScriptedDeployment):
+        async def complete(self, request: dict[str, Any]) -> Completion:
+            info = CURRENT_CALL.get()
+            assert info is not None
+            info.queued = True  # what the transport notes while a connection is awaited
+            await self.clock.sleep(100)
+            raise AssertionError("unreachable")
+
+    primary = Pooled("primary", clock=clock)
+    router = Router(
+        {"chat": Route([primary, ScriptedDeployment("backup", clock=clock)])},
+        clock=clock,
+        timeouts=Timeouts(attempt=1, learn=None),
+        breaker=BreakerPolicy(consecutive_failures=1),
+    )
+    async with clock.autojump():
+        reply = await router.complete("chat", HI)
+    assert reply.trace.attempts[0].local == "pool_wait"
+    assert router.breaker("primary").state is BreakerState.CLOSED
+
+
+async def test_a_busy_deployment_overflows_to_the_next(clock: FakeClock) -> None:
+    """At its concurrency limit, a deployment is passed over for the next candidate."""
+    primary = ScriptedDeployment("primary", ok("p", latency=10), clock=clock)
+    backup = ScriptedDeployment("backup", ok("b", latency=10), clock=clock)
+    policy = ConcurrencyPolicy(initial=2, min_limit=1)
+    router = Router({"chat": Route([primary, backup])}, clock=clock, concurrency=policy)
+    async with clock.autojump():
+        replies = await asyncio.gather(*(router.complete("chat", HI) for _ in range(4)))
+    assert sorted(r.deployment for r in replies) == ["backup", "backup", "primary", "primary"]
+    assert any(a.skipped is Skip.SATURATED for r in replies for a in r.trace.attempts)
+
+
+async def test_when_every_candidate_is_busy_the_request_waits(clock: FakeClock) -> None:
+    """No free slot anywhere: requests wait for one rather than fail."""
+    only = ScriptedDeployment("only", ok("x", latency=5), clock=clock)
+    policy = ConcurrencyPolicy(initial=2, min_limit=1)
+    router = Router({"chat": Route([only])}, clock=clock, concurrency=policy)
+    async with clock.autojump():
+        start = clock.now()
+        replies = await asyncio.gather(*(router.complete("chat", HI) for _ in range(4)))
+        assert clock.now() - start == pytest.approx(10)  # two rounds of two
+    assert all(r.text == "x" for r in replies)
+    assert only.max_in_flight == 2
+
+
+async def test_an_opened_breaker_eases_the_deployment_back_in(clock: FakeClock) -> None:
+    """When a deployment's breaker opens, its limit restarts at min_limit."""
+    primary = ScriptedDeployment("primary", fail(500), clock=clock)
+    router = Router(
+        {"chat": Route([primary, ScriptedDeployment("backup", clock=clock)])},
+        clock=clock,
+        breaker=BreakerPolicy(consecutive_failures=1),
+        concurrency=ConcurrencyPolicy(initial=50, min_limit=3),
+    )
+    async with clock.autojump():
+        await router.complete("chat", HI)
+    assert router.breaker("primary").state is BreakerState.OPEN
+    assert int(router.concurrency("primary").limit) == 3
