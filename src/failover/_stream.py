@@ -276,8 +276,8 @@ class StreamSession:
             raise self._interrupted()
         self.recoveries += 1
         self._source = source
-        mode = source.mode.value if source.mode else "resume"
-        self._tell(broken.call.slot.name, f"{mode}d", by=source.call.slot.name)
+        outcome = "restarted" if source.mode is Resume.RESTART else "continued"
+        self._tell(broken.call.slot.name, outcome, by=source.call.slot.name)
 
     async def _recover(self, broken: Slot) -> _Source | None:
         """A new source finishing the answer, or None when no candidate could."""

@@ -115,7 +115,9 @@ def _adapter(config: Config, dep: DeploymentConfig, transport: Any, clock: Clock
 
     # every deployment gets an injector (faultless unless `chaos:` says otherwise), so the
     # admin API can start an outage at runtime; unarmed it costs one attribute check a call
-    return wrap_if_configured(adapter, dep.chaos, clock=clock, always=True)
+    injector = wrap_if_configured(adapter, dep.chaos, clock=clock, always=True)
+    injector.prefill = adapter.prefill  # it continues broken answers as its adapter does
+    return injector
 
 
 def build_store(config: Config, clock: Clock) -> StateStore:

@@ -24,6 +24,7 @@ __all__ = [
     "Completion",
     "Payload",
     "Request",
+    "malformed_chunk",
 ]
 
 JSON: TypeAlias = dict[str, Any]
@@ -78,6 +79,23 @@ class Chunk(Payload):
     """One stream chunk (OpenAI `CreateChatCompletionStreamResponse`)."""
 
     __slots__ = ()
+
+
+class _Unreadable(Chunk):
+    """A stream event that could not be read: `.raw` holds what arrived, `.body` raises."""
+
+    __slots__ = ()
+
+    @property
+    def body(self) -> JSON:
+        raise ValueError(f"malformed stream event: {self.raw[:80]!r}")
+
+
+def malformed_chunk(data: bytes) -> Chunk:
+    """A chunk for a stream event an adapter could not read. Adapters yield it instead of
+    raising: the router skips it and counts it against the route's `streams.max_malformed`,
+    so one garbled event does not cost a whole answer."""
+    return _Unreadable(raw=data)
 
 
 class BaseDeployment(abc.ABC):

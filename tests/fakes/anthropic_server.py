@@ -14,10 +14,25 @@ __all__ = ["FakeAnthropic", "ToolUse"]
 DEFAULT_TEXT = "Hello from the fake Claude."
 MODEL = "claude-sonnet-4-5-20250929"
 ToolUse = tuple[str, str, list[str]]  # (id, name, pieces of the input JSON as streamed)
+TRAILING_WHITESPACE = "messages: final assistant content cannot end with trailing whitespace"
+PREFILL_REFUSED = (
+    "This model does not support assistant message prefill. "
+    "The conversation must end with a user message."
+)
 
 
 class FakeAnthropic(FakeServer):
-    """Anthropic at `base_url`: POST /v1/messages (stream or not), GET /v1/models."""
+    """Anthropic at `base_url`: POST /v1/messages (stream or not), GET /v1/models.
+
+    A trailing assistant message is continued (prefill), and refused as Anthropic does when
+    it ends in whitespace.
+    """
+
+    lead = 3  # message_start, content_block_start, ping
+    malformed = sse(
+        b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","te',
+        event="content_block_delta",
+    )
 
     def __init__(self, *, api_key: str | None = None, text: str = DEFAULT_TEXT) -> None:
         super().__init__()
@@ -32,9 +47,15 @@ class FakeAnthropic(FakeServer):
         body = received.json or {}
         model = str(body.get("model") or MODEL)
         if received.path == "/v1/messages" and received.method == "POST":
+            prefix = _assistant_prefix(body.get("messages"))
+            if prefix is not None and prefix != prefix.rstrip():
+                return self.error(400, "invalid_request_error", TRAILING_WHITESPACE)
+            if prefix is not None and self.prefill == "refuse":
+                return self.refuse_prefill()
+            text = self.continued(prefix)
             if body.get("stream"):
-                return self.stream([self.text[:5], self.text[5:]], model=model)
-            return Reply(self.message(self.text, model=model))
+                return self.stream(self.split(text), model=model)
+            return Reply(self.message(text, model=model))
         if received.path == "/v1/models":
             entry = {"type": "model", "id": MODEL, "display_name": "Claude Sonnet 4.5"}
             return Reply({"data": [entry], "has_more": False, "first_id": MODEL, "last_id": MODEL})
@@ -77,8 +98,10 @@ class FakeAnthropic(FakeServer):
         model: str = MODEL,
         tool: ToolUse | None = None,
         stop_reason: str | None = None,
+        message_stop: bool = True,
     ) -> list[bytes]:
-        """The frames of a whole answer: text blocks from `pieces`, then an optional tool use."""
+        """The frames of a whole answer: text blocks from `pieces`, then an optional tool use,
+        message_delta (the stop reason and usage) and, unless told not to, message_stop."""
         start = cls.message(None, model=model, usage={"input_tokens": 12, "output_tokens": 1})
         frames = [cls.frame({"type": "message_start", "message": {**start, "stop_reason": None}})]
         index = 0
@@ -97,7 +120,8 @@ class FakeAnthropic(FakeServer):
                 }
             )
         )
-        frames.append(cls.frame({"type": "message_stop"}))
+        if message_stop:
+            frames.append(cls.frame({"type": "message_stop"}))
         return frames
 
     @classmethod
@@ -143,9 +167,26 @@ class FakeAnthropic(FakeServer):
         tool: ToolUse | None = None,
         gates: dict[int, asyncio.Event] | None = None,
         cut_after: int | None = None,
+        message_stop: bool = True,
+        malformed_after: int | None = None,
+        stall_after: int | None = None,
+        stall_for: float = 30.0,
     ) -> Stream:
-        frames = self.events(pieces, model=model, tool=tool)
-        return Stream(frames, gates=gates or {}, cut_after=cut_after)
+        """A streamed answer (see `events`); faults as in `shaped`."""
+        frames = self.events(pieces, model=model, tool=tool, message_stop=message_stop)
+        return self.shaped(
+            frames,
+            gates=gates,
+            cut_after=cut_after,
+            malformed_after=malformed_after,
+            stall_after=stall_after,
+            stall_for=stall_for,
+        )
+
+    @classmethod
+    def refuse_prefill(cls) -> Reply:
+        """Anthropic's 400 from a model that does not take a trailing assistant message."""
+        return cls.error(400, "invalid_request_error", PREFILL_REFUSED)
 
     @staticmethod
     def error_body(type: str, message: str) -> dict[str, Any]:
@@ -165,3 +206,15 @@ class FakeAnthropic(FakeServer):
     @classmethod
     def error_event(cls, type: str, message: str) -> bytes:
         return sse(json.dumps(cls.error_body(type, message)), event="error")
+
+
+def _assistant_prefix(messages: Any) -> str | None:
+    """The text of a trailing assistant message (a prefill), or None."""
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    if not isinstance(last, dict) or last.get("role") != "assistant":
+        return None
+    content = last.get("content")
+    if isinstance(content, str):
+        return content
+    blocks = content if isinstance(content, list) else []
+    return "".join(str(b.get("text") or "") for b in blocks if isinstance(b, dict))

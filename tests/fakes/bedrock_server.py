@@ -41,6 +41,14 @@ _BAD_SIGNATURE = (
 )
 _BAD_TOKEN = "The security token included in the request is invalid."
 ToolUse = tuple[str, str, list[str]]  # (toolUseId, name, pieces of the input JSON as streamed)
+TRAILING_WHITESPACE = (
+    "The model returned the following errors: "
+    "messages: final assistant content cannot end with trailing whitespace"
+)
+PREFILL_REFUSED = (
+    "The model returned the following errors: This model does not support assistant message "
+    "prefill. The conversation must end with a user message."
+)
 
 
 def event_message(headers: dict[str, str], payload: bytes) -> bytes:
@@ -79,7 +87,21 @@ def exception_message(exception_type: str, message: str, **fields: Any) -> bytes
 
 
 class FakeBedrock(FakeServer):
-    """Bedrock runtime and control plane at `base_url`, checking each request's SigV4 signature."""
+    """Bedrock runtime and control plane at `base_url`, checking each request's SigV4 signature.
+
+    A trailing assistant message is continued, as Claude on Converse does (and refused when
+    it ends in whitespace).
+    """
+
+    lead = 1  # messageStart
+    malformed = event_message(
+        {
+            ":event-type": "contentBlockDelta",
+            ":content-type": "application/json",
+            ":message-type": "event",
+        },
+        b'{"contentBlockIndex":0,"delta":{"te',
+    )
 
     def __init__(
         self,
@@ -107,9 +129,15 @@ class FakeBedrock(FakeServer):
     def answer(self, received: Received) -> Reply | Stream:
         found = _MODEL_PATH.match(received.raw_path.partition("?")[0])
         if received.method == "POST" and found:
+            prefix = _assistant_prefix((received.json or {}).get("messages"))
+            if prefix is not None and prefix != prefix.rstrip():
+                return self.error(400, "ValidationException", TRAILING_WHITESPACE)
+            if prefix is not None and self.prefill == "refuse":
+                return self.error(400, "ValidationException", PREFILL_REFUSED)
+            text = self.continued(prefix)
             if found["action"] == "converse-stream":
-                return self.stream([self.text[:5], self.text[5:]])
-            return Reply(self.converse(self.text), headers=_request_id())
+                return self.stream(self.split(text))
+            return Reply(self.converse(text), headers=_request_id())
         if received.method == "GET":
             return self.control_plane(received)
         return self.error(404, "UnknownOperationException", "Unknown operation")
@@ -208,9 +236,10 @@ class FakeBedrock(FakeServer):
         tool: ToolUse | None = None,
         stop_reason: str | None = None,
         usage: dict[str, int] | None = None,
+        metadata: bool = True,
     ) -> list[bytes]:
         """A ConverseStream: messageStart, text deltas, an optional toolUse block, messageStop,
-        metadata."""
+        and (unless told not to) metadata."""
         frames = [event("messageStart", {"role": "assistant"})]
         frames += [
             event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": p}})
@@ -231,8 +260,9 @@ class FakeBedrock(FakeServer):
             frames.append(event("contentBlockStop", {"contentBlockIndex": 1}))
         reason = stop_reason or ("tool_use" if tool else "end_turn")
         frames.append(event("messageStop", {"stopReason": reason}))
-        metrics = {"latencyMs": 321}
-        frames.append(event("metadata", {"usage": usage or USAGE, "metrics": metrics}))
+        if metadata:
+            metrics = {"latencyMs": 321}
+            frames.append(event("metadata", {"usage": usage or USAGE, "metrics": metrics}))
         return frames
 
     # -- behaviours --------------------------------------------------------------------------
@@ -247,16 +277,23 @@ class FakeBedrock(FakeServer):
         cut_after: int | None = None,
         exception_after: int | None = None,
         exception: bytes | None = None,
+        metadata: bool = True,
+        malformed_after: int | None = None,
+        stall_after: int | None = None,
+        stall_for: float = 30.0,
     ) -> Stream:
         """A ConverseStream answer; `exception` (an `exception_message`) replaces the frames
-        from `exception_after` on, as Bedrock ends a failing stream."""
-        frames = self.events(pieces, tool=tool, stop_reason=stop_reason)
+        from `exception_after` on, as Bedrock ends a failing stream; faults as in `shaped`."""
+        frames = self.events(pieces, tool=tool, stop_reason=stop_reason, metadata=metadata)
         if exception_after is not None:
             frames = [*frames[:exception_after], exception or self.stream_throttled()]
-        return Stream(
+        return self.shaped(
             frames,
-            gates=gates or {},
+            gates=gates,
             cut_after=cut_after,
+            malformed_after=malformed_after,
+            stall_after=stall_after,
+            stall_for=stall_for,
             headers=_request_id(),
             content_type=EVENTSTREAM,
         )
@@ -290,6 +327,15 @@ class FakeBedrock(FakeServer):
         return exception_message(
             "throttlingException", "Too many requests, please wait before trying again."
         )
+
+
+def _assistant_prefix(messages: Any) -> str | None:
+    """The text of a trailing assistant message in a Converse request, or None."""
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    if not isinstance(last, dict) or last.get("role") != "assistant":
+        return None
+    blocks = last.get("content") if isinstance(last.get("content"), list) else []
+    return "".join(str(b.get("text") or "") for b in blocks if isinstance(b, dict))
 
 
 def _skew(stamp: str) -> float | None:

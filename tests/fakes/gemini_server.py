@@ -16,7 +16,12 @@ USAGE = {"promptTokenCount": 8, "candidatesTokenCount": 6, "totalTokenCount": 14
 
 
 class FakeGemini(FakeServer):
-    """Gemini at `base_url` (`.../v1beta`): generateContent, streamGenerateContent, embeddings."""
+    """Gemini at `base_url` (`.../v1beta`): generateContent, streamGenerateContent, embeddings.
+
+    A trailing `model` turn starts a new answer: Gemini does not continue it.
+    """
+
+    malformed = sse(b'{"candidates": [{"content": {"parts": [{"te', crlf=True)
 
     def __init__(self, *, api_key: str | None = None, text: str = DEFAULT_TEXT) -> None:
         super().__init__()
@@ -36,7 +41,7 @@ class FakeGemini(FakeServer):
         if path.endswith(":streamGenerateContent"):
             if received.query.get("alt") != "sse":
                 return self.error(400, "INVALID_ARGUMENT", "this fake only streams with alt=sse")
-            return self.stream([self.text[:5], self.text[5:]])
+            return self.stream(self.split(self.text))
         if path.endswith(":batchEmbedContents"):
             count = len((received.json or {}).get("requests") or [])
             return Reply({"embeddings": [{"values": [0.25, -0.5, 1.0]}] * count})
@@ -95,9 +100,26 @@ class FakeGemini(FakeServer):
         calls: list[dict[str, Any]] | None = None,
         gates: dict[int, asyncio.Event] | None = None,
         cut_after: int | None = None,
+        malformed_after: int | None = None,
+        stall_after: int | None = None,
+        stall_for: float = 30.0,
     ) -> Stream:
+        """A streamed answer (see `chunks`), which ends with its body; faults as in `shaped`."""
         frames = [sse(c, crlf=True) for c in self.chunks(pieces, calls=calls)]
-        return Stream(frames, gates=gates or {}, cut_after=cut_after)
+        return self.shaped(
+            frames,
+            gates=gates,
+            cut_after=cut_after,
+            malformed_after=malformed_after,
+            stall_after=stall_after,
+            stall_for=stall_for,
+        )
+
+    @staticmethod
+    def error_event(code: int, status: str, message: str) -> bytes:
+        """An error inside a 200 stream: a google.rpc error as one more SSE chunk."""
+        error = {"error": {"code": code, "message": message, "status": status}}
+        return sse(error, crlf=True)
 
     @staticmethod
     def error(

@@ -13,6 +13,10 @@ __all__ = ["FakeOpenAI"]
 
 DEFAULT_TEXT = "Hello from the fake OpenAI."
 CREATED = 1_700_000_000
+PREFILL_REFUSED = (
+    "This model does not support assistant message prefill. "
+    "The conversation must end with a user message."
+)
 
 
 class FakeOpenAI(FakeServer):
@@ -21,6 +25,9 @@ class FakeOpenAI(FakeServer):
     With `api_key` set, requests without `Authorization: Bearer <key>` (or Azure's `api-key`)
     get a 401 whose message echoes the key they sent, as a careless provider might.
     """
+
+    lead = 1  # the role chunk
+    malformed = sse(b'{"id":"chatcmpl-fake123","object":"chat.completion.chunk","choices":[{"de')
 
     def __init__(self, *, api_key: str | None = None, text: str = DEFAULT_TEXT) -> None:
         super().__init__()
@@ -37,9 +44,14 @@ class FakeOpenAI(FakeServer):
         body = received.json or {}
         model = str(body.get("model") or "gpt-4o")
         if received.path.endswith("/chat/completions"):
+            prefix = _assistant_prefix(body.get("messages"))
+            if prefix is not None and self.prefill == "refuse":
+                return self.refuse_prefill()
+            text = self.continued(prefix)
             if body.get("stream"):
-                return self.stream([self.text[:5], self.text[5:]], model=model)
-            return self.reply(self.text, model=model)
+                usage = bool((body.get("stream_options") or {}).get("include_usage"))
+                return self.stream(self.split(text), model=model, usage=usage)
+            return self.reply(text, model=model)
         if received.path.endswith("/embeddings"):
             return Reply(self.embeddings(body.get("input"), model=model))
         if received.path.endswith("/models"):
@@ -78,9 +90,14 @@ class FakeOpenAI(FakeServer):
 
     @staticmethod
     def chunk(
-        delta: dict[str, Any], *, model: str = "gpt-4o", finish: str | None = None
+        delta: dict[str, Any],
+        *,
+        model: str = "gpt-4o",
+        finish: str | None = None,
+        usage: bool = False,
     ) -> dict[str, Any]:
-        return {
+        """One chunk; with `usage` (stream_options.include_usage) it has `"usage": null`."""
+        body: dict[str, Any] = {
             "id": "chatcmpl-fake123",
             "object": "chat.completion.chunk",
             "created": CREATED,
@@ -88,12 +105,25 @@ class FakeOpenAI(FakeServer):
             "system_fingerprint": "fp_fake",
             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
         }
+        if usage:
+            body["usage"] = None
+        return body
 
     @classmethod
-    def chunks(cls, pieces: list[str], *, model: str = "gpt-4o") -> list[dict[str, Any]]:
-        first = [cls.chunk({"role": "assistant", "content": "", "refusal": None}, model=model)]
-        middle = [cls.chunk({"content": p}, model=model) for p in pieces]
-        return [*first, *middle, cls.chunk({}, model=model, finish="stop")]
+    def chunks(
+        cls, pieces: list[str], *, model: str = "gpt-4o", usage: bool = False
+    ) -> list[dict[str, Any]]:
+        """A role chunk, one chunk per piece, the finish chunk, and with `usage` the usage
+        chunk (`choices: []`) OpenAI adds for stream_options.include_usage."""
+        role = {"role": "assistant", "content": "", "refusal": None}
+        first = [cls.chunk(role, model=model, usage=usage)]
+        middle = [cls.chunk({"content": p}, model=model, usage=usage) for p in pieces]
+        last = [cls.chunk({}, model=model, finish="stop", usage=usage)]
+        if usage:
+            used = {"prompt_tokens": 9, "completion_tokens": len(pieces), "total_tokens": 9}
+            used["total_tokens"] += len(pieces)
+            last.append({**cls.chunk({}, model=model), "choices": [], "usage": used})
+        return [*first, *middle, *last]
 
     @staticmethod
     def embeddings(inputs: Any, *, model: str = "text-embedding-3-small") -> dict[str, Any]:
@@ -119,12 +149,36 @@ class FakeOpenAI(FakeServer):
         gates: dict[int, asyncio.Event] | None = None,
         cut_after: int | None = None,
         done: bool = True,
+        usage: bool = False,
+        malformed_after: int | None = None,
+        stall_after: int | None = None,
+        stall_for: float = 30.0,
     ) -> Stream:
-        """Frames: a role chunk, one chunk per piece, a finish chunk, then `data: [DONE]`."""
-        frames = [sse(c) for c in self.chunks(pieces, model=model)]
+        """Frames: a role chunk, one chunk per piece, a finish chunk (and the usage chunk with
+        `usage`), then `data: [DONE]` unless `done` is false; faults as in `shaped`."""
+        frames = [sse(c) for c in self.chunks(pieces, model=model, usage=usage)]
         if done:
             frames.append(sse("[DONE]"))
-        return Stream(frames, gates=gates or {}, cut_after=cut_after, headers=_headers())
+        return self.shaped(
+            frames,
+            gates=gates,
+            cut_after=cut_after,
+            malformed_after=malformed_after,
+            stall_after=stall_after,
+            stall_for=stall_for,
+            headers=_headers(),
+        )
+
+    @classmethod
+    def refuse_prefill(cls) -> Reply:
+        """The 400 of a model that does not continue a trailing assistant message (as
+        OpenAI-compatible proxies of such models answer)."""
+        return cls.error(400, PREFILL_REFUSED, param="messages")
+
+    @staticmethod
+    def error_event(message: str, *, type: str = "server_error", code: str | None = None) -> bytes:
+        """An error inside a 200 stream, as OpenAI sends one: `data: {"error": {...}}`."""
+        return sse({"error": {"message": message, "type": type, "param": None, "code": code}})
 
     @staticmethod
     def error(
@@ -139,6 +193,15 @@ class FakeOpenAI(FakeServer):
         """An error in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`."""
         body = {"error": {"message": message, "type": type, "param": param, "code": code}}
         return Reply(body, status=status, headers={**_headers(), **(headers or {})}, indent=2)
+
+
+def _assistant_prefix(messages: Any) -> str | None:
+    """The text of a trailing assistant message (a prefill), or None."""
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    if not isinstance(last, dict) or last.get("role") != "assistant":
+        return None
+    content = last.get("content")
+    return content if isinstance(content, str) else None
 
 
 def _headers() -> dict[str, str]:

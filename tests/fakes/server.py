@@ -16,9 +16,11 @@ first byte: waits for an event, then behaves like another behaviour).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import re
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Self
+from typing import Any, ClassVar, Protocol, Self
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -91,25 +93,36 @@ class Reply:
 
 @dataclass
 class Stream:
-    """Answer with SSE `frames`: waits for `gates[i]` before frame i, drops after `cut_after`."""
+    """Answer with SSE `frames`: waits for `gates[i]` before frame i, drops after `cut_after`
+    frames; with `stall_at`, falls silent before that frame (after the last one, when it is
+    `len(frames)`) for `stall_for` seconds, then drops."""
 
     frames: list[bytes]
     gates: dict[int, asyncio.Event] = field(default_factory=dict)
     cut_after: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "text/event-stream; charset=utf-8"
+    stall_at: int | None = None
+    stall_for: float = 30.0
 
     async def respond(self, request: web.Request, server: FakeServer) -> web.StreamResponse:
         headers = {"content-type": self.content_type, "cache-control": "no-cache", **self.headers}
         resp = web.StreamResponse(status=200, headers=headers)
         await resp.prepare(request)
-        for i, frame in enumerate(self.frames):
-            if self.cut_after is not None and i >= self.cut_after:
-                break
+        end = len(self.frames)
+        if self.cut_after is not None:
+            end = min(end, self.cut_after)
+        if self.stall_at is not None:
+            end = min(end, self.stall_at)
+        for i, frame in enumerate(self.frames[:end]):
             if (gate := self.gates.get(i)) is not None:
                 await server.wait(gate)
             await resp.write(frame)
             server.frames_sent += 1
+        if self.stall_at is not None and end == self.stall_at:
+            await server.pause(self.stall_for)  # silent: no frame and no end, then gone
+            _hang_up(request)
+            return resp
         if self.cut_after is not None:
             _hang_up(request)  # no terminating chunk: the client sees a payload error
             return resp
@@ -158,9 +171,20 @@ def _hang_up(request: web.Request) -> None:
 
 
 class FakeServer:
-    """Base of the fake providers: scripting, recording, start/close. Subclasses answer."""
+    """Base of the fake providers: scripting, recording, start/close. Subclasses answer.
+
+    A request whose last message is the assistant's is answered as a model that supports
+    prefill answers it (`prefill = "continue"`: the text after that prefix), or refused with
+    the provider's real 400 (`prefill = "refuse"`).
+    """
+
+    lead: ClassVar[int] = 0  # frames of a normal stream before the one with its first piece
+    malformed: ClassVar[bytes] = b'data: {"broken\n\n'  # one event that does not parse
 
     def __init__(self) -> None:
+        self.text = ""
+        self.by_words = False
+        self.prefill = "continue"
         self.requests: list[Received] = []
         self.frames_sent = 0
         self.disconnects = 0  # requests whose client went away before the answer was done
@@ -190,6 +214,58 @@ class FakeServer:
         """The provider's normal answer to a request nothing was scripted for."""
         return Reply({"error": "not found"}, status=404)
 
+    # -- the normal answer's text ------------------------------------------------------------
+
+    def split(self, text: str) -> list[str]:
+        """The pieces a normal streamed answer sends: word by word with `by_words`, else in
+        two halves."""
+        if self.by_words:
+            return re.findall(r"\s*\S+(?:\s+$)?", text) or [text]
+        return [text[:5], text[5:]]
+
+    def continued(self, prefix: str | None) -> str:
+        """The text answering a request whose last message is the assistant's `prefix` (None:
+        there is none): like a model, the text after what was prefilled."""
+        if prefix is None or not self.text.startswith(prefix):
+            return self.text
+        return self.text[len(prefix) :]
+
+    # -- streams with faults -----------------------------------------------------------------
+
+    def shaped(
+        self,
+        frames: list[bytes],
+        *,
+        malformed_after: int | None = None,
+        stall_after: int | None = None,
+        stall_for: float = 30.0,
+        gates: dict[int, asyncio.Event] | None = None,
+        cut_after: int | None = None,
+        **options: Any,
+    ) -> Stream:
+        """A `Stream` of a whole answer's `frames` (piece i in frame `lead + i`), with faults
+        placed by pieces sent: an unreadable event after `malformed_after` pieces, a silence of
+        `stall_for` seconds then a drop after `stall_after`. `gates` and `cut_after` count
+        frames of the final list."""
+        stall_at = None if stall_after is None else self.lead + stall_after
+        if malformed_after is not None:
+            at = self.lead + malformed_after
+            frames = [*frames[:at], self.malformed, *frames[at:]]
+            if stall_at is not None and stall_at >= at:
+                stall_at += 1
+        return Stream(
+            frames,
+            gates=gates or {},
+            cut_after=cut_after,
+            stall_at=stall_at,
+            stall_for=stall_for,
+            **options,
+        )
+
+    def after(self, pieces: int) -> int:
+        """The index of the frame that carries piece `pieces` (for `cut_after` and `gates`)."""
+        return self.lead + pieces
+
     async def wait(self, gate: asyncio.Event) -> None:
         """Wait for `gate`; when the server closes first, give up on the request (hang up)."""
         closing = asyncio.ensure_future(self._closing.wait())
@@ -201,6 +277,12 @@ class FakeServer:
             opened.cancel()
         if not gate.is_set():
             raise _Closing
+
+    async def pause(self, seconds: float) -> None:
+        """Stay silent for `seconds`, less if the server closes first (a client that hangs
+        up cancels the request's handler, and so the pause)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), seconds)
 
     async def wait_for_requests(self, count: int = 1) -> Received:
         """The `count`-th request, once it has arrived."""

@@ -38,3 +38,12 @@ def check_chunks(bodies: list[dict[str, Any]]) -> list[ChatCompletionChunk]:
 
 def text_of(bodies: list[dict[str, Any]]) -> str:
     return "".join(c["delta"].get("content") or "" for body in bodies for c in body["choices"])
+
+
+def unreadable(chunk: Chunk) -> bool:
+    """Whether `chunk` is one the router skips and counts as malformed (its body does not
+    parse)."""
+    try:
+        return not chunk.body
+    except ValueError:
+        return True

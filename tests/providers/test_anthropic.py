@@ -7,10 +7,10 @@ import pytest
 from failover.errors import BadRequest, ConnectionFailed, Overloaded
 from failover.providers import AnthropicAdapter
 from failover.transport import Transport
-from fakes import FakeAnthropic, Stream, sse
+from fakes import FakeAnthropic, Stream
 
 from .conftest import API_KEY
-from .support import USER_HI, check_chunks, check_completion, collect, text_of
+from .support import USER_HI, check_chunks, check_completion, collect, text_of, unreadable
 
 TOOL = {
     "type": "function",
@@ -133,31 +133,60 @@ async def test_stream_error_event_raises_overloaded(
         await collect(anthropic.stream(USER_HI))
 
 
-async def test_stream_ending_before_message_stop_is_connection_failed(
+async def test_stream_ending_before_its_stop_reason_is_connection_failed(
     anthropic: AnthropicAdapter, anthropic_server: FakeAnthropic
 ) -> None:
-    """A stream that ends cleanly but without message_stop was cut short."""
+    """A stream that ends cleanly before message_delta's stop reason was cut short."""
     anthropic_server.push(Stream(FakeAnthropic.events(["Hel", "lo"])[:-2]))
-    with pytest.raises(ConnectionFailed, match="message_stop"):
+    with pytest.raises(ConnectionFailed, match="stop reason"):
         await collect(anthropic.stream(USER_HI))
 
 
-async def test_stream_with_malformed_event_is_connection_failed(
+async def test_stream_without_message_stop_after_its_stop_reason_is_whole(
     anthropic: AnthropicAdapter, anthropic_server: FakeAnthropic
 ) -> None:
-    """An event whose data is not JSON is a broken stream."""
-    frames = FakeAnthropic.events(["Hel"])
-    anthropic_server.push(
-        Stream(
-            [
-                frames[0],
-                sse(b'{"type": "content_block_delta", "ind', event="content_block_delta"),
-                *frames[1:],
-            ]
-        )
-    )
-    with pytest.raises(ConnectionFailed, match="malformed"):
-        await collect(anthropic.stream(USER_HI))
+    """After message_delta's stop reason the answer is whole: no message_stop is no break."""
+    anthropic_server.push(anthropic_server.stream(["Hel", "lo"], message_stop=False))
+    bodies = await collect(anthropic.stream(USER_HI))
+    assert text_of(bodies) == "Hello"
+    assert bodies[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+async def test_usage_goes_out_with_the_stop_reason(
+    anthropic: AnthropicAdapter, anthropic_server: FakeAnthropic
+) -> None:
+    """The usage chunk follows message_delta at once, so a stream missing message_stop still
+    has it."""
+    anthropic_server.push(anthropic_server.stream(["Hel", "lo"], message_stop=False))
+    request = {**USER_HI, "stream_options": {"include_usage": True}}
+    bodies = await collect(anthropic.stream(request))
+    assert bodies[-2]["choices"][0]["finish_reason"] == "stop"
+    assert bodies[-1]["usage"] == {"prompt_tokens": 12, "completion_tokens": 15, "total_tokens": 27}
+
+
+async def test_stream_with_malformed_event_yields_an_unreadable_chunk(
+    anthropic: AnthropicAdapter, anthropic_server: FakeAnthropic
+) -> None:
+    """An event whose data is not JSON becomes a chunk whose body does not parse; the
+    translation goes on after it."""
+    anthropic_server.push(anthropic_server.stream(["Hel", "lo"], malformed_after=1))
+    chunks = [chunk async for chunk in anthropic.stream(USER_HI)]
+    skipped = [c for c in chunks if unreadable(c)]
+    assert len(skipped) == 1 and skipped[0].raw.startswith(b'{"type":"content_block_delta"')
+    assert text_of([c.body for c in chunks if c is not skipped[0]]) == "Hello"
+
+
+async def test_trailing_assistant_message_is_sent_as_the_final_turn(
+    anthropic: AnthropicAdapter, anthropic_server: FakeAnthropic
+) -> None:
+    """A request ending in an assistant message goes upstream ending in that assistant turn,
+    which Anthropic continues (prefill): only the rest of the answer comes back."""
+    anthropic_server.text = "The quick brown fox"
+    prefilled = {"messages": [*USER_HI["messages"], {"role": "assistant", "content": "The quick"}]}
+    bodies = await collect(anthropic.stream(prefilled))
+    sent = anthropic_server.requests[0].json["messages"][-1]
+    assert sent == {"role": "assistant", "content": [{"type": "text", "text": "The quick"}]}
+    assert text_of(bodies) == " brown fox"
 
 
 async def test_invalid_request_is_refused_before_any_io(

@@ -309,3 +309,17 @@ def test_usage_counts_cache_tokens_as_prompt_tokens() -> None:
         "total_tokens": 122,
         "prompt_tokens_details": {"cached_tokens": 100},
     }
+
+
+def test_a_trailing_assistant_message_stays_the_final_turn() -> None:
+    """An assistant message at the end goes as the last turn, which Anthropic continues
+    (prefill), its text untouched."""
+    body = to_messages_request(
+        msgs({"role": "user", "content": "hi"}, {"role": "assistant", "content": "The quick"}),
+        model="m",
+        default_max_tokens=64,
+    )
+    assert body["messages"][-1] == {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "The quick"}],
+    }

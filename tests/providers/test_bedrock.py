@@ -29,7 +29,7 @@ from failover.transport import Transport
 from fakes import Delay, FakeBedrock, Reply, Stream
 from fakes.bedrock_server import ACCESS_KEY, SECRET_KEY, event, event_message, exception_message
 
-from .support import USER_HI, check_chunks, check_completion, collect, text_of
+from .support import USER_HI, check_chunks, check_completion, collect, text_of, unreadable
 
 MODEL = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 PROFILE_ARN = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-v1:0"
@@ -309,17 +309,20 @@ async def test_stream_ending_inside_a_message_is_connection_failed(
         await collect(bedrock.stream(USER_HI))
 
 
-async def test_event_with_broken_json_is_connection_failed(
+async def test_event_with_broken_json_yields_an_unreadable_chunk(
     bedrock: BedrockAdapter, bedrock_server: FakeBedrock
 ) -> None:
-    """A well-framed event whose payload is not JSON raises ConnectionFailed."""
+    """A well-framed event whose payload is not JSON becomes a chunk whose body does not
+    parse (the router skips and counts it); the events after it are read."""
     broken = event_message(
         {":event-type": "contentBlockDelta", ":message-type": "event"}, b'{"delta": {"te'
     )
     frames = FakeBedrock.events(["a"])
     bedrock_server.push(Stream([frames[0], broken, *frames[1:]]))
-    with pytest.raises(ConnectionFailed, match="malformed stream event"):
-        await collect(bedrock.stream(USER_HI))
+    chunks = [chunk async for chunk in bedrock.stream(USER_HI)]
+    skipped = [c for c in chunks if unreadable(c)]
+    assert [c.raw for c in skipped] == [b'{"delta": {"te']
+    assert text_of([c.body for c in chunks if c not in skipped]) == "a"
 
 
 async def test_stream_that_stopped_without_metadata_is_complete(

@@ -503,3 +503,10 @@ def test_model_stream_error_uses_the_models_own_status() -> None:
     """A modelStreamErrorException carrying originalStatusCode 529 is an overload."""
     parsed = {"message": "x", "originalStatusCode": 529, "originalMessage": "Overloaded"}
     assert error_kind("ModelStreamErrorException", "x", None, parsed) is Kind.OVERLOADED
+
+
+def test_a_trailing_assistant_message_stays_the_final_turn() -> None:
+    """An assistant message at the end goes as the last turn, which Claude on Converse
+    continues (prefill)."""
+    body = to_converse_request(msgs(USER_X, {"role": "assistant", "content": "The quick"}))
+    assert body["messages"][-1] == {"role": "assistant", "content": [{"text": "The quick"}]}

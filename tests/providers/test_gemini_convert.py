@@ -237,3 +237,11 @@ def test_usage_counts_thoughts_as_completion_tokens() -> None:
     """Thinking tokens are billed as output, so they count as completion tokens."""
     used = usage_of({"promptTokenCount": 10, "candidatesTokenCount": 5, "thoughtsTokenCount": 20})
     assert used == {"prompt_tokens": 10, "completion_tokens": 25, "total_tokens": 35}
+
+
+def test_a_trailing_assistant_message_is_sent_as_it_is() -> None:
+    """An assistant message at the end goes as a final model turn, unchanged."""
+    body = to_gemini_request(
+        msgs({"role": "user", "content": "hi"}, {"role": "assistant", "content": "The quick"})
+    )
+    assert body["contents"][-1] == {"role": "model", "parts": [{"text": "The quick"}]}

@@ -13,7 +13,7 @@ from failover.transport import Transport
 from fakes import FakeOpenAI, Reply, Stream, sse
 
 from .conftest import API_KEY
-from .support import USER_HI, collect
+from .support import USER_HI, collect, text_of, unreadable
 
 REQUEST = {
     "model": "whatever-the-client-said",
@@ -109,22 +109,47 @@ async def test_stream_sets_stream_and_adds_nothing_else(
     assert openai_server.requests[0].json == {**USER_HI, "model": "gpt-4o-mini", "stream": True}
 
 
-async def test_stream_without_done_is_connection_failed(
+async def test_stream_without_done_after_its_finish_is_whole(
     openai: OpenAIAdapter, openai_server: FakeOpenAI
 ) -> None:
-    """A stream that ends cleanly but without `data: [DONE]` was cut short."""
-    openai_server.push(openai_server.stream(["a"], done=False))
-    with pytest.raises(ConnectionFailed, match=r"\[DONE\]"):
+    """A stream that ends after its finish reason but without `data: [DONE]` ends normally."""
+    openai_server.push(openai_server.stream(["a", "b"], done=False))
+    bodies = await collect(openai.stream(USER_HI))
+    assert text_of(bodies) == "ab"
+    assert bodies[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+async def test_stream_without_done_keeps_the_usage_chunk(
+    openai: OpenAIAdapter, openai_server: FakeOpenAI
+) -> None:
+    """The usage chunk after the finish reason arrives even when [DONE] never does."""
+    openai_server.push(openai_server.stream(["a"], done=False, usage=True))
+    request = {**USER_HI, "stream_options": {"include_usage": True}}
+    bodies = await collect(openai.stream(request))
+    assert bodies[-1]["choices"] == [] and bodies[-1]["usage"]["completion_tokens"] == 1
+
+
+async def test_stream_ending_before_its_finish_is_connection_failed(
+    openai: OpenAIAdapter, openai_server: FakeOpenAI
+) -> None:
+    """A stream that ends cleanly before its finish reason (and [DONE]) was cut short."""
+    frames = openai_server.stream(["a", "b"], done=False).frames
+    openai_server.push(Stream(frames[:-1]))
+    with pytest.raises(ConnectionFailed, match="finish reason"):
         await collect(openai.stream(USER_HI))
 
 
-async def test_stream_with_non_json_data_is_connection_failed(
+async def test_stream_with_non_json_data_yields_an_unreadable_chunk(
     openai: OpenAIAdapter, openai_server: FakeOpenAI
 ) -> None:
-    """A data line that is not a JSON object is a broken stream."""
-    openai_server.push(Stream([sse("not json at all"), sse("[DONE]")]))
-    with pytest.raises(ConnectionFailed, match="malformed"):
-        await collect(openai.stream(USER_HI))
+    """A data line that is not JSON is passed on as a chunk whose body does not parse (the
+    router skips and counts it), and the stream goes on."""
+    frames = openai_server.stream(["a"]).frames
+    openai_server.push(Stream([frames[0], sse("not json at all"), *frames[1:]]))
+    chunks = [chunk async for chunk in openai.stream(USER_HI)]
+    assert chunks[1].raw == b"not json at all"
+    assert unreadable(chunks[1])
+    assert text_of([c.body for c in chunks[2:]]) == "a"
 
 
 async def test_stream_error_event_raises_the_classified_error(
@@ -219,3 +244,12 @@ def test_azure_accepts_a_base_url_ending_in_openai() -> None:
     """https://NAME.openai.azure.com/openai is the same resource as without /openai."""
     adapter = AzureOpenAIAdapter(model="dep", base_url="https://x.openai.azure.com/openai/")
     assert adapter.url("chat/completions").startswith("https://x.openai.azure.com/openai/deploy")
+
+
+async def test_a_trailing_assistant_message_goes_upstream_as_it_is(
+    openai: OpenAIAdapter, openai_server: FakeOpenAI
+) -> None:
+    """A request ending in an assistant message reaches the provider unchanged."""
+    messages = [*USER_HI["messages"], {"role": "assistant", "content": "The quick"}]
+    await collect(openai.stream({"messages": messages}))
+    assert openai_server.requests[0].json["messages"] == messages

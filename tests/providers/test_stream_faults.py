@@ -1,28 +1,32 @@
-"""Faults every adapter must survive the same way: slow, cut, malformed and hung streams.
+"""Faults every adapter must survive the same way: slow, cut, malformed and hung streams, and
+the quirks of real streams (no terminator after the finish, one garbled event, error events).
 
-Each test runs against OpenAI, Anthropic, Gemini and Bedrock. Timing is driven by events the fake
-server waits on; `asyncio.wait_for(..., BOUND)` only turns a would-be hang into a failure.
+Each test runs against OpenAI, Anthropic, Gemini and Bedrock (the quirks against Azure too).
+Timing is driven by events the fake server waits on; `asyncio.wait_for(..., BOUND)` only turns
+a would-be hang into a failure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, cast
 
 import pytest
 
-from failover.errors import ConnectionFailed
+from failover import Kind, RetryPolicy, Route, Router
+from failover.errors import ConnectionFailed, ProviderError
 from failover.transport import Transport
 from failover.types import Chunk
-from fakes import Delay, Drop, FakeAnthropic, FakeBedrock, FakeOpenAI, Hang, Stream, sse
+from fakes import Delay, Drop, FakeAnthropic, FakeBedrock, FakeGemini, FakeOpenAI, Hang, Stream
 
 from .conftest import Pair
-from .support import USER_HI, collect, text_of
+from .support import USER_HI, collect, text_of, unreadable
 
 BOUND = 5.0  # seconds; a correct adapter needs milliseconds
 KINDS = ["openai", "anthropic", "gemini", "bedrock"]
+QUIRK_KINDS = ["openai", "azure", "anthropic", "gemini", "bedrock"]
 
 
 def _text_stream(server: Any, pieces: list[str], **kwargs: Any) -> Stream:
@@ -77,16 +81,6 @@ async def test_truncated_event_is_connection_failed(pair: Pair) -> None:
 async def test_garbage_instead_of_events_is_connection_failed(pair: Pair) -> None:
     """An HTML page served as an event stream raises ConnectionFailed."""
     pair.server.push(Stream([b"<html><body>502 Bad Gateway</body></html>\n"]))
-    with pytest.raises(ConnectionFailed):
-        await asyncio.wait_for(collect(pair.adapter.stream(USER_HI)), BOUND)
-
-
-@pytest.mark.parametrize("pair", KINDS, indirect=True)
-async def test_malformed_json_event_is_connection_failed(pair: Pair) -> None:
-    """An event whose data is broken JSON raises ConnectionFailed."""
-    frames = _text_stream(pair.server, ["a"]).frames
-    broken = sse(b'{"choices": [{"delta": {"content": "x"', event="content_block_delta")
-    pair.server.push(Stream([frames[0], broken, *frames[1:]]))
     with pytest.raises(ConnectionFailed):
         await asyncio.wait_for(collect(pair.adapter.stream(USER_HI)), BOUND)
 
@@ -150,3 +144,84 @@ async def test_finished_streams_reuse_the_connection(pair: Pair, transport: Tran
         await collect(pair.adapter.stream(USER_HI))
         await transport.client(pair.adapter.name.partition("/")[0]).settle()
     assert len(pair.server.peers) == 1
+
+
+# -- quirks: what real streams do that must not cost the answer --------------------------------
+
+
+def _unterminated(server: Any, pieces: list[str]) -> Stream:
+    """A whole answer without the end-of-stream event that follows its finish reason."""
+    if isinstance(server, FakeOpenAI):
+        return server.stream(pieces, done=False)  # no `data: [DONE]`
+    if isinstance(server, FakeAnthropic):
+        return server.stream(pieces, message_stop=False)
+    if isinstance(server, FakeBedrock):
+        return server.stream(pieces, metadata=False)
+    return _text_stream(server, pieces)  # Gemini has none: its body ends after the finish
+
+
+def _error_event(server: Any) -> tuple[bytes, Kind]:
+    """An error event as the provider sends it inside a 200 stream, and its kind."""
+    if isinstance(server, FakeOpenAI):
+        message = "The server had an error while processing your request."
+        return FakeOpenAI.error_event(message), Kind.SERVER_ERROR
+    if isinstance(server, FakeAnthropic):
+        return FakeAnthropic.error_event("overloaded_error", "Overloaded"), Kind.OVERLOADED
+    if isinstance(server, FakeBedrock):
+        return FakeBedrock.stream_throttled(), Kind.RATE_LIMITED
+    return FakeGemini.error_event(503, "UNAVAILABLE", "The model is overloaded."), Kind.OVERLOADED
+
+
+@pytest.mark.parametrize("pair", QUIRK_KINDS, indirect=True)
+async def test_a_stream_missing_its_terminator_after_the_finish_ends_normally(pair: Pair) -> None:
+    """An answer whose finish reason arrived is whole without [DONE] / message_stop /
+    metadata: the adapter ends normally, finish reason included."""
+    pair.server.push(_unterminated(pair.server, ["Hel", "lo"]))
+    bodies = await asyncio.wait_for(collect(pair.adapter.stream(USER_HI)), BOUND)
+    assert text_of(bodies) == "Hello"
+    assert [c["finish_reason"] for b in bodies for c in b["choices"]][-1] == "stop"
+
+
+@pytest.mark.parametrize("pair", QUIRK_KINDS, indirect=True)
+async def test_a_malformed_event_is_yielded_as_an_unreadable_chunk(pair: Pair) -> None:
+    """One garbled event does not end the stream: it comes out as a chunk whose body does not
+    parse, and every event after it is read."""
+    pair.server.push(_text_stream(pair.server, ["Hel", "lo"], malformed_after=1))
+    chunks = await asyncio.wait_for(_chunks(pair.adapter.stream(USER_HI)), BOUND)
+    readable = [c.body for c in chunks if not unreadable(c)]
+    assert len(chunks) - len(readable) == 1
+    assert text_of(readable) == "Hello"
+
+
+@pytest.mark.parametrize("pair", QUIRK_KINDS, indirect=True)
+async def test_the_router_skips_a_malformed_event(pair: Pair) -> None:
+    """Behind the router the garbled event is skipped: the caller gets the whole answer."""
+    pair.server.push(_text_stream(pair.server, ["Hel", "lo"], malformed_after=1))
+    router = Router({"chat": Route([pair.adapter], retry=RetryPolicy(attempts=1))})
+    bodies = [c.body async for c in router.stream("chat", {**USER_HI, "stream": True})]
+    assert text_of(bodies) == "Hello"
+    assert [r for r in pair.server.requests if r.method == "POST"][1:] == []
+
+
+@pytest.mark.parametrize("pair", QUIRK_KINDS, indirect=True)
+async def test_a_stream_ending_before_its_finish_is_connection_failed(pair: Pair) -> None:
+    """A body that ends cleanly after some text but before the finish reason was cut."""
+    frames = _text_stream(pair.server, ["Hel", "lo"]).frames
+    pair.server.push(Stream(frames[: pair.server.after(2)]))
+    with pytest.raises(ConnectionFailed):
+        await asyncio.wait_for(collect(pair.adapter.stream(USER_HI)), BOUND)
+
+
+@pytest.mark.parametrize("pair", QUIRK_KINDS, indirect=True)
+async def test_an_error_event_raises_its_kind(pair: Pair) -> None:
+    """An error event after content raises the error it stands for, classified."""
+    frames = _text_stream(pair.server, ["Hel", "lo"]).frames
+    error, kind = _error_event(pair.server)
+    pair.server.push(Stream([*frames[: pair.server.after(1)], error]))
+    with pytest.raises(ProviderError) as info:
+        await asyncio.wait_for(collect(pair.adapter.stream(USER_HI)), BOUND)
+    assert info.value.kind is kind
+
+
+async def _chunks(stream: AsyncIterator[Chunk]) -> list[Chunk]:
+    return [chunk async for chunk in stream]

@@ -8,12 +8,13 @@ import asyncio
 import http.client
 import json
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx2 as httpx
 import uvicorn
 import yaml
 
@@ -281,3 +282,80 @@ class Raw:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Tee(httpx.SyncByteStream):
+    """A response body that keeps a copy of every byte its reader takes."""
+
+    def __init__(self, inner: httpx.SyncByteStream, sink: bytearray) -> None:
+        self._inner = inner
+        self._sink = sink
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            self._sink.extend(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _AsyncTee(httpx.AsyncByteStream):
+    """`_Tee` for async clients."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, sink: bytearray) -> None:
+        self._inner = inner
+        self._sink = sink
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            self._sink.extend(chunk)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class Recorder(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """An httpx transport for the SDKs that records each response body exactly as the client
+    read it off the wire (`bodies`, one per request), so one request shows both what the SDK
+    made of a stream and the raw events (comments included) it was made from."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytearray] = []
+        self._sync = httpx.HTTPTransport()
+        self._async = httpx.AsyncHTTPTransport()
+
+    @property
+    def last(self) -> bytes:
+        """The last response body."""
+        return bytes(self.bodies[-1])
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._sync.handle_request(request)
+        assert isinstance(response.stream, httpx.SyncByteStream)
+        return self._respond(response, _Tee(response.stream, self._sink()))
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._async.handle_async_request(request)
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        return self._respond(response, _AsyncTee(response.stream, self._sink()))
+
+    def _sink(self) -> bytearray:
+        self.bodies.append(bytearray())
+        return self.bodies[-1]
+
+    @staticmethod
+    def _respond(response: httpx.Response, stream: Any) -> httpx.Response:
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=stream,
+            extensions=response.extensions,
+        )
+
+    def close(self) -> None:
+        self._sync.close()
+
+    async def aclose(self) -> None:
+        await self._async.aclose()

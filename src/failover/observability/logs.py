@@ -4,6 +4,9 @@
      "request_id":"9f2c...","route":"smart","deployment":"anthropic/claude","outcome":"ok",
      "attempts":2,"outcomes":["server_error","ok"],"latency_ms":412.5}
 
+A stream that broke after content reached the caller adds `broke_after_chars` and its
+`recoveries` (`["continue:anthropic/claude:ok"]`, empty when none could be tried).
+
 Never a prompt, a completion or a key: request lines hold names, kinds and timings only, and
 free text that comes from providers (error messages in events) goes through `redact` first.
 """
@@ -22,7 +25,7 @@ from ..clock import Clock
 from ..errors import Kind
 from ..events import Event
 from ..router import Router
-from ..trace import Trace
+from ..trace import Attempt, Trace
 
 __all__ = [
     "JsonFormatter",
@@ -152,9 +155,24 @@ def request_fields(trace: Trace, kind: Kind, latency: float | None) -> dict[str,
     skipped = [f"{a.deployment}:{a.skipped}" for a in trace.attempts if a.skipped is not None]
     if skipped:
         fields["skipped"] = skipped
+    fields.update(_stream_fields(calls))
     if winner is not None and winner.route != trace.route:
         fields["fallback_route"] = winner.route
     return fields
+
+
+def _stream_fields(calls: list[Attempt]) -> dict[str, Any]:
+    """A stream that broke after content reached the caller: how much the caller had, and
+    each try to finish it as `mode:deployment:outcome` (`restart:openai/gpt-4o:ok`)."""
+    broke = next((a for a in calls if a.delivered is not None and a.recovery is None), None)
+    if broke is None:
+        return {}
+    tries = [
+        f"{a.recovery}:{a.deployment}:{'cancelled' if a.cancelled else a.kind.value}"
+        for a in calls
+        if a.recovery is not None
+    ]
+    return {"broke_after_chars": broke.delivered, "recoveries": tries}
 
 
 def event_fields(event: Event) -> dict[str, Any]:

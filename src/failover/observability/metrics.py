@@ -21,7 +21,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics import MetricWrapperBase
 
 from ..errors import Kind
-from ..events import Event
+from ..events import Event, StreamBreak
 from ..resilience.breaker import BreakerState
 from ..trace import Attempt, Trace
 
@@ -49,6 +49,7 @@ BREAKER_STATE_VALUES: dict[BreakerState, int] = {
 EVENT_TYPES = frozenset({"breaker", "health", "panic", "fallback", "chaos", "config"})
 SKIP_REASONS = frozenset({"open", "unhealthy", "cooling_down"})
 BUDGETS = frozenset({"retry", "hedge"})
+BREAK_OUTCOMES = frozenset({"continued", "restarted", "failed"})
 _KINDS = frozenset(k.value for k in Kind)
 _STATES = frozenset(s.value for s in BreakerState)
 
@@ -159,6 +160,16 @@ class Metrics:
                 registry=r,
             )
         )
+        self.stream_breaks = _Family(
+            Counter(
+                "failover_stream_breaks",
+                "Streams that broke after content reached the caller, by the deployment that "
+                "broke, how (kind), and what became of it: continued (assistant prefill) or "
+                "restarted (regenerated and matched) on another deployment, or failed.",
+                ["route", "deployment", "kind", "outcome"],
+                registry=r,
+            )
+        )
         self.transitions = _Family(
             Counter(
                 "failover_breaker_transitions",
@@ -215,6 +226,7 @@ class Metrics:
             budget_hooks = getattr(hooks, "budget", None)  # see docs/observability.md
             if isinstance(budget_hooks, list):
                 budget_hooks.append(self.on_budget_exhausted)
+            hooks.stream.append(self.on_stream_break)
 
     def detach(self) -> None:
         """Stop listening to the router."""
@@ -225,6 +237,7 @@ class Metrics:
         budget_hooks = getattr(hooks, "budget", None)
         if isinstance(budget_hooks, list):
             _discard(budget_hooks, self.on_budget_exhausted)
+        _discard(hooks.stream, self.on_stream_break)
 
     def watch_health(self, checker: HealthChecker) -> None:
         """Count the probes of a health checker."""
@@ -301,6 +314,13 @@ class Metrics:
     def on_budget_exhausted(self, route: str, budget: str) -> None:
         """A retry or hedge was refused by the route's budget (router hook `budget`)."""
         self.budget_exhausted.get(self.route(route), budget if budget in BUDGETS else OTHER).inc()
+
+    def on_stream_break(self, event: StreamBreak) -> None:
+        """A committed stream broke: count it with its outcome (router hook `stream`)."""
+        outcome = event.outcome if event.outcome in BREAK_OUTCOMES else OTHER
+        self.stream_breaks.get(
+            self.route(event.route), self.deployment(event.deployment), _kind(event.kind), outcome
+        ).inc()
 
     def on_probe(self, result: ProbeResult) -> None:
         self.probes.get(self.deployment(result.deployment), _kind(result.kind)).inc()

@@ -150,13 +150,20 @@ class HTTPAdapter(BaseDeployment):
         self, raw: bytes, what: str = "response", *, error: type[ProviderError] = ServerError
     ) -> dict[str, Any]:
         """Parse a provider's JSON object; garbage from upstream raises `error`."""
+        parsed = self._json_object(raw)
+        if parsed is None:
+            raise error(f"{self.kind} sent a malformed {what}", deployment=self.name)
+        return parsed
+
+    @staticmethod
+    def _json_object(raw: bytes) -> dict[str, Any] | None:
+        """A provider's JSON object, or None when `raw` is not one (a garbled stream event:
+        yield `malformed_chunk(raw)` for the router to skip and count)."""
         try:
             parsed = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            parsed = None
-        if not isinstance(parsed, dict):
-            raise error(f"{self.kind} sent a malformed {what}", deployment=self.name)
-        return parsed
+            return None
+        return parsed if isinstance(parsed, dict) else None
 
     # -- errors -----------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from ..errors import ConnectionFailed, callers_fault
 from ..openai_shapes import ChunkMaker, new_id, wants_usage
 from ..resilience.streams import Prefill
 from ..transport import SSEEvent
-from ..types import JSON, Chunk, Completion, Request
+from ..types import JSON, Chunk, Completion, Request, malformed_chunk
 from ._anthropic_convert import finish_reason, from_message, to_messages_request, usage_of
 from ._http import HTTPAdapter
 
@@ -65,18 +65,30 @@ class AnthropicAdapter(HTTPAdapter):
         async with self._open_stream(f"{self.base_url}/v1/messages", body) as resp:
             async with contextlib.aclosing(resp.events(done=None)) as events:
                 async for event in events:
-                    for chunk in translator.feed(self._event(event)):
+                    data = self._event(event)
+                    if data is None:  # unreadable: the router skips it and counts it
+                        yield malformed_chunk(event.data)
+                        continue
+                    for chunk in translator.feed(data):
                         yield chunk
                     if translator.done:
                         resp.end()
                         return
-            raise ConnectionFailed(
-                "anthropic stream ended before message_stop", deployment=self.name
-            )
+            # message_delta carried the stop reason (and the usage): the answer is whole
+            # even when message_stop never came
+            if not translator.finished:
+                raise ConnectionFailed(
+                    "anthropic stream ended before its stop reason", deployment=self.name
+                )
 
-    def _event(self, event: SSEEvent) -> JSON:
-        data = self._json(event.data, "stream event", error=ConnectionFailed)
-        if (data.get("type") or event.event) == "error":
+    def _event(self, event: SSEEvent) -> JSON | None:
+        """An event's data; an error event raises its error, an unreadable one is None."""
+        if event.event == "error":
+            raise self.stream_error(event.data)
+        data = self._json_object(event.data)
+        if data is None:
+            return None
+        if data.get("type") == "error":
             raise self.stream_error(event.data)
         data.setdefault("type", event.event)
         return data
@@ -97,8 +109,8 @@ class _StreamTranslator:
         self._maker: ChunkMaker | None = None
         self._tools: dict[int, int] = {}  # content block index -> OpenAI tool_calls index
         self._usage: JSON = {}
-        self._finished = False
-        self.done = False
+        self.finished = False  # the stop reason arrived: the answer is whole
+        self.done = False  # message_stop arrived: nothing more will come
         self._handlers: dict[str, Callable[[JSON], list[Chunk]]] = {
             "message_start": self._message_start,
             "content_block_start": self._block_start,
@@ -160,12 +172,17 @@ class _StreamTranslator:
         stop = (data.get("delta") or {}).get("stop_reason")
         if stop is None:
             return []
-        self._finished = True
-        return [self.maker.chunk({}, finish_reason=finish_reason(stop))]
+        return self._finish(finish_reason(stop))
 
     def _message_stop(self, data: JSON) -> list[Chunk]:
         self.done = True
-        out = [] if self._finished else [self.maker.chunk({}, finish_reason="stop")]
+        return [] if self.finished else self._finish("stop")
+
+    def _finish(self, reason: str) -> list[Chunk]:
+        # the usage goes out with the finish reason: message_delta holds the final counts, so
+        # the answer is whole here, whether or not message_stop follows
+        self.finished = True
+        out = [self.maker.chunk({}, finish_reason=reason)]
         if self._include_usage:
             out.append(self.maker.usage_chunk(usage_of(self._usage)))
         return out

@@ -27,7 +27,7 @@ from ..errors import ConnectionFailed, Kind, ProviderError, callers_fault, error
 from ..openai_shapes import wants_usage
 from ..resilience.streams import Prefill
 from ..transport import StreamResponse, Transport
-from ..types import JSON, Chunk, Completion, Request
+from ..types import JSON, Chunk, Completion, Request, malformed_chunk
 from ._aws import AWSSigner, resolve_region, secrets_of
 from ._bedrock_convert import from_converse, to_converse_request
 from ._bedrock_errors import error_kind, error_type_of, message_of
@@ -141,6 +141,9 @@ class BedrockAdapter(HTTPAdapter):
             resp, secrets = opened
             async with contextlib.aclosing(self._events(resp, secrets)) as events:
                 async for event_type, data in events:
+                    if isinstance(data, bytes):  # unreadable: the router skips it and counts it
+                        yield malformed_chunk(data)
+                        continue
                     for chunk in translator.feed(event_type, data):
                         yield chunk
                     if translator.done:
@@ -155,8 +158,9 @@ class BedrockAdapter(HTTPAdapter):
 
     async def _events(
         self, resp: StreamResponse, secrets: list[str]
-    ) -> AsyncGenerator[tuple[str, JSON], None]:
-        """(event type, payload) of each event; exception messages raise their error."""
+    ) -> AsyncGenerator[tuple[str, JSON | bytes], None]:
+        """(event type, payload) of each event, the payload as bytes when it is not JSON;
+        exception messages raise their error."""
         buffer = EventStreamBuffer()
         fed = used = 0
         async with contextlib.aclosing(resp.aiter_raw()) as received:
@@ -171,12 +175,13 @@ class BedrockAdapter(HTTPAdapter):
                 "bedrock stream ended inside an event message", deployment=self.name
             )
 
-    def _event(self, message: Message, secrets: list[str]) -> tuple[str, JSON]:
+    def _event(self, message: Message, secrets: list[str]) -> tuple[str, JSON | bytes]:
         headers = message.headers
         kind = headers.get(":message-type")
         if kind == "event":
-            data = self._json(message.payload, "stream event", error=ConnectionFailed)
-            return str(headers.get(":event-type") or ""), data
+            event_type = str(headers.get(":event-type") or "")
+            data = self._json_object(message.payload)
+            return event_type, _scrub(message.payload, secrets) if data is None else data
         if kind == "exception":
             error_type = str(headers.get(":exception-type") or "")
             raise self.stream_exception(error_type, _scrub(message.payload, secrets))

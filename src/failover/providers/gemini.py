@@ -13,7 +13,7 @@ from ..classify import parse_duration_header
 from ..config import GeminiOptions
 from ..errors import BadRequest, ConnectionFailed, ContentFiltered, Kind, ServerError, callers_fault
 from ..openai_shapes import ChunkMaker, new_id, wants_usage
-from ..types import JSON, Chunk, Completion, Payload, Request
+from ..types import JSON, Chunk, Completion, Payload, Request, malformed_chunk
 from ._gemini_convert import finish_reason, from_response, parts_of, to_gemini_request, usage_of
 from ._http import HTTPAdapter
 
@@ -60,7 +60,10 @@ class GeminiAdapter(HTTPAdapter):
             # Gemini has no end-of-stream sentinel: the stream ends when the body does
             async with contextlib.aclosing(resp.events(done=None)) as events:
                 async for event in events:
-                    data = self._json(event.data, "stream chunk", error=ConnectionFailed)
+                    data = self._json_object(event.data)
+                    if data is None:  # unreadable: the router skips it and counts it
+                        yield malformed_chunk(event.data)
+                        continue
                     if "error" in data:
                         raise self.stream_error(event.data)
                     self._raise_if_blocked(data)

@@ -2,15 +2,19 @@
 
 This is the fast path: the caller's request goes upstream unchanged except `model`, and the
 answer comes back as the provider's own bytes (`Completion(raw=...)`, one `Chunk(raw=...)` per
-SSE data line), so nothing is parsed or re-encoded on the way through.
+SSE data line), so nothing is parsed or re-encoded on the way through. A stream that sent its
+finish reason is whole with or without `data: [DONE]`; one that stopped before it was cut.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
 from typing import ClassVar
 from urllib.parse import quote
+
+import orjson
 
 from ..config import AzureOptions, OpenAIOptions
 from ..errors import ConfigError, ConnectionFailed, ServerError
@@ -49,13 +53,17 @@ class OpenAIAdapter(HTTPAdapter):
 
     async def stream(self, request: Request) -> AsyncIterator[Chunk]:
         body = _body(request, self.model, stream=True)
+        tail: deque[bytes] = deque(maxlen=_TAIL)
         async with self._open_stream(self.url("chat/completions"), body) as resp:
             async with contextlib.aclosing(resp.events()) as events:
                 async for event in events:
+                    tail.append(event.data)
                     yield self._chunk(event)
-            if not resp.done:
+            # an answer whose finish reason arrived is whole without [DONE] (some servers
+            # never send it); one that stopped before it was cut short
+            if not resp.done and not _finished(tail):
                 raise ConnectionFailed(
-                    f"{self.kind} stream ended before [DONE]", deployment=self.name
+                    f"{self.kind} stream ended before its finish reason", deployment=self.name
                 )
 
     def _chunk(self, event: SSEEvent) -> Chunk:
@@ -63,10 +71,8 @@ class OpenAIAdapter(HTTPAdapter):
         # a cheap look at the first bytes finds error events without parsing every chunk
         if event.event == "error" or b'"error"' in data[:16]:
             raise self.stream_error(data)
-        if not (data.lstrip().startswith(b"{") and data.rstrip().endswith(b"}")):
-            raise ConnectionFailed(
-                f"{self.kind} sent a malformed stream chunk", deployment=self.name
-            )
+        # passed through unparsed: the router reads each chunk anyway, and counts one that
+        # does not parse against the route's `streams.max_malformed` instead of failing it
         return Chunk(raw=data)
 
     async def embeddings(self, request: Request) -> Payload:
@@ -101,6 +107,25 @@ class AzureOpenAIAdapter(OpenAIAdapter):
             return f"{self.base_url}/openai/models?api-version={version}"
         deployment = quote(self.model, safe="")
         return f"{self.base_url}/openai/deployments/{deployment}/{endpoint}?api-version={version}"
+
+
+_TAIL = 3  # chunks kept to find a finish reason when a stream ends without [DONE]
+
+
+def _finished(tail: Iterable[bytes]) -> bool:
+    """Whether one of a stream's last chunks carried a finish reason (read only when the
+    stream ended without [DONE], so the pass-through stays free of parsing)."""
+    for data in tail:
+        try:
+            body = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            continue
+        choices = body.get("choices") if isinstance(body, dict) else None
+        if isinstance(choices, list) and any(
+            isinstance(c, dict) and c.get("finish_reason") for c in choices
+        ):
+            return True
+    return False
 
 
 def _body(request: Request, model: str, *, stream: bool = False) -> Request:
