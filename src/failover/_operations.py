@@ -10,9 +10,9 @@ from ._delivered import has_content
 from ._request import Call, Operation
 from .clock import Clock, deadline_scope
 from .errors import ConnectionFailed, ServerError
-from .types import Chunk, Completion, Payload, Request
+from .types import BaseDeployment, Chunk, Completion, Payload, Request
 
-__all__ = ["COMPLETE", "EMBED", "OpenStream", "Opened"]
+__all__ = ["COMPLETE", "EMBED", "OpenStream", "Opened", "Source"]
 
 
 class _Complete(Operation[Completion]):
@@ -31,6 +31,13 @@ class _Embed(Operation[Payload]):
 
 COMPLETE: Operation[Completion] = _Complete()
 EMBED: Operation[Payload] = _Embed()
+
+
+Source = Callable[[BaseDeployment, Request], AsyncIterator[Chunk]]
+
+
+def _chat_stream(deployment: BaseDeployment, request: Request) -> AsyncIterator[Chunk]:
+    return deployment.stream(request)
 
 
 class Opened:
@@ -58,12 +65,22 @@ class OpenStream(Operation[Opened]):
 
     ends_on_return: ClassVar[bool] = False
 
-    def __init__(self, clock: Clock, first_content: Callable[[Call], float | None]) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        first_content: Callable[[Call], float | None],
+        source: Source | None = None,
+    ) -> None:
         self.clock = clock
         self.first_content = first_content  # the limit for a call: configured or learned
+        self.source = source or _chat_stream  # what to ask each deployment for
+
+    def using(self, source: Source) -> OpenStream:
+        """The same operation with another source (a request in another client API)."""
+        return OpenStream(self.clock, self.first_content, source)
 
     async def send(self, call: Call, request: Request) -> Opened:
-        rest = call.slot.deployment.stream(request).__aiter__()
+        rest = self.source(call.slot.deployment, request).__aiter__()
         limit = self.first_content(call)
         held: list[Chunk] = []
         malformed = call.plan.streams.max_malformed

@@ -27,8 +27,8 @@ from typing import Any
 from ._aio import aclose_quietly
 from ._attempt import Attempts, Skipped
 from ._delivered import Delivered
-from ._operations import Opened, OpenStream
-from ._request import Call, RequestState
+from ._operations import Opened
+from ._request import Call, Operation, RequestState
 from ._resume import Diverged, Splice, continue_request
 from .clock import Clock, deadline_scope
 from .errors import (
@@ -87,7 +87,7 @@ class StreamSession:
         state: RequestState[Opened],
         opened: Opened,
         policy: StreamPolicy,
-        opener: OpenStream,
+        opener: Operation[Opened],
         candidates: Candidates,
         no_prefill: set[str],
         silence: Callable[[Call], float | None],

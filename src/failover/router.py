@@ -36,6 +36,7 @@ from ._decisions import fallback_routes, should_panic, tries_allowed
 from ._hedge import HedgeRace
 from ._limits import Limits
 from ._local import LoopLag
+from ._native import Dialect, NativeComplete, NativeSource
 from ._operations import COMPLETE, EMBED, Opened, OpenStream
 from ._plans import Plans
 from ._request import Operation, RequestState
@@ -160,14 +161,20 @@ class Router:
         *,
         request_id: str | None = None,
         timeout: float | None = None,
+        dialect: Dialect | None = None,
+        headers: Mapping[str, str] | None = None,
         **controls: Any,
     ) -> Reply:
         """Send a chat completion through route `model`; the first answer wins.
 
         `timeout` bounds the whole request; `fallbacks=False` keeps it on the route's own
         deployments; `priority` (`failover.Priority`) ranks it when the gateway sheds load.
+        With a `dialect` the request and the answer are in that client API (e.g. Anthropic's
+        Messages): passed through as they are to deployments that speak it, with `headers`,
+        and translated for the others.
         """
-        state = self._begin(model, request, COMPLETE, request_id, _controls(timeout, controls))
+        operation = COMPLETE if dialect is None else NativeComplete(dialect, headers or {})
+        state = self._begin(model, request, operation, request_id, _controls(timeout, controls))
         completion, slot = await self._send(state)
         self.hooks.finished(state.trace, Kind.OK)
         return Reply(completion, state.trace, state.plan.name, slot.name)
@@ -179,14 +186,19 @@ class Router:
         *,
         request_id: str | None = None,
         timeout: float | None = None,
+        dialect: Dialect | None = None,
+        headers: Mapping[str, str] | None = None,
         **controls: Any,
     ) -> StreamReply:
         """Start a stream: fail over until one deployment sends its first content.
 
-        Takes `complete`'s controls, and `resume` (`failover.resilience.streams.Resume`, or
-        "continue" / "restart" / "off") to choose how a broken stream is finished.
+        Takes `complete`'s controls and dialect, and `resume` (`Resume`, or "continue" /
+        "restart" / "off") to choose how a broken stream is finished. In a dialect, chunks from
+        deployments that speak it are `NativeChunk`s carrying the provider's own events.
         """
         opener = self._open_stream
+        if dialect is not None:
+            opener = opener.using(NativeSource(dialect, headers or {}))
         state = self._begin(model, request, opener, request_id, _controls(timeout, controls))
         opened, _ = await self._send(state)
         return self._stream_reply(state, opened)
@@ -435,7 +447,7 @@ class Router:
             state=state,
             opened=opened,
             policy=policy,
-            opener=self._open_stream,
+            opener=state.operation,
             candidates=functools.partial(self._recovery_candidates, state),
             no_prefill=self._no_prefill,
             silence=self._limits.silence,

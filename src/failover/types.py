@@ -9,7 +9,7 @@ inside (`.body`) pays for parsing.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, TypeAlias
 
 import orjson
@@ -22,6 +22,7 @@ __all__ = [
     "BaseDeployment",
     "Chunk",
     "Completion",
+    "NativeChunk",
     "Payload",
     "Request",
     "malformed_chunk",
@@ -81,6 +82,19 @@ class Chunk(Payload):
     __slots__ = ()
 
 
+class NativeChunk(Chunk):
+    """A stream event in a client API's own format (`native`, the bytes to relay as they are),
+    with its OpenAI chunk equivalent as `body` for the router's bookkeeping (what the caller
+    has received, when the answer is whole). Lifecycle events with no equivalent have a body
+    without choices."""
+
+    __slots__ = ("native",)
+
+    def __init__(self, native: bytes, body: JSON) -> None:
+        super().__init__(body)
+        self.native = native
+
+
 class _Unreadable(Chunk):
     """A stream event that could not be read: `.raw` holds what arrived, `.body` raises."""
 
@@ -122,6 +136,22 @@ class BaseDeployment(abc.ABC):
     @abc.abstractmethod
     def stream(self, request: Request) -> AsyncIterator[Chunk]:
         """The chat completion as OpenAI-format chunks, as they arrive."""
+
+    #: client APIs it speaks natively besides OpenAI chat (e.g. "anthropic"): a request in one
+    #: of those reaches it as it is, and its answer comes back as it was sent
+    dialects: frozenset[str] = frozenset()
+
+    async def complete_native(
+        self, dialect: str, request: Request, headers: Mapping[str, str]
+    ) -> Payload:
+        """A whole answer to a request in `dialect` (one of `dialects`), as the provider sent it."""
+        raise BadRequest(f"deployment {self.name!r} does not speak {dialect}", status=400)
+
+    def stream_native(
+        self, dialect: str, request: Request, headers: Mapping[str, str]
+    ) -> AsyncIterator[Chunk]:
+        """A stream in `dialect` as `NativeChunk`s (one per provider event)."""
+        raise BadRequest(f"deployment {self.name!r} does not speak {dialect}", status=400)
 
     async def embeddings(self, request: Request) -> Payload:
         """Embeddings (OpenAI format); a deployment that has none refuses the request."""

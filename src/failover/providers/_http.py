@@ -122,9 +122,13 @@ class HTTPAdapter(BaseDeployment):
 
     # -- requests ---------------------------------------------------------------------------
 
-    async def _post(self, url: str, body: Any) -> bytes:
-        """POST JSON; the body of a 2xx answer, else the mapped `ProviderError` is raised."""
-        resp = await self._http.post_json(url, body, headers=self._headers, deployment=self.name)
+    async def _post(
+        self, url: str, body: Any, *, headers: Mapping[str, str] | None = None
+    ) -> bytes:
+        """POST JSON; the body of a 2xx answer, else the mapped `ProviderError` is raised.
+        `headers` are added to (and override) the adapter's own for this request."""
+        sent = {**self._headers, **headers} if headers else self._headers
+        resp = await self._http.post_json(url, body, headers=sent, deployment=self.name)
         return self._checked(resp)
 
     async def _get(self, url: str) -> bytes:
@@ -137,10 +141,12 @@ class HTTPAdapter(BaseDeployment):
         return resp.body
 
     @contextlib.asynccontextmanager
-    async def _open_stream(self, url: str, body: Any) -> AsyncIterator[StreamResponse]:
-        headers = {**self._headers, "accept": "text/event-stream"}
+    async def _open_stream(
+        self, url: str, body: Any, *, headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[StreamResponse]:
+        sent = {**self._headers, **(headers or {}), "accept": "text/event-stream"}
         async with self._http.stream(
-            "POST", url, headers=headers, body=orjson.dumps(body), deployment=self.name
+            "POST", url, headers=sent, body=orjson.dumps(body), deployment=self.name
         ) as resp:
             if not 200 <= resp.status < 300:
                 raise self.error_from(resp.status, resp.headers, await resp.read())

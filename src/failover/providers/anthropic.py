@@ -1,10 +1,11 @@
-"""Anthropic's Messages API behind the OpenAI chat interface: requests translated on the way
-in, answers and stream events translated back into OpenAI completions and chunks."""
+"""Anthropic's Messages API: behind the OpenAI chat interface (requests translated on the way
+in, answers and stream events translated back), and natively for clients that speak Messages
+themselves (the request passed through as it is, the answer relayed as it was sent)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, ClassVar
 
 from ..config import AnthropicOptions
@@ -12,13 +13,14 @@ from ..errors import ConnectionFailed, callers_fault
 from ..openai_shapes import ChunkMaker, new_id, wants_usage
 from ..resilience.streams import Prefill
 from ..transport import SSEEvent
-from ..types import JSON, Chunk, Completion, Request, malformed_chunk
+from ..types import JSON, Chunk, Completion, NativeChunk, Payload, Request, malformed_chunk
 from ._anthropic_convert import finish_reason, from_message, to_messages_request, usage_of
 from ._http import HTTPAdapter
 
-__all__ = ["AnthropicAdapter"]
+__all__ = ["ANTHROPIC", "AnthropicAdapter"]
 
 API_VERSION = "2023-06-01"
+ANTHROPIC = "anthropic"  # the Messages API, as a dialect deployments may speak natively
 
 
 class AnthropicAdapter(HTTPAdapter):
@@ -29,6 +31,7 @@ class AnthropicAdapter(HTTPAdapter):
     default_base_url: ClassVar[str] = "https://api.anthropic.com"
     options_type: ClassVar[type[AnthropicOptions]] = AnthropicOptions
     options: AnthropicOptions
+    dialects = frozenset({ANTHROPIC})
 
     def normalize_base_url(self, base_url: str) -> str:
         return base_url.removesuffix("/v1")  # both https://api.anthropic.com[/v1] work
@@ -50,7 +53,7 @@ class AnthropicAdapter(HTTPAdapter):
         return body
 
     async def complete(self, request: Request) -> Completion:
-        raw = await self._post(f"{self.base_url}/v1/messages", self._body(request))
+        raw = await self._post(self.messages_url(), self._body(request))
         created = int(self._clock.wall())
         return Completion(from_message(self._json(raw), fallback_model=self.model, created=created))
 
@@ -62,7 +65,7 @@ class AnthropicAdapter(HTTPAdapter):
             include_usage=wants_usage(request),
             deployment=self.name,
         )
-        async with self._open_stream(f"{self.base_url}/v1/messages", body) as resp:
+        async with self._open_stream(self.messages_url(), body) as resp:
             async with contextlib.aclosing(resp.events(done=None)) as events:
                 async for event in events:
                     data = self._event(event)
@@ -93,9 +96,94 @@ class AnthropicAdapter(HTTPAdapter):
         data.setdefault("type", event.event)
         return data
 
+    # -- the Messages API as it is --------------------------------------------------------
+
+    async def complete_native(
+        self, dialect: str, request: Request, headers: Mapping[str, str]
+    ) -> Payload:
+        """The Messages request as the client sent it (its model replaced), and the answer's
+        bytes as Anthropic sent them."""
+        body = self._native_body(request, stream=False)
+        raw = await self._post(self.messages_url(), body, headers=self._client_headers(headers))
+        return Payload(raw=raw)
+
+    async def stream_native(
+        self, dialect: str, request: Request, headers: Mapping[str, str]
+    ) -> AsyncIterator[Chunk]:
+        """Anthropic's stream events as they came, each with its OpenAI equivalent."""
+        body = self._native_body(request, stream=True)
+        translator = _StreamTranslator(
+            model=self.model,
+            created=int(self._clock.wall()),
+            include_usage=True,
+            deployment=self.name,
+        )
+        sent = self._client_headers(headers)
+        async with self._open_stream(self.messages_url(), body, headers=sent) as resp:
+            async with contextlib.aclosing(resp.events(done=None)) as events:
+                async for event in events:
+                    frame = _frame(event)
+                    data = self._event(event)
+                    if data is None:
+                        yield malformed_chunk(frame)
+                        continue
+                    yield NativeChunk(frame, _one_body(translator.feed(data)))
+                    if translator.done:
+                        resp.end()
+                        return
+            if not translator.finished:
+                raise ConnectionFailed(
+                    "anthropic stream ended before its stop reason", deployment=self.name
+                )
+
+    def messages_url(self) -> str:
+        """Where Messages requests go (a hook for clouds that host Claude elsewhere)."""
+        return f"{self.base_url}/v1/messages"
+
+    def _native_body(self, request: Request, *, stream: bool) -> JSON:
+        body = {**request, "model": self.model}
+        if stream:
+            body["stream"] = True
+        else:
+            body.pop("stream", None)
+        return body
+
+    def _client_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """The client's version and beta headers, its betas added to the configured ones."""
+        out: dict[str, str] = {}
+        if version := headers.get("anthropic-version"):
+            out["anthropic-version"] = version
+        betas = [*self.options.beta, *_split(headers.get("anthropic-beta", ""))]
+        if betas:
+            out["anthropic-beta"] = ",".join(dict.fromkeys(betas))
+        return out
+
     async def probe(self) -> None:
         """GET /v1/models?limit=1: authenticated, and costs no tokens."""
         await self._get(f"{self.base_url}/v1/models?limit=1")
+
+
+def _frame(event: SSEEvent) -> bytes:
+    """An event as Server-Sent Events bytes again, its data exactly as it arrived."""
+    return b"event: " + event.event.encode() + b"\ndata: " + event.data + b"\n\n"
+
+
+def _one_body(chunks: list[Chunk]) -> JSON:
+    """One OpenAI chunk body for what an event translated to (none, one, or a finish and its
+    usage): the router reads a native event's meaning from it."""
+    if not chunks:
+        return {"choices": []}
+    body = dict(chunks[0].body)
+    for chunk in chunks[1:]:
+        more = chunk.body
+        body["choices"] = [*(body.get("choices") or []), *(more.get("choices") or [])]
+        if "usage" in more:
+            body["usage"] = more["usage"]
+    return body
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 class _StreamTranslator:

@@ -15,14 +15,19 @@ from typing import Any
 
 import orjson
 
-from .errors import Failure, anthropic_event
+from ..errors import BadRequest
+from ..types import Completion, Payload, Request
+from .errors import ClientError, Failure, anthropic_event
 from .validate import invalid, model_of, stream_flag
 
 __all__ = [
+    "ANTHROPIC",
     "PING",
+    "AnthropicDialect",
     "StreamTranslator",
     "event",
     "message_id",
+    "messages_request",
     "to_anthropic_message",
     "to_openai_request",
     "usage",
@@ -233,6 +238,51 @@ def _tool(tool: Any, i: int) -> dict[str, Any]:
     return {"type": "function", "function": function}
 
 
+def messages_request(body: Any) -> tuple[str, bool]:
+    """(model, stream) of a Messages request, after checking what every deployment needs.
+
+    Blocks and fields are not checked here: a deployment that speaks Messages gets them as
+    they are; `AnthropicDialect.to_chat` checks them when a request is translated.
+    """
+    if not isinstance(body, dict):
+        invalid("the request body must be a JSON object")
+    model = model_of(body)
+    stream = stream_flag(body)
+    max_tokens = body.get("max_tokens")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        invalid("'max_tokens' is required and must be a positive integer", "max_tokens")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        invalid("'messages' must be a non-empty list of messages", "messages")
+    return model, stream
+
+
+class AnthropicDialect:
+    """Anthropic's Messages API as a `failover` dialect: passed through to deployments that
+    speak it, translated to OpenAI chat for the others (see docs/providers.md for the fields
+    that survive the translation)."""
+
+    name = "anthropic"
+
+    def to_chat(self, request: Request) -> Request:
+        """The OpenAI chat request; what cannot be translated is the caller's error."""
+        try:
+            return to_openai_request(request)[1]
+        except ClientError as exc:
+            raise BadRequest(
+                f"cannot translate this Messages request for a deployment that does not "
+                f"speak it: {exc.failure.message}",
+                status=400,
+            ) from exc
+
+    def from_chat(self, completion: Completion, request: Request) -> Payload:
+        """The Messages answer for an OpenAI chat completion."""
+        return Payload(to_anthropic_message(completion.body, str(request.get("model") or "")))
+
+
+ANTHROPIC = AnthropicDialect()
+
+
 # -- response ----------------------------------------------------------------------------
 
 
@@ -298,6 +348,14 @@ def _arguments(raw: Any) -> dict[str, Any]:
 # -- stream ------------------------------------------------------------------------------
 
 
+def _loads(raw: bytes) -> dict[str, Any]:
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
 def event(name: str, data: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
@@ -311,9 +369,15 @@ class StreamTranslator:
     message_start, then per content block content_block_start / *_delta / content_block_stop
     (text as text_delta, tool calls as tool_use blocks with input_json_delta), then
     message_delta (stop_reason, usage) and message_stop.
+
+    A stream may also carry Anthropic's own events (from a deployment that speaks Messages):
+    `adopt` takes note of them, so that translated chunks after them (a recovery on another
+    deployment) continue the same message, and `finish` adds only the closing events the
+    stream has not sent yet.
     """
 
-    __slots__ = ("_block", "_index", "_model", "_started", "_stop", "_tools", "_usage")
+    __slots__ = ("_block", "_delta_sent", "_index", "_model", "_started", "_stop",
+                 "_stopped", "_tools", "_usage")  # fmt: skip
 
     def __init__(self, model: str) -> None:
         self._model = model
@@ -323,6 +387,29 @@ class StreamTranslator:
         self._tools: dict[int, int] = {}  # OpenAI tool_call index -> Anthropic block index
         self._stop = "end_turn"
         self._usage: dict[str, Any] = {}
+        self._delta_sent = False  # a native message_delta went out
+        self._stopped = False  # a native message_stop went out
+
+    def adopt(self, native: bytes) -> None:
+        """Take note of Anthropic events relayed as they came."""
+        for line in native.split(b"\n"):
+            if line.startswith(b"data:"):
+                self._adopt(_loads(line[5:]))
+
+    def _adopt(self, data: dict[str, Any]) -> None:
+        kind = data.get("type")
+        if kind == "message_start":
+            self._started = True
+        elif kind == "content_block_start":
+            self._index = max(self._index, int(data.get("index", 0)))
+            block = data.get("content_block") or {}
+            self._block = "text" if block.get("type") == "text" else "native"
+        elif kind == "content_block_stop":
+            self._block = None
+        elif kind == "message_delta":
+            self._delta_sent = True
+        elif kind == "message_stop":
+            self._stopped = True
 
     def feed(self, chunk: dict[str, Any]) -> bytes:
         """The events for one OpenAI chunk (maybe none)."""
@@ -346,9 +433,13 @@ class StreamTranslator:
         return out
 
     def finish(self) -> bytes:
-        """The closing events, after the last chunk."""
+        """The closing events, after the last chunk (those the stream has not sent yet)."""
         out = b"" if self._started else self._start({})
         out += self._close()
+        if self._stopped:
+            return out
+        if self._delta_sent:
+            return out + event("message_stop", {"type": "message_stop"})
         u = usage(self._usage)
         delta_usage = {"input_tokens": u["input_tokens"], "output_tokens": u["output_tokens"]}
         out += event(

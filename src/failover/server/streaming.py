@@ -20,7 +20,7 @@ from typing import Protocol
 from ..errors import StreamInterrupted
 from ..reply import Heartbeat, StreamReply
 from ..trace import Trace
-from ..types import Chunk
+from ..types import Chunk, NativeChunk
 from .anthropic_format import PING, StreamTranslator
 from .errors import Failure, anthropic_event, ascii_header, failure_from, openai_event
 from .http import Call, Headers, Receive
@@ -78,6 +78,9 @@ class AnthropicEncoder:
         self._translator = StreamTranslator(model)
 
     def chunk(self, chunk: Chunk) -> bytes:
+        if isinstance(chunk, NativeChunk):  # the deployment's own Anthropic events
+            self._translator.adopt(chunk.native)
+            return chunk.native
         return self._translator.feed(chunk.body)
 
     def heartbeat(self) -> bytes:
