@@ -41,7 +41,12 @@ class AnthropicAdapter(HTTPAdapter):
             headers["anthropic-beta"] = ",".join(self.options.beta)
         return headers
 
-    def _body(self, request: Request, *, stream: bool = False) -> JSON:
+    def messages_url(self, *, stream: bool) -> str:
+        """Where Messages requests go (a hook: other clouds name the model in the URL)."""
+        return f"{self.base_url}/v1/messages"
+
+    def messages_body(self, request: Request, *, stream: bool = False) -> JSON:
+        """The Messages request body for an OpenAI request (a hook for other clouds' variants)."""
         default = self.options.default_max_tokens
         with callers_fault("anthropic", deployment=self.name):
             body = to_messages_request(request, model=self.model, default_max_tokens=default)
@@ -50,19 +55,19 @@ class AnthropicAdapter(HTTPAdapter):
         return body
 
     async def complete(self, request: Request) -> Completion:
-        raw = await self._post(f"{self.base_url}/v1/messages", self._body(request))
+        raw = await self._post(self.messages_url(stream=False), self.messages_body(request))
         created = int(self._clock.wall())
         return Completion(from_message(self._json(raw), fallback_model=self.model, created=created))
 
     async def stream(self, request: Request) -> AsyncIterator[Chunk]:
-        body = self._body(request, stream=True)
+        body = self.messages_body(request, stream=True)
         translator = _StreamTranslator(
             model=self.model,
             created=int(self._clock.wall()),
             include_usage=wants_usage(request),
             deployment=self.name,
         )
-        async with self._open_stream(f"{self.base_url}/v1/messages", body) as resp:
+        async with self._open_stream(self.messages_url(stream=True), body) as resp:
             async with contextlib.aclosing(resp.events(done=None)) as events:
                 async for event in events:
                     data = self._event(event)
