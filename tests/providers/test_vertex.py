@@ -4,12 +4,16 @@ formats whole and streamed, errors and faults, and failover between clouds."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from failover import BreakerPolicy, Kind, RetryPolicy, Route, Router
+from failover.config import Config
 from failover.errors import (
     AuthFailed,
     BadRequest,
@@ -22,8 +26,9 @@ from failover.errors import (
     RateLimited,
     ServerError,
 )
-from failover.providers import AnthropicAdapter, GeminiAdapter
+from failover.providers import AnthropicAdapter, GeminiAdapter, create_adapter
 from failover.providers.vertex import (
+    NO_CREDENTIALS,
     VertexAdapter,
     VertexAnthropicAdapter,
     VertexGeminiAdapter,
@@ -352,3 +357,85 @@ async def test_anthropic_529_fails_over_to_claude_on_vertex_in_a_stream(
     assert text_of(bodies) == "Hello from Claude on Vertex."
     assert reply.deployment == vertex_claude.name
     assert [a.kind for a in reply.trace.attempts] == [Kind.OVERLOADED, Kind.OK]
+
+
+# -- configuration and `failover check` ------------------------------------------------------
+
+VERTEX_CONFIG = """
+providers:
+  vertex:
+    kind: vertex
+    base_url: {base_url}
+    options: {{project: fake-project, location: us-central1, credentials_file: "{sa}"}}
+routes:
+  chat:
+    deployments:
+      - {{provider: vertex, model: gemini-2.0-flash}}
+      - {{provider: vertex, model: claude-sonnet-4-5@20250929}}
+"""
+
+
+def test_a_config_builds_one_adapter_per_model_format(transport: Transport) -> None:
+    """kind: vertex builds the Gemini or the Anthropic format from each deployment's model."""
+    config = Config.from_yaml(VERTEX_CONFIG.format(base_url="https://vx.test/v1", sa="sa.json"))
+    built = [
+        create_adapter(d, config.providers["vertex"], provider_name="vertex", transport=transport)
+        for d in config.routes["chat"].deployments
+    ]
+    assert [type(a) for a in built] == [VertexGeminiAdapter, VertexAnthropicAdapter]
+    assert built[1].name == "vertex/claude-sonnet-4-5@20250929"
+
+
+def test_an_unknown_vertex_option_is_a_config_error() -> None:
+    """A misspelt option (credential_file) is refused when the config loads, not ignored."""
+    options = {"project": "p", "credential_file": "x"}
+    with pytest.raises(ConfigError, match=r"providers\.vx\.options\.credential_file"):
+        Config.from_dict({"providers": {"vx": {"kind": "vertex", "options": options}}})
+
+
+@pytest.mark.parametrize("bad", [{"location": "us/../x"}, {"format": "openai"}])
+def test_bad_vertex_options_are_config_errors(bad: dict[str, str]) -> None:
+    """A location that would change the URL path, or an unknown format, fails the load."""
+    options = {"project": "p", **bad}
+    with pytest.raises(ConfigError, match=rf"providers\.vx\.options\.{next(iter(bad))}"):
+        Config.from_dict({"providers": {"vx": {"kind": "vertex", "options": options}}})
+
+
+async def _failover_check(config: Path, **env: str) -> tuple[int, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "CLOUDSDK_"))}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "failover.cli",
+        "check",
+        "-c",
+        str(config),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**clean, "COLUMNS": "250", **env},
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode()
+
+
+async def test_failover_check_probes_vertex_deployments(
+    tmp_path: Path, vertex_server: FakeVertex, service_account: Path
+) -> None:
+    """`failover check` gets a token and reads each model's entry: both deployments pass."""
+    config = tmp_path / "failover.yaml"
+    config.write_text(VERTEX_CONFIG.format(base_url=vertex_server.base_url, sa=service_account))
+    code, out = await _failover_check(config)
+    assert code == 0, out
+    assert out.count(" ok ") == 2 and "vertex/claude-sonnet-4-5@20250929" in out
+
+
+async def test_failover_check_says_how_to_provide_missing_credentials(tmp_path: Path) -> None:
+    """Where no Google credentials exist, the probe says where they are looked for."""
+    config = tmp_path / "failover.yaml"
+    config.write_text(VERTEX_CONFIG.replace(', credentials_file: "{sa}"', "").format(base_url=""))
+    no_gcloud = tmp_path / "gcloud"
+    no_gcloud.mkdir()
+    # NO_GCE_CHECK: google-auth would otherwise ask the GCE metadata server off this machine
+    code, out = await _failover_check(config, CLOUDSDK_CONFIG=str(no_gcloud), NO_GCE_CHECK="true")
+    assert code == 1
+    assert out.count(f"auth: {NO_CREDENTIALS}") == 2, out

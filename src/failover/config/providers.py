@@ -10,6 +10,7 @@ openai      OpenAIOptions      organization, project, probe_path + the HTTP ones
 azure       AzureOptions       probe_path + the HTTP ones
 anthropic   AnthropicOptions   beta, default_max_tokens + the HTTP ones
 gemini      GeminiOptions      the HTTP ones: read_timeout, max_connections
+vertex      VertexOptions      project, location, credentials_file, format + Anthropic's
 simulated   SimulatedOptions   latency, ttft, pacing, reply, failures (no network)
 """
 
@@ -40,7 +41,7 @@ __all__ = [
     "VertexOptions",
 ]
 
-ProviderKind = Literal["openai", "azure", "anthropic", "gemini", "bedrock", "simulated"]
+ProviderKind = Literal["openai", "azure", "anthropic", "gemini", "bedrock", "vertex", "simulated"]
 
 
 class HTTPOptions(StrictModel):
@@ -162,6 +163,7 @@ ProviderOptions = (
     | AnthropicOptions
     | GeminiOptions
     | BedrockOptions
+    | VertexOptions
     | SimulatedOptions
 )
 OPTIONS_BY_KIND: dict[ProviderKind, type[StrictModel]] = {
@@ -170,6 +172,7 @@ OPTIONS_BY_KIND: dict[ProviderKind, type[StrictModel]] = {
     "anthropic": AnthropicOptions,
     "gemini": GeminiOptions,
     "bedrock": BedrockOptions,
+    "vertex": VertexOptions,
     "simulated": SimulatedOptions,
 }
 
