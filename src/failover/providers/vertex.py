@@ -34,7 +34,6 @@ from .gemini import GeminiAdapter
 
 __all__ = [
     "ANTHROPIC_VERSION",
-    "DEFAULT_LOCATION",
     "NO_CREDENTIALS",
     "GoogleAuth",
     "VertexAdapter",
@@ -45,7 +44,6 @@ __all__ = [
 ]
 
 ANTHROPIC_VERSION = "vertex-2023-10-16"  # sent in the body on Vertex, not as a header
-DEFAULT_LOCATION = "us-central1"
 WireFormat = Literal["gemini", "anthropic"]
 _FORMATS: tuple[WireFormat, ...] = ("gemini", "anthropic")
 
