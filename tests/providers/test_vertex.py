@@ -34,6 +34,7 @@ from failover.providers.vertex import (
     VertexGeminiAdapter,
     vertex_base_url,
 )
+from failover.resilience.streams import Prefill
 from failover.transport import Transport
 from fakes import Delay, FakeAnthropic, FakeGemini, FakeTokenServer, FakeVertex, Reply
 
@@ -130,6 +131,14 @@ async def test_claude_beta_option_is_sent_as_a_header(
     adapter = make_vertex(CLAUDE, options={"beta": ["context-1m-2025-08-07"]})
     await adapter.complete(USER_HI)
     assert vertex_server.requests[0].headers["anthropic-beta"] == "context-1m-2025-08-07"
+
+
+def test_claude_on_vertex_continues_a_prefilled_answer(
+    vertex_claude: VertexAnthropicAdapter, vertex_gemini: VertexGeminiAdapter
+) -> None:
+    """Stream recovery may continue on Claude on Vertex as on Anthropic; Gemini restarts."""
+    assert vertex_claude.prefill is Prefill.ASSISTANT
+    assert vertex_gemini.prefill is Prefill.NONE
 
 
 # -- choosing the format, the URL and the project --------------------------------------------
