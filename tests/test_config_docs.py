@@ -42,6 +42,7 @@ from failover.config import (
     SimulatedOptions,
     StreamsConfig,
     Timeouts,
+    VertexOptions,
     WebhookConfig,
 )
 
@@ -69,6 +70,7 @@ TABLES: dict[str, set[str]] = {
     "### `options` of `kind: azure`": own(AzureOptions, HTTPOptions) - {"organization", "project"},
     "### `options` of `kind: anthropic`": own(AnthropicOptions, HTTPOptions),
     "### `options` of `kind: bedrock`": own(BedrockOptions, HTTPOptions),
+    "### `options` of `kind: vertex`": own(VertexOptions, HTTPOptions),
     "### `options` of `kind: simulated`": fields(SimulatedOptions),
     "## `routes.<name>`": fields(RouteConfig),
     "### `routes.<name>.deployments[i]`": fields(DeploymentConfig),
@@ -117,6 +119,6 @@ def test_every_table_lists_its_model_fields(heading: str) -> None:
 
 def test_every_provider_kind_has_an_options_table() -> None:
     """Each kind's options are documented under a heading of their own."""
-    for kind in ("openai", "azure", "anthropic", "gemini", "simulated"):
+    for kind in ("openai", "azure", "anthropic", "gemini", "vertex", "simulated"):
         assert f"\n### `options` of `kind: {kind}`" in DOC
     assert own(GeminiOptions, HTTPOptions) == set()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 
+from failover.clock import FakeClock
 from failover.providers import (
     AnthropicAdapter,
     AzureOpenAIAdapter,
@@ -17,8 +18,17 @@ from failover.providers import (
     OpenAIAdapter,
 )
 from failover.providers.bedrock import BedrockAdapter
+from failover.providers.vertex import VertexAdapter
 from failover.transport import Transport
-from fakes import FakeAnthropic, FakeBedrock, FakeGemini, FakeOpenAI, FakeServer
+from fakes import (
+    FakeAnthropic,
+    FakeBedrock,
+    FakeGemini,
+    FakeOpenAI,
+    FakeServer,
+    FakeTokenServer,
+    FakeVertex,
+)
 from fakes.bedrock_server import ACCESS_KEY, SECRET_KEY
 
 API_KEY = "sk-test-SECRET-7f3a9c1e5b"
@@ -140,3 +150,65 @@ def pair(request: pytest.FixtureRequest) -> Pair:
     kind = str(request.param)
     server = "openai_server" if kind == "azure" else f"{kind}_server"
     return Pair(request.getfixturevalue(kind), request.getfixturevalue(server))
+
+
+# -- Google Cloud: an OAuth token endpoint, a service-account file naming it, Vertex AI --------
+
+
+@pytest.fixture
+async def tokens(clock: FakeClock) -> AsyncIterator[FakeTokenServer]:
+    """The token endpoint; the tokens it issues expire on the test's fake clock."""
+    async with FakeTokenServer(clock=clock) as server:
+        yield server
+
+
+@pytest.fixture
+def service_account(tmp_path: Path, tokens: FakeTokenServer) -> Path:
+    """A service-account key file whose token_uri is the fake token endpoint."""
+    return tokens.write_service_account(tmp_path / "service-account.json")
+
+
+@pytest.fixture
+async def vertex_server(tokens: FakeTokenServer) -> AsyncIterator[FakeVertex]:
+    async with FakeVertex(tokens) as server:
+        yield server
+
+
+MakeVertex = Callable[..., Any]
+
+
+@pytest.fixture
+async def make_vertex(
+    vertex_server: FakeVertex, service_account: Path, transport: Transport, clock: FakeClock
+) -> AsyncIterator[MakeVertex]:
+    """Build Vertex adapters for a model against the fake (settings overridable); all closed."""
+    made: list[VertexAdapter] = []
+
+    def make(model: str, **overrides: Any) -> Any:
+        settings: dict[str, Any] = {
+            "project": "fake-project",
+            "location": "us-central1",
+            "credentials_file": str(service_account),
+            "base_url": vertex_server.base_url,
+            "transport": transport,
+            "provider_name": "vertex",
+            "clock": clock,
+        }
+        made.append(VertexAdapter.for_model(model=model, **{**settings, **overrides}))
+        return made[-1]
+
+    yield make
+    for adapter in made:
+        await adapter.aclose()
+
+
+@pytest.fixture
+def vertex_gemini(make_vertex: MakeVertex) -> Any:
+    """Gemini on the fake Vertex, with tokens from the fake token endpoint."""
+    return make_vertex("gemini-2.0-flash")
+
+
+@pytest.fixture
+def vertex_claude(make_vertex: MakeVertex) -> Any:
+    """Claude on the fake Vertex (a versioned model id, as Vertex names them)."""
+    return make_vertex("claude-sonnet-4-5@20250929")

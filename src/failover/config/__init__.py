@@ -73,6 +73,7 @@ from .providers import (
     ProviderKind,
     ProviderOptions,
     SimulatedOptions,
+    VertexOptions,
 )
 from .root import Config, DefaultsConfig, interpolate, load_config
 from .routes import FALLBACK_FIELDS, DeploymentConfig, RouteConfig
@@ -129,6 +130,7 @@ __all__ = [
     "StrictModel",
     "Timeouts",
     "TimeoutsConfig",
+    "VertexOptions",
     "WebhookConfig",
     "format_loc",
     "format_validation_error",

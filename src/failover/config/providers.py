@@ -10,11 +10,13 @@ openai      OpenAIOptions      organization, project, probe_path + the HTTP ones
 azure       AzureOptions       probe_path + the HTTP ones
 anthropic   AnthropicOptions   beta, default_max_tokens + the HTTP ones
 gemini      GeminiOptions      the HTTP ones: read_timeout, max_connections
+vertex      VertexOptions      project, location, credentials_file, format + Anthropic's
 simulated   SimulatedOptions   latency, ttft, pacing, reply, failures (no network)
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
@@ -36,9 +38,10 @@ __all__ = [
     "ProviderKind",
     "ProviderOptions",
     "SimulatedOptions",
+    "VertexOptions",
 ]
 
-ProviderKind = Literal["openai", "azure", "anthropic", "gemini", "bedrock", "simulated"]
+ProviderKind = Literal["openai", "azure", "anthropic", "gemini", "bedrock", "vertex", "simulated"]
 
 
 class HTTPOptions(StrictModel):
@@ -101,6 +104,30 @@ class BedrockOptions(HTTPOptions):
     performance_config: dict[str, Any] | None = None  # Converse performanceConfig
 
 
+# project ids and numbers, domain-scoped projects (example.com:proj), locations: nothing that
+# could change a URL's path
+_GOOGLE_RESOURCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+
+
+class VertexOptions(AnthropicOptions, GeminiOptions):
+    """Google Vertex AI: the project and location, the credentials, and the wire format.
+
+    Claude models there also take the Anthropic options (`beta`, `default_max_tokens`).
+    """
+
+    project: str | None = None  # default: GOOGLE_CLOUD_PROJECT; one of the two is required
+    location: str = "us-central1"  # or another region, or "global"
+    credentials_file: str | None = None  # a service-account key; default: application default
+    format: Literal["gemini", "anthropic"] | None = None  # default: anthropic for claude-*
+
+    @field_validator("project", "location")
+    @classmethod
+    def _path_safe(cls, value: str | None) -> str | None:
+        if value is not None and not _GOOGLE_RESOURCE.match(value):
+            raise ValueError(f"invalid value {value!r}")
+        return value
+
+
 _PLACEHOLDERS = {"last_user": "", "model": "", "name": "", "call": 0}
 
 
@@ -136,6 +163,7 @@ ProviderOptions = (
     | AnthropicOptions
     | GeminiOptions
     | BedrockOptions
+    | VertexOptions
     | SimulatedOptions
 )
 OPTIONS_BY_KIND: dict[ProviderKind, type[StrictModel]] = {
@@ -144,6 +172,7 @@ OPTIONS_BY_KIND: dict[ProviderKind, type[StrictModel]] = {
     "anthropic": AnthropicOptions,
     "gemini": GeminiOptions,
     "bedrock": BedrockOptions,
+    "vertex": VertexOptions,
     "simulated": SimulatedOptions,
 }
 

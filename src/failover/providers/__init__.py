@@ -6,6 +6,7 @@ azure       AzureOpenAIAdapter    the same, at Azure OpenAI deployment URLs
 anthropic   AnthropicAdapter      Anthropic Messages, translated
 gemini      GeminiAdapter         Gemini generateContent, translated
 bedrock     BedrockAdapter        AWS Bedrock Converse (SigV4), translated; in providers.bedrock
+vertex      VertexAdapter         Gemini or Claude on Google Vertex AI, translated; providers.vertex
 simulated   SimulatedProvider     no network: a fake LLM for tests and demos
 """
 
@@ -61,6 +62,14 @@ def create_adapter(
             timeout=dep.timeout,
             clock=clock,
         )
+    if provider.kind == "vertex":
+        # loaded only by configs that use it: google-auth and requests take ~80ms to import
+        from .vertex import VertexAdapter
+
+        # the Gemini or the Anthropic wire format, chosen by each deployment's model
+        return VertexAdapter.from_config(
+            dep, provider, provider_name=provider_name, transport=transport, clock=clock
+        )
     cls = _HTTP_ADAPTERS.get(provider.kind)
     if cls is None and provider.kind == "bedrock":
         # loaded only by configs that use it: botocore costs a quarter second to import
@@ -68,7 +77,7 @@ def create_adapter(
 
         cls = BedrockAdapter
     if cls is None:
-        known = ", ".join([*_HTTP_ADAPTERS, "bedrock", "simulated"])
+        known = ", ".join([*_HTTP_ADAPTERS, "bedrock", "vertex", "simulated"])
         raise ConfigError(
             f"providers.{provider_name}.kind: unknown provider kind {provider.kind!r} "
             f"(known: {known})"

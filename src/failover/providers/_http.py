@@ -111,6 +111,10 @@ class HTTPAdapter(BaseDeployment):
         """The credential headers of this provider (empty when no key is configured)."""
         return {"authorization": f"Bearer {self._api_key}"} if self._api_key else {}
 
+    async def request_headers(self) -> Mapping[str, str]:
+        """The headers of one request: the fixed ones, unless credentials expire (a hook)."""
+        return self._headers
+
     @abc.abstractmethod
     async def probe(self) -> None:
         """A cheap authenticated request: every HTTP provider has one."""
@@ -127,12 +131,14 @@ class HTTPAdapter(BaseDeployment):
     ) -> bytes:
         """POST JSON; the body of a 2xx answer, else the mapped `ProviderError` is raised.
         `headers` are added to (and override) the adapter's own for this request."""
-        sent = {**self._headers, **headers} if headers else self._headers
+        own = await self.request_headers()
+        sent = {**own, **headers} if headers else own
         resp = await self._http.post_json(url, body, headers=sent, deployment=self.name)
         return self._checked(resp)
 
     async def _get(self, url: str) -> bytes:
-        resp = await self._http.request("GET", url, headers=self._headers, deployment=self.name)
+        headers = await self.request_headers()
+        resp = await self._http.request("GET", url, headers=headers, deployment=self.name)
         return self._checked(resp)
 
     def _checked(self, resp: HTTPResponse) -> bytes:
@@ -144,7 +150,8 @@ class HTTPAdapter(BaseDeployment):
     async def _open_stream(
         self, url: str, body: Any, *, headers: Mapping[str, str] | None = None
     ) -> AsyncIterator[StreamResponse]:
-        sent = {**self._headers, **(headers or {}), "accept": "text/event-stream"}
+        own = await self.request_headers()
+        sent = {**own, **(headers or {}), "accept": "text/event-stream"}
         async with self._http.stream(
             "POST", url, headers=sent, body=orjson.dumps(body), deployment=self.name
         ) as resp:

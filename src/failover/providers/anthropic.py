@@ -44,28 +44,41 @@ class AnthropicAdapter(HTTPAdapter):
             headers["anthropic-beta"] = ",".join(self.options.beta)
         return headers
 
-    def _body(self, request: Request, *, stream: bool = False) -> JSON:
+    def messages_url(self, *, stream: bool) -> str:
+        """Where Messages requests go (a hook: other clouds name the model in the URL)."""
+        return f"{self.base_url}/v1/messages"
+
+    def messages_body(self, request: Request, *, stream: bool = False) -> JSON:
+        """The Messages request body for an OpenAI request."""
         default = self.options.default_max_tokens
         with callers_fault("anthropic", deployment=self.name):
             body = to_messages_request(request, model=self.model, default_max_tokens=default)
+        return self.wire_body(body, stream=stream)
+
+    def wire_body(self, body: JSON, *, stream: bool) -> JSON:
+        """A Messages body as this endpoint takes it: the deployment's model and the stream
+        flag (a hook: other clouds put the model in the URL and a version in the body)."""
+        body["model"] = self.model
         if stream:
             body["stream"] = True
+        else:
+            body.pop("stream", None)
         return body
 
     async def complete(self, request: Request) -> Completion:
-        raw = await self._post(self.messages_url(), self._body(request))
+        raw = await self._post(self.messages_url(stream=False), self.messages_body(request))
         created = int(self._clock.wall())
         return Completion(from_message(self._json(raw), fallback_model=self.model, created=created))
 
     async def stream(self, request: Request) -> AsyncIterator[Chunk]:
-        body = self._body(request, stream=True)
+        body = self.messages_body(request, stream=True)
         translator = _StreamTranslator(
             model=self.model,
             created=int(self._clock.wall()),
             include_usage=wants_usage(request),
             deployment=self.name,
         )
-        async with self._open_stream(self.messages_url(), body) as resp:
+        async with self._open_stream(self.messages_url(stream=True), body) as resp:
             async with contextlib.aclosing(resp.events(done=None)) as events:
                 async for event in events:
                     data = self._event(event)
@@ -103,15 +116,16 @@ class AnthropicAdapter(HTTPAdapter):
     ) -> Payload:
         """The Messages request as the client sent it (its model replaced), and the answer's
         bytes as Anthropic sent them."""
-        body = self._native_body(request, stream=False)
-        raw = await self._post(self.messages_url(), body, headers=self._client_headers(headers))
+        body = self.wire_body(dict(request), stream=False)
+        sent = self._client_headers(headers)
+        raw = await self._post(self.messages_url(stream=False), body, headers=sent)
         return Payload(raw=raw)
 
     async def stream_native(
         self, dialect: str, request: Request, headers: Mapping[str, str]
     ) -> AsyncIterator[Chunk]:
         """Anthropic's stream events as they came, each with its OpenAI equivalent."""
-        body = self._native_body(request, stream=True)
+        body = self.wire_body(dict(request), stream=True)
         translator = _StreamTranslator(
             model=self.model,
             created=int(self._clock.wall()),
@@ -119,7 +133,7 @@ class AnthropicAdapter(HTTPAdapter):
             deployment=self.name,
         )
         sent = self._client_headers(headers)
-        async with self._open_stream(self.messages_url(), body, headers=sent) as resp:
+        async with self._open_stream(self.messages_url(stream=True), body, headers=sent) as resp:
             async with contextlib.aclosing(resp.events(done=None)) as events:
                 async for event in events:
                     frame = _frame(event)
@@ -135,18 +149,6 @@ class AnthropicAdapter(HTTPAdapter):
                 raise ConnectionFailed(
                     "anthropic stream ended before its stop reason", deployment=self.name
                 )
-
-    def messages_url(self) -> str:
-        """Where Messages requests go (a hook for clouds that host Claude elsewhere)."""
-        return f"{self.base_url}/v1/messages"
-
-    def _native_body(self, request: Request, *, stream: bool) -> JSON:
-        body = {**request, "model": self.model}
-        if stream:
-            body["stream"] = True
-        else:
-            body.pop("stream", None)
-        return body
 
     def _client_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         """The client's version and beta headers, its betas added to the configured ones."""
