@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import failover
@@ -21,3 +22,21 @@ def test_no_private_name_is_imported_from_another_module() -> None:
         if alias.name.startswith("_") and not alias.name.startswith("__")
     ]
     assert crossing == []
+
+
+def test_every_module_has_a_layer() -> None:
+    """Each top-level module and package of failover is placed in the import contract's
+    layers, so a new module cannot slip past the rule that arrows point down."""
+    import tomllib
+
+    config = tomllib.loads((SOURCE.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    (layers,) = [
+        c["layers"] for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"
+    ]
+    placed = {name.strip().split(".")[0] for layer in layers for name in re.split(r"[|:]", layer)}
+    modules = {
+        path.stem if path.is_file() else path.name
+        for path in SOURCE.iterdir()
+        if (path.suffix == ".py" or (path / "__init__.py").exists()) and path.stem != "__init__"
+    }
+    assert modules - placed == set()
