@@ -7,11 +7,11 @@ hedging, fallbacks and panic mode — all with the numbers of *this* config.
 
 from __future__ import annotations
 
-from .config import BreakerConfig, Config, RouteConfig
+from .config import BreakerConfig, Config, ProviderConfig, RouteConfig
 from .resilience.panic import Panic
 from .resilience.strategies import StrategyName
 
-__all__ = ["STRATEGY_TEXT", "explain_config", "explain_route"]
+__all__ = ["STRATEGY_TEXT", "WIRE", "explain_config", "explain_route"]
 
 # how each strategy orders a route's deployments, in words (one entry per STRATEGY_NAMES)
 STRATEGY_TEXT: dict[StrategyName, str] = {
@@ -83,10 +83,41 @@ def explain_route(config: Config, name: str) -> list[str]:
     return lines
 
 
+# what each kind of provider speaks on the wire
+WIRE: dict[str, str] = {
+    "openai": "OpenAI chat completions, passed through",
+    "azure": "OpenAI chat completions at Azure deployment URLs",
+    "anthropic": "Anthropic Messages (native for Anthropic clients, else translated)",
+    "gemini": "Gemini generateContent, translated",
+    "bedrock": "Bedrock Converse, translated, SigV4-signed",
+    "vertex": "Vertex AI: Gemini generateContent or Claude rawPredict (Messages)",
+    "simulated": "simulated in the process, no network",
+}
+
+
 def _deployment(config: Config, key: str, provider: str, timeout: float | None) -> str:
-    kind = config.providers[provider].kind
-    extra = f", attempt timeout {_secs(timeout)}" if timeout is not None else ""
-    return f"{key} ({kind}{extra})"
+    settings = config.providers[provider]
+    parts = [WIRE.get(settings.kind, settings.kind), _credentials(settings)]
+    if timeout is not None:
+        parts.append(f"attempt timeout {_secs(timeout)}")
+    return f"{key} ({settings.kind}: {'; '.join(p for p in parts if p)})"
+
+
+def _credentials(settings: ProviderConfig) -> str:
+    """Where a provider's credentials come from, never the secret itself."""
+    options = settings.options
+    if settings.kind == "bedrock":
+        if settings.api_key is not None:
+            return "credentials: a Bedrock API key from the config"
+        profile = getattr(options, "profile", None)
+        chain = f"profile {profile!r}" if profile else "the AWS default chain (env, profile, role)"
+        return f"credentials: {chain}"
+    if settings.kind == "vertex":
+        path = getattr(options, "credentials_file", None)
+        return f"credentials: {path}" if path else "credentials: application default credentials"
+    if settings.kind == "simulated":
+        return ""
+    return "credentials: api_key from the config" if settings.api_key else "no credentials"
 
 
 def _breaker_text(b: BreakerConfig) -> str:
@@ -144,8 +175,13 @@ def _always(config: Config) -> list[str]:
         "  - Bad requests (400/422), context-window and content-filter errors are returned to the "
         "caller at once (unless a matching fallback route is configured): another deployment "
         "would not do better.",
-        "  - Streams fail over invisibly until their first chunk reaches the caller; after that, "
-        "a failure ends the stream with an error event in the stream's own format.",
+        "  - Streams fail over invisibly until their first content reaches the caller; after "
+        "that, a break (a cut, a silence, an error event) is finished on another deployment "
+        "(assistant prefill where it can, else regenerated and matched), and only when none "
+        "can does the stream end with an error event in its own format.",
+        f"  - Each deployment has an adaptive concurrency limit starting at "
+        f"{config.defaults.concurrency.initial} calls in flight: a busy one is passed over for "
+        "the next candidate, and a recovered one is eased back in.",
         f"  - State (breakers, budgets, cool-downs) lives in: {config.state}.",
     ]
 

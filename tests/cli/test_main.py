@@ -109,7 +109,8 @@ def test_explain_in_plain_words(runner: CliRunner, tmp_path: Path) -> None:
     assert result.exit_code == 0
     text = " ".join(result.output.split())
     for phrase in (
-        "sim/m1 (simulated), dead/m2 (simulated) in the order written",
+        "sim/m1 (simulated: simulated in the process, no network), dead/m2 (simulated: "
+        "simulated in the process, no network) in the order written",
         "full jitter",
         "3 calls in a row fail",
         "Hedging: if a deployment has not answered after 200ms",
@@ -119,6 +120,32 @@ def test_explain_in_plain_words(runner: CliRunner, tmp_path: Path) -> None:
         assert phrase in text
     unknown = runner.invoke(cli.main, ["explain", "-c", write(tmp_path, SIM), "nope"])
     assert unknown.exit_code == 2 and "unknown route 'nope'" in unknown.output
+
+
+def test_explain_names_wire_formats_and_credential_sources(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """Each deployment's wire format and where its credentials come from, never a secret."""
+    config = """
+providers:
+  claude: {kind: anthropic, api_key: sk-ant-SECRET-123}
+  aws: {kind: bedrock, options: {region: us-east-1, profile: prod}}
+  gcp: {kind: vertex, options: {project: p, credentials_file: /etc/sa.json}}
+routes:
+  chat:
+    deployments:
+      - {provider: claude, model: claude-sonnet-4-5}
+      - {provider: aws, model: anthropic.claude-sonnet-4-5-v1:0}
+      - {provider: gcp, model: claude-sonnet-4-5}
+"""
+    result = runner.invoke(cli.main, ["explain", "-c", write(tmp_path, config)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert "claude/claude-sonnet-4-5 (anthropic: Anthropic Messages" in text
+    assert "credentials: api_key from the config" in text
+    assert "credentials: profile 'prod'" in text
+    assert "credentials: /etc/sa.json" in text
+    assert "SECRET" not in result.output
 
 
 def test_lazy_commands_are_listed_and_load_when_used(
