@@ -7,6 +7,11 @@
     `healthy_after` successes       in a row mark it healthy again
     any success                     tells its breaker, so an OPEN breaker may go HALF_OPEN early
 
+While a deployment's breaker is not closed its traffic failed, and a models list that still
+answers proves little: it is probed every `recovery_interval` (3 s) with `recovery_probe` (a
+one-token completion by default), so a recovered deployment is back within seconds, and one
+that still fails is not let half-open only to fail its trial and stay out for longer.
+
 A probe that ends in a rate limit (or another outcome that is not the deployment's fault, such as
 a canary the provider rejects as a bad request) proves nothing either way and changes nothing.
 Every healthy <-> unhealthy change is an `Event` of type "health" on the router's hooks.
@@ -28,6 +33,7 @@ from .clock import Clock, SystemClock, deadline_scope
 from .config import HealthConfig
 from .errors import Kind, ProviderError
 from .events import Event, Hooks
+from .resilience.breaker import BreakerState
 from .router import Router
 from .state.base import BreakerLike, StateStore
 from .types import BaseDeployment
@@ -220,8 +226,19 @@ class HealthChecker:
                     await self.check(target.name)
             except Exception:  # a bug in a listener or the store must not end the loop
                 log.exception("health check of %s failed", target.name)
-            wait = started + self.next_interval() - self.clock.now()
+            wait = started + self._interval_of(target.name) - self.clock.now()
             await self.clock.sleep(max(0.0, wait))
+
+    def _recovering(self, name: str) -> bool:
+        """Its breaker is not closed: its traffic failed."""
+        if self._breaker is None:
+            return False
+        return self._breaker(name).state not in (BreakerState.CLOSED, BreakerState.DISABLED)
+
+    def _interval_of(self, name: str) -> float:
+        if self._recovering(name):
+            return self.config.recovery_interval
+        return self.next_interval()
 
     async def _leased(self, name: str) -> bool:
         """With a shared store, one replica probes each deployment: the one holding its lease
@@ -243,7 +260,7 @@ class HealthChecker:
         kind, message = Kind.OK, ""
         try:
             async with deadline_scope(self.clock, started + timeout):
-                await self._call(target.deployment)
+                await self._call(target.deployment, self._probe_kind(target.name))
         except TimeoutError:
             kind, message = Kind.TIMEOUT, f"no answer within {timeout:g}s"
         except ProviderError as err:
@@ -261,12 +278,14 @@ class HealthChecker:
             message[:_MESSAGE_MAX],
         )
 
-    async def _call(self, deployment: BaseDeployment) -> None:
-        if self.config.probe == "canary":
+    def _probe_kind(self, name: str) -> str:
+        return self.config.recovery_probe if self._recovering(name) else self.config.probe
+
+    async def _call(self, deployment: BaseDeployment, kind: str) -> None:
+        if kind == "canary":
             await deployment.complete(dict(CANARY_REQUEST))
             return
-        probe: Callable[[], Any] = getattr(deployment, "probe")  # noqa: B009
-        await probe()
+        await deployment.probe()
 
     def _record(self, target: _Target, result: ProbeResult) -> None:
         target.probes += 1

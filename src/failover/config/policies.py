@@ -218,3 +218,7 @@ class HealthConfig(StrictModel):
     unhealthy_after: int = Field(2, ge=1)
     healthy_after: int = Field(1, ge=1)
     probe: Literal["models", "canary"] = "models"
+    # while a deployment's breaker is not closed (its traffic failed), probe it this often and
+    # with a probe that exercises what failed: a one-token completion, not the models list
+    recovery_interval: Duration = Field(3.0, gt=0)
+    recovery_probe: Literal["models", "canary"] = "canary"
