@@ -26,12 +26,14 @@ from .clock import Clock, deadline_scope
 from .errors import AttemptTimeout, DeadlineExceeded, ProviderError, last_error
 from .events import Hooks
 from .kinds import Kind
+from .quota import Quota, QuotaPolicy, estimate_tokens
 from .resilience.breaker import Result
 from .resilience.concurrency import AdaptiveLimit, ConcurrencyPolicy
 from .route import Plan, Slot
 from .state.base import StateStore
 from .stats import DeploymentStats
 from .trace import Attempt, Skip, Trace
+from .types import BaseDeployment
 
 __all__ = ["LOCAL_LAG", "Attempts", "NothingAvailable", "Skipped"]
 
@@ -72,12 +74,21 @@ class Attempts:
         self.lag = lag
         self.local_lag = local_lag  # loop lag during a call that makes its failure ours
         self._limits: dict[str, AdaptiveLimit] = {}
+        self._quotas: dict[str, Quota] = {}
 
     def limit(self, deployment: str) -> AdaptiveLimit:
         """The adaptive concurrency limit of a deployment (this process's own)."""
         found = self._limits.get(deployment)
         if found is None:
             found = self._limits[deployment] = AdaptiveLimit(deployment, self.concurrency)
+        return found
+
+    def quota(self, deployment: BaseDeployment) -> Quota:
+        """What a deployment has left of its rate limits (this process's view)."""
+        found = self._quotas.get(deployment.name)
+        if found is None:
+            policy = QuotaPolicy(rpm=deployment.rpm, tpm=deployment.tpm)
+            found = self._quotas[deployment.name] = Quota(deployment.name, policy)
         return found
 
     def limits(self) -> dict[str, AdaptiveLimit]:
@@ -108,6 +119,8 @@ class Attempts:
             return Skip.OPEN
         if self.limit(slot.name).saturated:
             return Skip.SATURATED
+        if self.quota(slot.deployment).exhausted(self.clock.now()):
+            return Skip.QUOTA
         return None
 
     # -- one call ----------------------------------------------------------------------------
@@ -138,6 +151,7 @@ class Attempts:
         now = call.started
         limit = slot.timeout or plan.timeouts.attempt
         until = min(now + limit, state.deadline) if limit is not None else state.deadline
+        self.quota(slot.deployment).sent(now, estimate_tokens(state.request))
         token = CURRENT_CALL.set(call.info)
         try:
             async with deadline_scope(self.clock, None if math.isinf(until) else until):
@@ -241,6 +255,7 @@ class Attempts:
         stats = self.store.stats(call.slot.name)
         stats.finished()
         limit = self.limit(call.slot.name)
+        self._observe_quota(call)
         if err is not None:
             err.deployment = err.deployment or call.slot.name
             attempt.kind, attempt.status, attempt.message = err.kind, err.status, err.message
@@ -258,6 +273,14 @@ class Attempts:
             await call.breaker.release(call.permit, result, duration=elapsed)
         if self.hooks.attempt:
             self.hooks.attempted(attempt)
+
+    def _observe_quota(self, call: Call) -> None:
+        quota = self.quota(call.slot.deployment)
+        headers = call.info.headers
+        if headers is None:
+            quota.ended()
+        else:
+            quota.observe(headers, self.clock.now(), self.clock.wall())
 
     def _failed(
         self,

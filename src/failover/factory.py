@@ -54,7 +54,8 @@ def from_config(
 
     def deployment(dep: DeploymentConfig) -> BaseDeployment:
         if dep.key not in built:
-            built[dep.key] = deployment_factory(dep)
+            made = built[dep.key] = deployment_factory(dep)
+            made.rpm, made.tpm = dep.rpm, dep.tpm  # its configured rate limits
         return built[dep.key]
 
     def resolve(name: str) -> BaseDeployment | None:

@@ -340,10 +340,13 @@ class Router:
         failed: ProviderError | None = None
         limited: list[Slot] = []
         saturated: list[Slot] = []
+        spent: list[Slot] = []  # near their rate limits: tried only when nothing else answers
         for slot in slots:
             skip = self._attempts.check(plan, slot, state.trace)
             if skip is Skip.SATURATED:
                 saturated.append(slot)
+            elif skip is Skip.QUOTA:
+                spent.append(slot)
             if skip is not None:
                 continue
             try:
@@ -359,6 +362,9 @@ class Router:
         if saturated:  # a busy candidate beats a failure: wait for its next free slot
             slot = saturated[0]
             return await self._attempts.send(state, plan, slot, wait_for_slot=True), slot
+        if spent and failed is None:  # every candidate is near its limit: try one anyway
+            slot = spent[0]
+            return await self._send_handling_retries(state, plan, slot), slot
         if failed is None:
             raise NothingAvailable
         if limited:

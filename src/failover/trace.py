@@ -18,6 +18,7 @@ class Skip(StrEnum):
     UNHEALTHY = "unhealthy"  # health checks marked it down
     COOLING_DOWN = "cooling_down"  # it answered 429 and sits out its Retry-After
     SATURATED = "saturated"  # every slot of its adaptive concurrency limit is taken
+    QUOTA = "quota"  # its rate limit is all but spent until its reset
 
 
 @dataclass(slots=True)

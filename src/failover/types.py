@@ -128,6 +128,10 @@ class BaseDeployment(abc.ABC):
     timeout: float | None = None
     #: how it continues an answer another deployment began (see `failover.resilience.streams`)
     prefill: Prefill = Prefill.NONE
+    #: its configured rate limits, requests and tokens per minute (None: its answers' headers
+    #: alone tell how much is left)
+    rpm: int | None = None
+    tpm: int | None = None
 
     @abc.abstractmethod
     async def complete(self, request: Request) -> Completion:

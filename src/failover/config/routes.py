@@ -26,6 +26,8 @@ class DeploymentConfig(StrictModel):
     name: str | None = None  # defaults to "provider/model"
     weight: float = Field(1.0, ge=0)
     timeout: Duration | None = None  # per-attempt timeout for this deployment
+    rpm: int | None = Field(None, ge=1)  # its rate limit, requests per minute
+    tpm: int | None = Field(None, ge=1)  # its rate limit, tokens per minute
     chaos: ChaosConfig | None = None  # faults injected from start-up
 
     @property

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Self
 import orjson
 from pydantic import SecretStr
 
+from .._local import CURRENT_CALL
 from ..classify import classify_status, parse_retry_after
 from ..clock import Clock, SystemClock
 from ..config import DeploymentConfig, HTTPOptions, ProviderConfig, ProviderOptions, validate_as
@@ -134,6 +135,7 @@ class HTTPAdapter(BaseDeployment):
         own = await self.request_headers()
         sent = {**own, **headers} if headers else own
         resp = await self._http.post_json(url, body, headers=sent, deployment=self.name)
+        _note_headers(resp.headers)
         return self._checked(resp)
 
     async def _get(self, url: str) -> bytes:
@@ -155,6 +157,7 @@ class HTTPAdapter(BaseDeployment):
         async with self._http.stream(
             "POST", url, headers=sent, body=orjson.dumps(body), deployment=self.name
         ) as resp:
+            _note_headers(resp.headers)
             if not 200 <= resp.status < 300:
                 raise self.error_from(resp.status, resp.headers, await resp.read())
             yield resp
@@ -280,3 +283,11 @@ def _loads_or_none(raw: bytes) -> Any:
         return orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:
         return None
+
+
+def _note_headers(headers: Mapping[str, str]) -> None:
+    """Hand the provider's answer headers to the attempt in flight (its rate-limit figures
+    steer traffic away before the limit is hit)."""
+    info = CURRENT_CALL.get()
+    if info is not None:
+        info.headers = headers

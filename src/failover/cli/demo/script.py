@@ -69,7 +69,12 @@ def demo_config(speed: float = 1.0) -> Config:
             "open_for": OPEN_FOR / speed,
             "max_open_for": MAX_OPEN_FOR / speed,
         },
-        "health": {"interval": HEALTH_EVERY / speed, "timeout": 1.0, "unhealthy_after": 2},
+        "health": {
+            "interval": HEALTH_EVERY / speed,
+            "recovery_interval": HEALTH_EVERY / speed,
+            "timeout": 1.0,
+            "unhealthy_after": 2,
+        },
     }
     data["observability"] = {"logs": {"requests": False}}
     return Config.from_dict(data)
