@@ -16,9 +16,7 @@ from fakes.server import Reply
 CACHED = {
     "model": "claude",
     "max_tokens": 100,
-    "system": [
-        {"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}
-    ],
+    "system": [{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}],
     "messages": [
         {
             "role": "user",

@@ -58,6 +58,7 @@ class OpenAIOptions(HTTPOptions):
     organization: str | None = None  # sent as openai-organization
     project: str | None = None  # sent as openai-project
     probe_path: str = "models"  # what the health probe GETs, under base_url
+    responses: bool | None = None  # speaks the Responses API natively (default: OpenAI's own)
 
 
 class AzureOptions(OpenAIOptions):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import ClassVar
 from urllib.parse import quote
 
@@ -22,7 +22,9 @@ from ..transport import SSEEvent
 from ..types import Chunk, Completion, Payload, Request
 from ._http import HTTPAdapter
 
-__all__ = ["AzureOpenAIAdapter", "OpenAIAdapter"]
+__all__ = ["RESPONSES_API", "AzureOpenAIAdapter", "OpenAIAdapter"]
+
+RESPONSES_API = frozenset({"openai.responses"})  # the Responses API, as a dialect
 
 
 class OpenAIAdapter(HTTPAdapter):
@@ -41,9 +43,27 @@ class OpenAIAdapter(HTTPAdapter):
             headers["openai-project"] = project
         return headers
 
+    @property
+    def dialects(self) -> frozenset[str]:  # type: ignore[override]
+        """The Responses API, where the endpoint serves it (`options.responses`; by default
+        OpenAI's own API does and compatible servers do not)."""
+        native = self.options.responses
+        if native is None:
+            native = self.base_url == self.default_base_url
+        return RESPONSES_API if native else frozenset()
+
     def url(self, endpoint: str) -> str:
         """The URL of an API endpoint ("chat/completions", "embeddings", "models")."""
         return f"{self.base_url}/{endpoint}"
+
+    async def complete_native(
+        self, dialect: str, request: Request, headers: Mapping[str, str]
+    ) -> Payload:
+        """A Responses API request as the client sent it (its model replaced), answered as
+        OpenAI sent it."""
+        body = {key: value for key, value in request.items() if key != "stream"}
+        body["model"] = self.model
+        return Payload(raw=await self._post(self.url("responses"), body))
 
     async def complete(self, request: Request) -> Completion:
         raw = await self._post(self.url("chat/completions"), _body(request, self.model))

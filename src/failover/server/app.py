@@ -32,7 +32,7 @@ from ..factory import from_config
 from ..resilience.breaker import BreakerState
 from ..router import Router
 from ..trace import Trace
-from . import anthropic_api, chaos_api, openai_api
+from . import anthropic_api, chaos_api, openai_api, responses_api
 from .admin import Operations
 from .dashboard import dashboard_app
 from .errors import ClientError, Failure, anthropic_body, failure_from, openai_body
@@ -115,6 +115,7 @@ class Gateway:
                 ("POST",), anthropic_api.messages, anthropic=True, routed=True
             ),
             "/v1/embeddings": Endpoint(("POST",), openai_api.embeddings, routed=True),
+            "/v1/responses": Endpoint(("POST",), responses_api.responses, routed=True),
             "/v1/models": Endpoint(("GET",), openai_api.models),
             "/health/live": Endpoint(("GET",), ops.live, OPEN, **always),
             "/health/ready": Endpoint(("GET",), ops.ready, OPEN, **always),
@@ -285,7 +286,9 @@ class Gateway:
         try:
             router = from_config(self._loader())
             _carry_drains(old.router, router)
-            return Generation(router, old.number + 1, events=old.obs.events)
+            return Generation(
+                router, old.number + 1, events=old.obs.events, conversations=old.conversations
+            )
         except ConfigError:
             self._discard(router)
             raise

@@ -18,6 +18,7 @@ from ..config import Config, ServerConfig
 from ..observability import EventLog, Observability
 from ..router import Router
 from .auth import AdminGuard, KeyRing
+from .conversations import Conversations
 
 __all__ = ["Generation", "observe"]
 
@@ -32,6 +33,7 @@ class Generation:
         "active",
         "admin",
         "config",
+        "conversations",
         "keys",
         "loaded_at",
         "max_body",
@@ -42,8 +44,16 @@ class Generation:
         "router",
     )
 
-    def __init__(self, router: Router, number: int = 1, *, events: EventLog | None = None) -> None:
+    def __init__(
+        self,
+        router: Router,
+        number: int = 1,
+        *,
+        events: EventLog | None = None,
+        conversations: Conversations | None = None,
+    ) -> None:
         self.router = router
+        self.conversations = conversations or Conversations()  # /v1/responses follow-ups
         self.obs = observe(router, events=events)
         self.config: Config | None = router.config
         self.number = number
