@@ -2,9 +2,9 @@
 table at the end.
 
 `Watch` listens to the router's hooks (breaker and health transitions, every call to every
-deployment); `Answer`s are what the clients got. `Story` turns both into sentences such as
-"sim-a is down: breaker opened after 3 failures in 2 ms; smart traffic moved to sim-b;
-clients saw 0 errors in 360 requests".
+deployment, every stream that broke mid-answer); `Answer`s are what the clients got. `Story`
+turns both into sentences such as "sim-a is down: breaker opened after 3 failures in 2 ms;
+smart traffic moved to sim-b; clients saw 0 errors in 360 requests".
 """
 
 from __future__ import annotations
@@ -17,13 +17,24 @@ from typing import TYPE_CHECKING, Any, Literal
 from ...errors import Kind
 
 if TYPE_CHECKING:
-    from ...events import Event
+    from ...events import Event, StreamBreak
     from ...router import Router
     from ...trace import Attempt
 
-__all__ = ["Answer", "Change", "Line", "Phase", "Row", "Step", "Story", "Watch", "count"]
+__all__ = [
+    "Answer",
+    "Break",
+    "Change",
+    "Line",
+    "Phase",
+    "Row",
+    "Step",
+    "Story",
+    "Watch",
+    "count",
+]
 
-StepKind = Literal["calm", "outage", "brownout", "recovery"]
+StepKind = Literal["calm", "outage", "brownout", "streams", "recovery"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +59,7 @@ class Answer:
     deployment: str | None = None
     error: str | None = None
     done: float | None = None
+    rescued: int = 0  # times its stream broke mid-answer and the gateway finished it
 
     @property
     def ok(self) -> bool:
@@ -77,6 +89,27 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
+class Break:
+    """A stream that broke mid-answer, and what the gateway made of it."""
+
+    at: float
+    deployment: str  # whose stream broke
+    words: int  # words the client had when it broke
+    outcome: str  # "continued" / "restarted" on `by`, or "failed"
+    by: str | None
+
+    @property
+    def rescued(self) -> bool:
+        return self.outcome != "failed"
+
+    def describe(self) -> str:
+        """`stream rescued after 8 words: continued on sim-b`."""
+        if not self.rescued:
+            return f"stream from {_provider(self.deployment)} lost after {self.words} words"
+        return f"stream rescued after {self.words} words: {self.outcome} on {_provider(self.by)}"
+
+
+@dataclass(frozen=True, slots=True)
 class Line:
     """A line of the story."""
 
@@ -95,25 +128,39 @@ class Row:
     errors: int
     served: dict[str, str]  # route -> who answered it
     detect: str
+    rescued: int = 0  # streams that broke mid-answer and were finished anyway
 
 
 class Watch:
-    """Breaker and health transitions and every call, from the router's hooks."""
+    """Breaker and health transitions, every call and every broken stream, from the router's
+    hooks. `reply` is the answer every deployment gives: a break's position in words is read
+    from it."""
 
-    def __init__(self, router: Router, now: Callable[[], float]) -> None:
+    def __init__(self, router: Router, now: Callable[[], float], reply: str = "") -> None:
         self.router = router
         self.now = now
+        self.reply = reply
         self.changes: list[Change] = []
         self.calls: list[tuple[float, str, bool]] = []  # (at, deployment, ok)
+        self.breaks: list[Break] = []
         router.hooks.event.append(self._event)
         router.hooks.attempt.append(self._attempt)
+        router.hooks.stream.append(self._break)
 
     def detach(self) -> None:
-        with_hooks = self.router.hooks
-        if self._event in with_hooks.event:
-            with_hooks.event.remove(self._event)
-        if self._attempt in with_hooks.attempt:
-            with_hooks.attempt.remove(self._attempt)
+        hooks = self.router.hooks
+        _unhook(hooks.event, self._event)
+        _unhook(hooks.attempt, self._attempt)
+        _unhook(hooks.stream, self._break)
+
+    def _break(self, event: StreamBreak) -> None:
+        words = len(self.reply[: event.delivered].split())
+        self.breaks.append(Break(self.now(), event.deployment, words, event.outcome, event.by))
+
+    def broke(self, names: Iterable[str], start: float, end: float) -> list[Break]:
+        """Streams of `names` that broke in [start, end)."""
+        wanted = set(names)
+        return [b for b in self.breaks if b.deployment in wanted and start <= b.at < end]
 
     def _event(self, event: Event) -> None:
         if event.deployment is None:
@@ -200,6 +247,7 @@ class Story:
             "calm": self._calm,
             "outage": self._outage,
             "brownout": self._brownout,
+            "streams": self._streams,
             "recovery": self._recovery,
         }[phase.step.kind]
         phase.narrative = narrate(phase)
@@ -228,11 +276,19 @@ class Story:
 
     def served(self, route: str, start: float, end: float, *, top: int = 3) -> str:
         """Who answered `route`'s requests sent in [start, end): `sim-a`, or `sim-b 62%, ...`."""
+        # answers still streaming count once their headers named who answers them
         counts = Counter(
             _provider(a.deployment)
             for a in self.sent(start, end)
-            if a.route == route and a.ok and a.deployment
+            if a.route == route and a.error is None and a.deployment
         )
+        if not counts:  # none known yet (a short phase at high speed): the gateway's calls
+            deployments = set(self.routes.get(route, ()))
+            counts = Counter(
+                _provider(name)
+                for at, name, ok in self.watch.calls
+                if ok and name in deployments and start <= at < end
+            )
         total = sum(counts.values())
         if not total:
             return "no answers"
@@ -295,6 +351,30 @@ class Story:
         told = "; ".join([hit, ", ".join(taken), traffic, self._clients(phase)])
         return f"{provider} browned out for {_dur(end - start)}: {told}"
 
+    def _streams(self, phase: Phase) -> str:
+        start, end = self._window(phase)
+        provider, names = phase.step.provider or "?", phase.deployments
+        breaks = self.watch.broke(names, start, end)
+        if not breaks:
+            return f"no stream from {provider} broke; {self._clients(phase)}"
+        saved = [b for b in breaks if b.rescued]
+        told = f"{len(saved)} rescued"
+        if saved:
+            how = Counter(f"{b.outcome} on {_provider(b.by)}" for b in saved).most_common()
+            told += f" ({', '.join(h for h, _ in how)}; e.g. {saved[-1].describe()})"
+        if len(saved) < len(breaks):
+            told += f", {len(breaks) - len(saved)} lost"
+        opened = self.watch.opened(names, start, end)
+        if opened:
+            breaker = f"its breaker opened after {_dur(opened[0].at - start)}"
+            phase.detect = f"{_dur(opened[0].at - start)} breaker"
+        else:
+            breaker = "its breaker held"
+        return (
+            f"{provider} cut {count(len(breaks), 'stream')} mid-answer: {told}; {breaker}; "
+            f"{self._clients(phase)}"
+        )
+
     def _recovery(self, phase: Phase) -> str:
         start, end = self._window(phase)
         provider, names = phase.step.provider or "?", phase.deployments
@@ -340,6 +420,7 @@ class Story:
                     sum(1 for a in sent if a.error is not None),
                     {r: self.served(r, start, end, top=1) for r in self.routes},
                     phase.detect,
+                    sum(1 for a in sent if a.rescued and a.ok),
                 )
             )
         return rows
@@ -347,6 +428,16 @@ class Story:
     @property
     def errors(self) -> list[Answer]:
         return [a for a in self.answers if a.error is not None]
+
+    @property
+    def rescued(self) -> list[Answer]:
+        """Streams that broke mid-answer and still arrived whole."""
+        return [a for a in self.answers if a.rescued and a.ok]
+
+
+def _unhook(listeners: list[Any], listener: Any) -> None:
+    if listener in listeners:
+        listeners.remove(listener)
 
 
 def _last(answers: list[Answer], floor: float) -> float:

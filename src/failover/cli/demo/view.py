@@ -2,8 +2,8 @@
 
 The live view: per deployment its breaker, health, share of the traffic over the last few
 seconds, p50/p95 and any injected fault; what the clients see (sent, answered, errors, who is
-answering each route); the story so far; and the gateway's own log lines, which are kept here
-rather than written over the view.
+answering each route, streams rescued mid-answer with the latest one); the story so far; and
+the gateway's own log lines, which are kept here rather than written over the view.
 """
 
 from __future__ import annotations
@@ -116,17 +116,32 @@ def summary_table(story: Story) -> Table:
     table.add_column("time", justify="right", no_wrap=True)
     table.add_column("requests", justify="right", no_wrap=True)
     table.add_column("errors", justify="right", no_wrap=True)
+    table.add_column("rescued", justify="right", no_wrap=True)
     for route in story.routes:
         table.add_column(route, no_wrap=True)
     table.add_column("detect/recover", no_wrap=True)
     for row in story.rows():
         served = [row.served.get(route, "") for route in story.routes]
         table.add_row(
-            row.name, row.span, str(row.requests), _errors(row.errors), *served, row.detect
+            row.name,
+            row.span,
+            str(row.requests),
+            _errors(row.errors),
+            _rescued(row.rescued),
+            *served,
+            row.detect,
         )
     table.add_section()
     blank = [""] * len(story.routes)
-    table.add_row("whole run", "", str(len(story.answers)), _errors(len(story.errors)), *blank, "")
+    table.add_row(
+        "whole run",
+        "",
+        str(len(story.answers)),
+        _errors(len(story.errors)),
+        _rescued(len(story.rescued)),
+        *blank,
+        "",
+    )
     return table
 
 
@@ -141,6 +156,10 @@ def _errors(count: int) -> Text:
     return Text(str(count), style="green" if count == 0 else "bold red")
 
 
+def _rescued(count: int) -> Text:
+    return Text(str(count) if count else "-", style="cyan" if count else "dim")
+
+
 def print_summary(console: Console, run: Run, story: Story) -> int:
     """The summary table and verdict; returns the exit status."""
     console.print()
@@ -148,6 +167,9 @@ def print_summary(console: Console, run: Run, story: Story) -> int:
     errors, total = story.errors, len(story.answers)
     if run.interrupted:
         console.print(Text("interrupted: the script did not finish", style="yellow"))
+    rescued = _rescues(story)
+    if rescued is not None:
+        console.print(Text(rescued, style="bold cyan"))
     if total and not errors:
         console.print(
             Text(
@@ -171,6 +193,20 @@ def print_summary(console: Console, run: Run, story: Story) -> int:
     for answer in errors[:5]:
         console.print(Text(f"  {answer.sent:6.2f}s {answer.route}: {answer.error}", style="red"))
     return 1
+
+
+def _rescues(story: Story) -> str | None:
+    """What became of the streams that broke mid-answer, or None when none did."""
+    breaks = story.watch.breaks
+    if not breaks:
+        return None
+    saved = sum(1 for b in breaks if b.rescued)
+    lost = f", {len(breaks) - saved} lost" if saved < len(breaks) else ""
+    whole = len(story.rescued)
+    return (
+        f"{count(len(breaks), 'stream')} broke mid-answer, {saved} rescued{lost}: "
+        f"{count(whole, 'caller')} still got the whole answer, once"
+    )
 
 
 def _serving_lines(run: Run) -> list[str]:
@@ -299,7 +335,7 @@ class Screen:
         )
         answering = _answering(answers, self.story.routes)
         second = Text.assemble(("answering", "bold"), "  ", answering)
-        return Group(first, second, Text())
+        return Group(first, second, _streams(self.story), Text())
 
     def _story(self, height: int = 6) -> RenderableType:
         """The newest lines of the story, wrapped, as many as fit in `height` rows."""
@@ -352,6 +388,20 @@ def _answering(answers: list[Answer], routes: dict[str, list[str]]) -> Text:
         text.append(f"{route} -> ", style="dim")
         text.append(f"{latest.get(route, '-'):<18}", style="cyan")
         text.append("  ")
+    return text
+
+
+def _streams(story: Story) -> Text:
+    """Streams rescued mid-answer so far, and the latest one."""
+    breaks = story.watch.breaks
+    saved = sum(1 for b in breaks if b.rescued)
+    lost = len(breaks) - saved
+    text = Text.assemble(("streams", "bold"), "  rescued mid-answer ")
+    text.append(str(saved), style="bold cyan" if saved else "dim")
+    if lost:
+        text.append(f"  lost {lost}", style="bold red")
+    if breaks:
+        text.append(f"  latest: {breaks[-1].describe()}", style="dim")
     return text
 
 
@@ -437,7 +487,8 @@ class Plain:
             answers = self.run.answers
             errors = sum(1 for a in answers if a.error is not None)
             answering = _answering(answers, self.story.routes).plain.split()
+            rescued = len(self.story.rescued)
             self.out(
-                f"[{self.run.now():6.2f}s]   clients: sent {len(answers)}, errors {errors}; "
-                f"answering {' '.join(answering)}"
+                f"[{self.run.now():6.2f}s]   clients: sent {len(answers)}, errors {errors}, "
+                f"streams rescued {rescued}; answering {' '.join(answering)}"
             )
