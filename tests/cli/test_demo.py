@@ -27,8 +27,10 @@ from failover.cli import main
 from failover.cli.demo import SCRIPT, Options, Run, demo_config
 from failover.cli.demo.clients import Clients
 from failover.cli.demo.script import PROMPTS, REPLY
-from failover.cli.demo.story import Answer, Break, Phase, Story, Watch
-from failover.cli.demo.view import LogTap, Screen, print_summary
+from failover.cli.demo.story import Answer, Phase, Story
+from failover.cli.demo.summary import print_summary
+from failover.cli.demo.view import LogTap, Screen
+from failover.cli.demo.watch import Break, Watch
 from failover.errors import Kind
 from failover.events import StreamBreak
 from failover.factory import from_config

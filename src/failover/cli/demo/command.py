@@ -37,8 +37,9 @@ from .script import (
     Run,
     demo_config,
 )
-from .story import Phase, Step, Story, Watch
+from .story import Phase, Step, Story
 from .view import LogTap, Plain, Screen
+from .watch import Watch
 
 if TYPE_CHECKING:
     import aiohttp

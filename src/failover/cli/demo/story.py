@@ -1,8 +1,7 @@
 """What `failover demo` saw, and the story it tells: one line per phase of the script, and a
 table at the end.
 
-`Watch` listens to the router's hooks (breaker and health transitions, every call to every
-deployment, every stream that broke mid-answer); `Answer`s are what the clients got. `Story`
+`Watch` (see `watch`) is what the router told; `Answer`s are what the clients got. `Story`
 turns both into sentences such as "sim-a is down: breaker opened after 3 failures in 2 ms;
 smart traffic moved to sim-b; clients saw 0 errors in 360 requests".
 """
@@ -10,29 +9,13 @@ smart traffic moved to sim-b; clients saw 0 errors in 360 requests".
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from ...errors import Kind
+from .watch import Watch, provider_of
 
-if TYPE_CHECKING:
-    from ...events import Event, StreamBreak
-    from ...router import Router
-    from ...trace import Attempt
-
-__all__ = [
-    "Answer",
-    "Break",
-    "Change",
-    "Line",
-    "Phase",
-    "Row",
-    "Step",
-    "Story",
-    "Watch",
-    "count",
-]
+__all__ = ["Answer", "Line", "Phase", "Row", "Step", "Story", "count"]
 
 StepKind = Literal["calm", "outage", "brownout", "streams", "recovery"]
 
@@ -79,37 +62,6 @@ class Phase:
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
-    """A breaker or health transition of one deployment."""
-
-    at: float
-    deployment: str
-    kind: str  # "breaker" | "health"
-    state: str  # the breaker's new state, or "healthy" / "unhealthy"
-
-
-@dataclass(frozen=True, slots=True)
-class Break:
-    """A stream that broke mid-answer, and what the gateway made of it."""
-
-    at: float
-    deployment: str  # whose stream broke
-    words: int  # words the client had when it broke
-    outcome: str  # "continued" / "restarted" on `by`, or "failed"
-    by: str | None
-
-    @property
-    def rescued(self) -> bool:
-        return self.outcome != "failed"
-
-    def describe(self) -> str:
-        """`stream rescued after 8 words: continued on sim-b`."""
-        if not self.rescued:
-            return f"stream from {_provider(self.deployment)} lost after {self.words} words"
-        return f"stream rescued after {self.words} words: {self.outcome} on {_provider(self.by)}"
-
-
-@dataclass(frozen=True, slots=True)
 class Line:
     """A line of the story."""
 
@@ -129,91 +81,6 @@ class Row:
     served: dict[str, str]  # route -> who answered it
     detect: str
     rescued: int = 0  # streams that broke mid-answer and were finished anyway
-
-
-class Watch:
-    """Breaker and health transitions, every call and every broken stream, from the router's
-    hooks. `reply` is the answer every deployment gives: a break's position in words is read
-    from it."""
-
-    def __init__(self, router: Router, now: Callable[[], float], reply: str = "") -> None:
-        self.router = router
-        self.now = now
-        self.reply = reply
-        self.changes: list[Change] = []
-        self.calls: list[tuple[float, str, bool]] = []  # (at, deployment, ok)
-        self.breaks: list[Break] = []
-        router.hooks.event.append(self._event)
-        router.hooks.attempt.append(self._attempt)
-        router.hooks.stream.append(self._break)
-
-    def detach(self) -> None:
-        hooks = self.router.hooks
-        _unhook(hooks.event, self._event)
-        _unhook(hooks.attempt, self._attempt)
-        _unhook(hooks.stream, self._break)
-
-    def _break(self, event: StreamBreak) -> None:
-        words = len(self.reply[: event.delivered].split())
-        self.breaks.append(Break(self.now(), event.deployment, words, event.outcome, event.by))
-
-    def broke(self, names: Iterable[str], start: float, end: float) -> list[Break]:
-        """Streams of `names` that broke in [start, end)."""
-        wanted = set(names)
-        return [b for b in self.breaks if b.deployment in wanted and start <= b.at < end]
-
-    def _event(self, event: Event) -> None:
-        if event.deployment is None:
-            return
-        if event.type == "breaker":
-            state = str(event.data.get("new"))
-        elif event.type == "health":
-            state = "healthy" if event.data.get("healthy") else "unhealthy"
-        else:
-            return
-        self.changes.append(Change(self.now(), event.deployment, event.type, state))
-
-    def _attempt(self, attempt: Attempt) -> None:
-        if attempt.skipped is None and not attempt.cancelled:
-            self.calls.append((self.now(), attempt.deployment, attempt.kind is Kind.OK))
-
-    def opened(self, names: Iterable[str], start: float, end: float) -> list[Change]:
-        """Breakers of `names` opening in [start, end)."""
-        wanted = set(names)
-        return [
-            c
-            for c in self.changes
-            if c.kind == "breaker" and c.state == "open" and c.deployment in wanted
-            if start <= c.at < end
-        ]
-
-    def between(self, names: Iterable[str], start: float, end: float) -> list[Change]:
-        wanted = set(names)
-        return [c for c in self.changes if c.deployment in wanted and start <= c.at <= end]
-
-    def calls_of(self, names: Iterable[str], start: float, end: float) -> list[tuple[float, bool]]:
-        wanted = set(names)
-        return [(at, ok) for at, name, ok in self.calls if name in wanted and start <= at < end]
-
-    def out_of_rotation(self, name: str, at: float) -> bool:
-        """Whether `name`'s breaker was not closed, or health checks had it unhealthy, at `at`."""
-        state = {"breaker": "closed", "health": "healthy"}
-        for change in self.changes:
-            if change.at > at:
-                break
-            if change.deployment == name:
-                state[change.kind] = change.state
-        return state != {"breaker": "closed", "health": "healthy"}
-
-    def unhealthy(self, names: Iterable[str], start: float, end: float) -> list[Change]:
-        """Health checks marking `names` unhealthy in [start, end)."""
-        wanted = set(names)
-        return [
-            c
-            for c in self.changes
-            if c.kind == "health" and c.state == "unhealthy" and c.deployment in wanted
-            if start <= c.at < end
-        ]
 
 
 @dataclass
@@ -278,14 +145,14 @@ class Story:
         """Who answered `route`'s requests sent in [start, end): `sim-a`, or `sim-b 62%, ...`."""
         # answers still streaming count once their headers named who answers them
         counts = Counter(
-            _provider(a.deployment)
+            provider_of(a.deployment)
             for a in self.sent(start, end)
             if a.route == route and a.error is None and a.deployment
         )
         if not counts:  # none known yet (a short phase at high speed): the gateway's calls
             deployments = set(self.routes.get(route, ()))
             counts = Counter(
-                _provider(name)
+                provider_of(name)
                 for at, name, ok in self.watch.calls
                 if ok and name in deployments and start <= at < end
             )
@@ -360,7 +227,7 @@ class Story:
         saved = [b for b in breaks if b.rescued]
         told = f"{len(saved)} rescued"
         if saved:
-            how = Counter(f"{b.outcome} on {_provider(b.by)}" for b in saved).most_common()
+            how = Counter(f"{b.outcome} on {provider_of(b.by)}" for b in saved).most_common()
             told += f" ({', '.join(h for h, _ in how)}; e.g. {saved[-1].describe()})"
         if len(saved) < len(breaks):
             told += f", {len(breaks) - len(saved)} lost"
@@ -435,17 +302,8 @@ class Story:
         return [a for a in self.answers if a.rescued and a.ok]
 
 
-def _unhook(listeners: list[Any], listener: Any) -> None:
-    if listener in listeners:
-        listeners.remove(listener)
-
-
 def _last(answers: list[Answer], floor: float) -> float:
     return max([floor, *(a.sent for a in answers)])
-
-
-def _provider(deployment: str | None) -> str:
-    return (deployment or "?").partition("/")[0]
 
 
 def count(n: int, noun: str) -> str:
