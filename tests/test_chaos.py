@@ -13,6 +13,7 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
+from failover import Route, Router, Timeouts
 from failover.chaos import (
     ChaosConfig,
     CutStreamFault,
@@ -21,8 +22,12 @@ from failover.chaos import (
     FaultInjector,
     HangFault,
     LatencyFault,
+    MalformedEventFault,
+    NoTerminatorFault,
     RateLimitFault,
+    RefusePrefillFault,
     ResetFault,
+    StallStreamFault,
     wrap_if_configured,
 )
 from failover.clock import FakeClock, deadline_scope
@@ -31,13 +36,17 @@ from failover.errors import (
     AuthFailed,
     BadRequest,
     ConnectionFailed,
+    Kind,
     Overloaded,
     ProviderError,
     RateLimited,
     ServerError,
 )
+from failover.events import StreamBreak
 from failover.openai_shapes import completion_from_text
 from failover.providers.simulated import SimulatedProvider
+from failover.reply import StreamReply
+from failover.resilience.streams import Prefill
 from failover.types import BaseDeployment, Chunk, Completion
 
 HELLO = {"messages": [{"role": "user", "content": "hi"}]}
@@ -48,6 +57,10 @@ EXAMPLE = {
         {"type": "hang", "rate": 0.1, "start": "30s", "end": "60s"},
         {"type": "rate_limit", "retry_after": "2s"},
         {"type": "cut_stream", "after_chunks": 3},
+        {"type": "stall_stream", "after_chunks": 2, "duration": "30s"},
+        {"type": "malformed_event", "after_chunks": 2, "count": 2},
+        {"type": "no_terminator"},
+        {"type": "refuse_prefill"},
         {"type": "reset"},
     ]
 }
@@ -92,8 +105,9 @@ async def outcome(injector: FaultInjector) -> str:
 def test_config_parses_every_fault_type() -> None:
     """The documented example parses into one fault of each type, durations in seconds."""
     faults = ChaosConfig.model_validate(EXAMPLE).faults
-    kinds = [ErrorFault, LatencyFault, HangFault, RateLimitFault, CutStreamFault, ResetFault]
-    assert [type(f) for f in faults] == kinds
+    kinds = [ErrorFault, LatencyFault, HangFault, RateLimitFault, CutStreamFault]
+    kinds += [StallStreamFault, MalformedEventFault, NoTerminatorFault, RefusePrefillFault]
+    assert [type(f) for f in faults] == [*kinds, ResetFault]
     assert isinstance(faults[1], LatencyFault)
     assert (faults[1].median, faults[2].start, faults[2].end) == (0.2, 30.0, 60.0)
 
@@ -352,6 +366,261 @@ async def test_breaking_out_closes_the_inner_stream(clock: FakeClock) -> None:
     assert closed == [True]
 
 
+# -- faults inside a stream --
+
+
+def readable(chunks: list[Chunk]) -> list[Chunk]:
+    """The chunks whose body parses."""
+    out = []
+    for chunk in chunks:
+        try:
+            chunk.body  # noqa: B018 -- parsing is the point
+        except ValueError:
+            continue
+        out.append(chunk)
+    return out
+
+
+def finish_of(chunk: Chunk) -> str | None:
+    choices = chunk.body["choices"]
+    return choices[0]["finish_reason"] if choices else None
+
+
+async def test_stall_stream_goes_silent_then_drops(
+    inner: SimulatedProvider, clock: FakeClock
+) -> None:
+    """A stall_stream fault passes after_chunks chunks, sends nothing for its duration on the
+    injector's clock, then drops the connection."""
+    injector = inject(inner, clock, StallStreamFault(after_chunks=3, duration=20))
+    received: list[Chunk] = []
+    start = clock.now()
+    async with clock.autojump():
+        with pytest.raises(ConnectionFailed, match="silent for 20s after 3 chunks"):
+            async for chunk in injector.stream(HELLO):
+                received.append(chunk)
+    assert len(received) == 3 and clock.now() - start == 20
+    assert injector.injected == {"stall_stream": 1}
+
+
+async def test_a_stall_ends_when_the_reader_gives_up(
+    inner: SimulatedProvider, clock: FakeClock
+) -> None:
+    """A reader's silence limit on the same clock ends a long stall at that limit."""
+    stream = aiter(
+        inject(inner, clock, StallStreamFault(after_chunks=1, duration=3600)).stream(HELLO)
+    )
+    await anext(stream)
+    start = clock.now()
+    async with clock.autojump():
+        with pytest.raises(TimeoutError):
+            async with deadline_scope(clock, start + 5):
+                await anext(stream)
+    assert clock.now() - start == 5
+
+
+async def test_the_earliest_break_of_a_stream_wins(
+    inner: SimulatedProvider, clock: FakeClock
+) -> None:
+    """With a stall due after 4 chunks and a cut after 2, the stream is cut after 2 at once."""
+    injector = inject(
+        inner, clock, StallStreamFault(after_chunks=4), CutStreamFault(after_chunks=2)
+    )
+    start = clock.now()
+    with pytest.raises(ConnectionFailed, match="cut after 2 chunks"):
+        await chunks_of(injector)
+    assert clock.now() == start and injector.injected == {"cut_stream": 1}
+
+
+async def test_malformed_events_are_slipped_into_a_whole_stream(
+    inner: SimulatedProvider, clock: FakeClock
+) -> None:
+    """A malformed_event fault puts `count` unreadable chunks after after_chunks chunks; every
+    real chunk still arrives, up to the finish reason."""
+    plain = await chunks_of(inject(inner, clock))
+    injector = inject(inner, clock, MalformedEventFault(after_chunks=2, count=2))
+    chunks = await chunks_of(injector)
+    assert len(chunks) == len(plain) + 2
+    for bad in chunks[2:4]:
+        with pytest.raises(ValueError):
+            bad.body  # noqa: B018 -- parsing is the point
+    assert [c.body["choices"] for c in readable(chunks)] == [c.body["choices"] for c in plain]
+    assert injector.injected == {"malformed_event": 2}
+
+
+async def test_no_terminator_ends_the_stream_at_its_finish_reason(
+    inner: SimulatedProvider, clock: FakeClock
+) -> None:
+    """With no_terminator nothing follows the chunk carrying the finish reason: the usage
+    chunk the caller asked for never comes."""
+    request = {**HELLO, "stream_options": {"include_usage": True}}
+    whole = [c async for c in inner.stream(request)]
+    assert whole[-1].body["usage"] and finish_of(whole[-2]) == "stop"
+    injector = inject(inner, clock, NoTerminatorFault())
+    chunks = [c async for c in injector.stream(request)]
+    assert len(chunks) == len(whole) - 1 and finish_of(chunks[-1]) == "stop"
+    assert injector.injected == {"no_terminator": 1}
+
+
+async def test_stream_faults_spare_whole_completions(
+    inner: SimulatedProvider, clock: FakeClock
+) -> None:
+    """Faults inside a stream leave complete() calls and probes alone."""
+    injector = inject(
+        inner, clock, StallStreamFault(after_chunks=0), MalformedEventFault(), NoTerminatorFault()
+    )
+    assert await outcome(injector) == "ok"
+    await injector.probe()
+    assert injector.injected == {}
+
+
+PREFILLED = {
+    "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "a b"},
+    ]
+}
+
+
+async def test_refuse_prefill_refuses_a_trailing_assistant_message(
+    inner: SimulatedProvider, clock: FakeClock
+) -> None:
+    """refuse_prefill answers a request ending with an assistant message with a 400, as a
+    provider without prefill does, before the deployment is called."""
+    injector = inject(inner, clock, RefusePrefillFault())
+    with pytest.raises(BadRequest) as info:
+        await injector.complete(PREFILLED)
+    assert info.value.status == 400 and "prefill" in info.value.message
+    with pytest.raises(BadRequest):
+        await anext(aiter(injector.stream(PREFILLED)))
+    assert (inner.calls, inner.stream_calls) == (0, 0)
+    assert injector.injected == {"refuse_prefill": 2}
+
+
+async def test_refuse_prefill_lets_other_requests_through(
+    inner: SimulatedProvider, clock: FakeClock
+) -> None:
+    """A request ending with a user message, a probe and embeddings are not refused."""
+    injector = inject(inner, clock, RefusePrefillFault())
+    assert await outcome(injector) == "ok"
+    assert finish_of((await chunks_of(injector))[-1]) == "stop"
+    await injector.probe()
+    await injector.embeddings({"input": "x"})
+    assert injector.injected == {}
+
+
+def test_the_injector_keeps_the_inner_deployments_prefill(
+    inner: SimulatedProvider, clock: FakeClock
+) -> None:
+    """A wrapped deployment continues answers as the one inside does, so a recovery can
+    continue on it."""
+    inner.update(prefill="continue_final_message")
+    assert inject(inner, clock).prefill is Prefill.CONTINUE_FINAL_MESSAGE
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ({"type": "stall_stream", "duration": 0}, "duration"),
+        ({"type": "stall_stream", "duration": "soon"}, "invalid duration 'soon'"),
+        ({"type": "malformed_event", "count": 0}, "count"),
+        ({"type": "cut_stream", "after_chunks": -1}, "after_chunks"),
+        ({"type": "no_terminator", "after_chunks": 2}, "Extra inputs"),
+        ({"type": "refuse_prefill", "duration": "1s"}, "Extra inputs"),
+    ],
+)
+def test_bad_stream_faults_are_rejected(fault: dict[str, Any], message: str) -> None:
+    """Stream faults check their fields: a positive duration, at least one malformed event,
+    no field of another type."""
+    with pytest.raises(ValidationError, match=message):
+        ChaosConfig.model_validate({"faults": [fault]})
+
+
+def test_the_new_fault_types_are_named_when_the_type_is_unknown() -> None:
+    """The list of valid types in the error includes the stream faults."""
+    with pytest.raises(ValidationError, match="stall_stream, malformed_event, no_terminator"):
+        ChaosConfig.model_validate({"faults": [{"type": "stall"}]})
+
+
+# -- stream faults against the router: what they are for --
+
+REPLY = "one two three four five six seven eight"
+STREAM = {"messages": [{"role": "user", "content": "count"}], "stream": True}
+
+
+def drill(
+    clock: FakeClock, primary: list[Any], backup: list[Any] | None = None
+) -> tuple[Router, FaultInjector, FaultInjector]:
+    """A router over two simulated deployments answering REPLY, each under its faults."""
+
+    def deployment(name: str, faults: list[Any]) -> FaultInjector:
+        sim = SimulatedProvider(name=name, model="m", options={"reply": REPLY}, clock=clock)
+        return FaultInjector(sim, faults, clock=clock, rng=random.Random(1))
+
+    a, b = deployment("a", primary), deployment("b", backup or [])
+    timeouts = Timeouts(stall=2.0, learn=None)
+    return Router({"chat": Route([a, b])}, clock=clock, timeouts=timeouts), a, b
+
+
+async def streamed(reply: StreamReply) -> str:
+    """The text of a stream reply."""
+    out = ""
+    async for chunk in reply:
+        for choice in chunk.body["choices"]:
+            out += choice["delta"].get("content") or ""
+    return out
+
+
+async def test_a_cut_stream_is_continued_on_the_backup(clock: FakeClock) -> None:
+    """Cut mid-answer, the stream is continued on the backup: the caller gets it whole."""
+    router, _, backup = drill(clock, [CutStreamFault(after_chunks=4)])
+    breaks: list[StreamBreak] = []
+    router.hooks.stream.append(breaks.append)
+    reply = await router.open_stream("chat", STREAM)
+    assert await streamed(reply) == REPLY
+    assert reply.recoveries == 1 and (reply.first_deployment, reply.deployment) == ("a", "b")
+    assert [(e.deployment, e.outcome, e.by) for e in breaks] == [("a", "continued", "b")]
+    assert backup.inner.last_request["messages"][-1]["content"] == "one two three"  # type: ignore[attr-defined,index]
+
+
+async def test_a_stalled_stream_is_given_up_at_the_silence_limit(clock: FakeClock) -> None:
+    """A stream silent for a minute is given up after the 2 s silence limit and finished on
+    the backup: the caller waits the limit, not the stall."""
+    router, _, _ = drill(clock, [StallStreamFault(after_chunks=3, duration=60)])
+    start = clock.now()
+    async with clock.autojump():
+        reply = await router.open_stream("chat", STREAM)
+        assert await streamed(reply) == REPLY
+    assert reply.recoveries == 1 and 2 <= clock.now() - start < 3
+
+
+async def test_a_refused_prefill_is_restarted_and_matched(clock: FakeClock) -> None:
+    """The backup refuses the prefill: the answer is regenerated there, held back until it
+    caught up, and finished; the next break goes straight to the restart."""
+    router, _, backup = drill(clock, [CutStreamFault(after_chunks=4)], [RefusePrefillFault()])
+    breaks: list[StreamBreak] = []
+    router.hooks.stream.append(breaks.append)
+    for _ in range(2):
+        reply = await router.open_stream("chat", STREAM)
+        assert await streamed(reply) == REPLY
+    assert [e.outcome for e in breaks] == ["restarted", "restarted"]
+    assert backup.injected == {"refuse_prefill": 1}
+
+
+async def test_quirky_streams_need_no_recovery(clock: FakeClock) -> None:
+    """Malformed events and a missing terminator are tolerated: the answer arrives whole
+    from the primary, nothing broke and nothing is blamed."""
+    quirks = [MalformedEventFault(after_chunks=3), NoTerminatorFault()]
+    router, primary, _ = drill(clock, quirks)
+    breaks: list[StreamBreak] = []
+    router.hooks.stream.append(breaks.append)
+    request = {**STREAM, "stream_options": {"include_usage": True}}
+    reply = await router.open_stream("chat", request)
+    assert await streamed(reply) == REPLY
+    assert reply.recoveries == 0 and breaks == []
+    assert [a.kind for a in reply.trace.attempts] == [Kind.OK]
+    assert primary.injected == {"malformed_event": 1, "no_terminator": 1}
+
+
 # -- time windows and runtime switching --
 
 
@@ -510,7 +779,7 @@ def test_wrap_with_chaos_returns_an_injector(inner: SimulatedProvider, clock: Fa
     """A chaos config wraps the adapter in a FaultInjector holding its faults."""
     wrapped = wrap_if_configured(inner, ChaosConfig.model_validate(EXAMPLE), clock=clock)
     assert isinstance(wrapped, FaultInjector)
-    assert len(wrapped.faults) == 6 and wrapped.inner is inner
+    assert len(wrapped.faults) == 10 and wrapped.inner is inner
 
 
 def test_wrap_always_wraps_without_faults(inner: SimulatedProvider) -> None:

@@ -31,15 +31,19 @@ from failover.config import (
     LatencyFault,
     LearningConfig,
     LogsConfig,
+    MalformedEventFault,
+    NoTerminatorFault,
     ObservabilityConfig,
     OpenAIOptions,
     ProviderConfig,
     RateLimitFault,
+    RefusePrefillFault,
     ResetFault,
     RetryConfig,
     RouteConfig,
     ServerConfig,
     SimulatedOptions,
+    StallStreamFault,
     StreamsConfig,
     Timeouts,
     VertexOptions,
@@ -48,7 +52,18 @@ from failover.config import (
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "config.md").read_text(encoding="utf-8")
 EXAMPLES = re.findall(r"```yaml\n(.*?)```", DOC, re.S)
-FAULTS = (ErrorFault, LatencyFault, HangFault, ResetFault, RateLimitFault, CutStreamFault)
+FAULTS = (
+    ErrorFault,
+    LatencyFault,
+    HangFault,
+    ResetFault,
+    RateLimitFault,
+    CutStreamFault,
+    StallStreamFault,
+    MalformedEventFault,
+    NoTerminatorFault,
+    RefusePrefillFault,
+)
 
 
 def fields(*models: type[BaseModel]) -> set[str]:

@@ -20,6 +20,7 @@ from failover import (
     Timeouts,
 )
 from failover.errors import BadRequest
+from failover.events import StreamBreak
 from failover.reply import Heartbeat, StreamReply
 from failover.resilience.streams import Prefill, Resume, StreamPolicy
 from failover.testing import ScriptedDeployment, Step, fail, hang, ok
@@ -79,6 +80,24 @@ async def test_a_restart_is_held_back_until_it_caught_up(clock: FakeClock) -> No
     assert "fox jumps" in pieces  # the chunk it caught up in was split
     assert backup.requests[0]["messages"] == HI["messages"]
     assert reply.trace.attempts[1].recovery == "restart"
+
+
+@pytest.mark.parametrize(
+    ("prefill", "outcome"), [(Prefill.ASSISTANT, "continued"), (Prefill.NONE, "restarted")]
+)
+async def test_each_recovered_break_is_told_to_the_stream_hook(
+    clock: FakeClock, prefill: Prefill, outcome: str
+) -> None:
+    """`hooks.stream` hears of the break, how it was recovered and on which deployment."""
+    primary = ScriptedDeployment("primary", cut_after(3), clock=clock)
+    backup = ScriptedDeployment("backup", ok(chunks=WORDS), clock=clock, prefill=prefill)
+    r = router(clock, primary, backup)
+    told: list[StreamBreak] = []
+    r.hooks.stream.append(told.append)
+    assert await text_of(await r.open_stream("chat", HI)) == ANSWER
+    (event,) = told
+    assert (event.deployment, event.outcome, event.by) == ("primary", outcome, "backup")
+    assert (event.kind, event.delivered) == (Kind.CONNECTION, len("The quick brown "))
 
 
 async def test_a_restart_that_diverges_ends_in_an_error_naming_the_first_cause(

@@ -1,6 +1,6 @@
 """Fault injection: a `FaultInjector` wraps any deployment and speaks the same interface, the way
 an httpx transport wraps another, so failover can be tested against errors, latency, hangs,
-resets, 429s, cut streams and timed outages on demand.
+resets, 429s, broken or quirky streams, refused prefills and timed outages on demand.
 
 Faults come from config (a deployment's `chaos:` section, typed by
 `failover.config.ChaosConfig` and checked when the config loads) or from Python, and can be
@@ -15,7 +15,17 @@ through the injected `Clock`, so a `FakeClock` makes outages run in virtual time
         - {type: hang, rate: 0.1, start: 30s, end: 60s}
         - {type: rate_limit, retry_after: 2s}
         - {type: cut_stream, after_chunks: 3}
+        - {type: stall_stream, after_chunks: 5, duration: 30s}
+        - {type: malformed_event, after_chunks: 2}
+        - {type: no_terminator}
+        - {type: refuse_prefill}
         - {type: reset}
+
+Stream faults act inside a stream that has started: `cut_stream` drops it after N chunks,
+`stall_stream` goes silent after N chunks (on the injector's clock) and then drops it,
+`malformed_event` slips unreadable events into an otherwise whole stream, `no_terminator` ends
+it right after its finish reason. `refuse_prefill` answers a request ending with an assistant
+message with a 400, as a provider without assistant prefill does.
 """
 
 from __future__ import annotations
@@ -38,11 +48,17 @@ from .config import (
     Fault,
     HangFault,
     LatencyFault,
+    MalformedEventFault,
+    NoTerminatorFault,
     Operation,
     RateLimitFault,
+    RefusePrefillFault,
     ResetFault,
+    StallStreamFault,
+    StreamFault,
 )
 from .errors import ConnectionFailed
+from .resilience.streams import Prefill
 from .types import BaseDeployment, Chunk, Completion, Payload, Request
 
 __all__ = [
@@ -55,8 +71,13 @@ __all__ = [
     "FaultInjector",
     "HangFault",
     "LatencyFault",
+    "MalformedEventFault",
+    "NoTerminatorFault",
     "RateLimitFault",
+    "RefusePrefillFault",
     "ResetFault",
+    "StallStreamFault",
+    "StreamFault",
     "wrap_if_configured",
 ]
 
@@ -67,6 +88,7 @@ _D = TypeVar("_D", bound="BaseDeployment")  # an Adapter stays an Adapter once w
 
 FaultsLike = ChaosConfig | Sequence[BaseFault | Mapping[str, Any]] | Mapping[str, Any] | None
 _FAULT_LIST: TypeAdapter[list[Fault]] = TypeAdapter(list[Fault])
+_GARBLED = b'{"choices": [{"delta": '  # what a malformed_event sends: a JSON object cut short
 
 
 def _coerce(faults: FaultsLike) -> ChaosConfig:
@@ -106,6 +128,16 @@ class FaultInjector(BaseDeployment):
         self._armed = False  # _on and _faults: the one check a call pays when nothing is set
         self._epoch = 0.0
         self._apply(config, epoch)
+
+    @property
+    def prefill(self) -> Prefill:
+        """The wrapped deployment's: a recovery may continue an answer on it (or be refused,
+        with a `refuse_prefill` fault)."""
+        return self.inner.prefill
+
+    @prefill.setter
+    def prefill(self, value: Prefill) -> None:
+        self.inner.prefill = value
 
     # -- runtime switching (the admin API's outage button) --
 
@@ -184,50 +216,68 @@ class FaultInjector(BaseDeployment):
         return self.inner.stream(request)
 
     async def _complete(self, request: Request) -> Completion:
-        await self._before("complete")
+        await self._before("complete", request)
         return await self.inner.complete(request)
 
     async def _stream(self, request: Request) -> AsyncIterator[Chunk]:
-        cut = await self._before("stream")
+        due = await self._before("stream", request)
         source = self.inner.stream(request)
         try:
-            sent = 0
+            sent = 0  # chunks of the inner stream passed on
             async for chunk in source:
-                if cut is not None and sent >= cut:
+                for _ in range(due.malformed.pop(sent, 0)):
+                    self.injected["malformed_event"] += 1
+                    yield Chunk(raw=_GARBLED)
+                if due.breaks is not None and sent >= due.breaks.after_chunks:
                     # the chunk just read is lost in transit, like everything after it
-                    self.injected["cut_stream"] += 1
-                    raise ConnectionFailed(
-                        f"stream cut after {sent} chunks (chaos)", deployment=self.name
-                    )
+                    await self._break(due.breaks, sent)
                 yield chunk
                 sent += 1
+                if due.no_terminator and _finishes(chunk):
+                    self.injected["no_terminator"] += 1
+                    return
         finally:
             aclose = getattr(source, "aclose", None)
             if aclose is not None:
                 await aclose()
 
+    async def _break(self, fault: StreamFault, sent: int) -> None:
+        """End the stream as `fault` says: cut now, or silent for its duration and then cut."""
+        self.injected[fault.type] += 1
+        if isinstance(fault, StallStreamFault):
+            await self._clock.sleep(fault.duration)
+            raise ConnectionFailed(
+                f"stream silent for {fault.duration:g}s after {sent} chunks, then dropped (chaos)",
+                deployment=self.name,
+            )
+        raise ConnectionFailed(f"stream cut after {sent} chunks (chaos)", deployment=self.name)
+
     async def probe(self) -> None:
         if self._armed:
-            await self._before("probe")
+            await self._before("probe", None)
         await self.inner.probe()
 
     async def embeddings(self, request: Request) -> Payload:
         if self._armed:
-            await self._before("embeddings")
+            await self._before("embeddings", request)
         return await self.inner.embeddings(request)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
 
-    async def _before(self, op: Operation) -> int | None:
-        """Fire the faults due for this call; for streams, return where to cut (or None)."""
+    async def _before(self, op: Operation, request: Request | None) -> _InStream:
+        """Fire the faults due before this call answers; return those due inside its stream."""
         elapsed = self._clock.now() - self._epoch
-        cut: int | None = None
+        due = _InStream()
         for fault in self._faults:
-            if not (fault.applies(op) and fault.active(elapsed) and self._roll(fault.rate)):
+            if not (
+                fault.applies(op)
+                and fault.active(elapsed)
+                and fault.matches(request)
+                and self._roll(fault.rate)
+            ):
                 continue
-            if isinstance(fault, CutStreamFault):
-                cut = fault.after_chunks if cut is None else min(cut, fault.after_chunks)
+            if due.take(fault):
                 continue
             self.injected[fault.type] += 1
             wait = fault.wait(self._rng)
@@ -235,7 +285,7 @@ class FaultInjector(BaseDeployment):
                 await self._clock.sleep(wait)
             if (error := fault.error(self.name)) is not None:
                 raise error
-        return cut
+        return due
 
     def _roll(self, rate: float) -> bool:
         # rates of 0 and 1 draw nothing, so adding a certain fault keeps other draws reproducible
@@ -245,6 +295,41 @@ class FaultInjector(BaseDeployment):
         state = "ON" if self.enabled else "off"
         faults = ", ".join(f.label() for f in self._faults) or "no faults"
         return f"<FaultInjector {self.name} {state}: {faults}>"
+
+
+class _InStream:
+    """The faults due inside one stream: where it breaks (the earliest cut or stall), where
+    unreadable events go, and whether it ends at its finish reason."""
+
+    __slots__ = ("breaks", "malformed", "no_terminator")
+
+    def __init__(self) -> None:
+        self.breaks: StreamFault | None = None
+        self.malformed: dict[int, int] = {}  # after this many chunks -> unreadable events
+        self.no_terminator = False
+
+    def take(self, fault: BaseFault) -> bool:
+        """Keep `fault` if it acts inside the stream; False if it acts before the call."""
+        if isinstance(fault, CutStreamFault | StallStreamFault):
+            if self.breaks is None or fault.after_chunks < self.breaks.after_chunks:
+                self.breaks = fault
+        elif isinstance(fault, MalformedEventFault):
+            at = fault.after_chunks
+            self.malformed[at] = self.malformed.get(at, 0) + fault.count
+        elif isinstance(fault, NoTerminatorFault):
+            self.no_terminator = True
+        else:
+            return False
+        return True
+
+
+def _finishes(chunk: Chunk) -> bool:
+    """Whether `chunk` carries a finish reason."""
+    try:
+        choices = chunk.body.get("choices")
+    except ValueError:
+        return False
+    return any(isinstance(c, dict) and c.get("finish_reason") for c in choices or ())
 
 
 def _dump(fault: BaseFault) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import re
 import signal
 import socket
@@ -13,16 +14,25 @@ import time
 import urllib.request
 from collections.abc import Iterator
 
+import aiohttp
 import orjson
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from click.testing import CliRunner
 from rich.console import Console
 
 from failover.chaos import FaultInjector
 from failover.cli import main
 from failover.cli.demo import SCRIPT, Options, Run, demo_config
-from failover.cli.demo.story import Answer, Phase, Story, Watch
-from failover.cli.demo.view import LogTap, Screen, print_summary
+from failover.cli.demo.clients import Clients
+from failover.cli.demo.script import PROMPTS, REPLY
+from failover.cli.demo.story import Answer, Phase, Story
+from failover.cli.demo.summary import print_summary
+from failover.cli.demo.view import LogTap, Screen
+from failover.cli.demo.watch import Break, Watch
+from failover.errors import Kind
+from failover.events import StreamBreak
 from failover.factory import from_config
 from failover.server import Gateway
 
@@ -64,6 +74,9 @@ def test_the_outage_fails_over_with_no_client_errors(busy_port: int) -> None:
     assert "smart traffic moved to sim-b" in output
     assert "sim-a came back" in output and "sim-c came back" in output
     assert "sim-c browned out" in output
+    assert re.search(r"sim-a cut \d+ streams? mid-answer: \d+ rescued \(continued on sim-b", output)
+    assert "stream rescued after 8 words: continued on sim-b" in output
+    assert re.search(r"(\d+) streams? broke mid-answer, \1 rescued: \d+ callers? still", output)
     assert "clients saw 0 errors in" in output
 
 
@@ -77,7 +90,14 @@ def test_help_tells_the_script() -> None:
     """--help shows the steps, the options and the exit status."""
     result = CliRunner().invoke(main, ["demo", "--help"])
     assert result.exit_code == 0
-    for word in ("sim-a down", "brownout", "--keep-serving", "--no-live", "Exit status"):
+    for word in (
+        "sim-a down",
+        "cuts streams",
+        "brownout",
+        "--keep-serving",
+        "--no-live",
+        "Exit status",
+    ):
         assert word in result.output
 
 
@@ -170,3 +190,84 @@ async def test_the_live_view_draws_deployments_clients_and_story(width: int) -> 
     screen.serving()
     assert "/admin/chaos/sim-a/sim-large" in console.export_text()
     await router.aclose()
+
+
+async def test_a_rescued_stream_is_counted_and_told() -> None:
+    """The live view counts rescued streams and shows the latest; the phase's line and the
+    summary say how many broke and that the callers still got whole answers."""
+    router = from_config(demo_config())
+    run = Run(Options(), Gateway(router), "http://127.0.0.1:1")
+    watch = Watch(router, run.now, REPLY)
+    story = Story(watch, run.answers, {"smart": ["sim-a/sim-large", "sim-b/sim-large"]})
+    streams = next(step for step in SCRIPT if step.kind == "streams")
+    story.begin(Phase(streams, 0.0, ["sim-a/sim-large"]))
+    watch.breaks.append(Break(0.5, "sim-a/sim-large", 8, "continued", "sim-b/sim-large"))
+    run.answers.append(Answer(0.4, "smart", True, "sim-a/sim-large", None, 0.9, rescued=1))
+    console = Console(record=True, width=140, force_terminal=False)
+    console.print(Screen(run, story, LogTap(run.now), console).render())
+    frame = console.export_text()
+    assert "rescued mid-answer 1" in frame
+    assert "latest: stream rescued after 8 words: continued on sim-b" in frame
+    story.close(1.0)
+    assert story.lines[-1].text.startswith("✔ sim-a cut 1 stream mid-answer: 1 rescued")
+    assert print_summary(console, run, story) == 0
+    summary = console.export_text()
+    assert "1 stream broke mid-answer, 1 rescued: 1 caller still got the whole answer" in summary
+    await router.aclose()
+
+
+async def test_a_broken_stream_counts_words_from_the_answer() -> None:
+    """The gateway's stream hook is turned into a break at a word of the demo's answer."""
+    router = from_config(demo_config())
+    watch = Watch(router, lambda: 1.0, REPLY)
+    delivered = len(" ".join(REPLY.split()[:8]))
+    router.hooks.broke(
+        StreamBreak("smart", "sim-a/sim-large", Kind.CONNECTION, delivered, "restarted", "sim-b/x")
+    )
+    assert watch.breaks == [Break(1.0, "sim-a/sim-large", 8, "restarted", "sim-b/x")]
+    assert watch.breaks[0].describe() == "stream rescued after 8 words: restarted on sim-b"
+    watch.detach()
+    router.hooks.broke(StreamBreak("smart", "sim-a/sim-large", Kind.TIMEOUT, 1, "failed"))
+    assert len(watch.breaks) == 1  # detached: no longer listening
+    await router.aclose()
+
+
+async def test_a_streamed_answer_that_is_not_whole_is_a_client_error() -> None:
+    """The clients check every streamed answer is the whole answer: a stream that says only
+    half of it (or repeats a part) counts as an error; a rescued whole one counts as rescued."""
+    half = " ".join(REPLY.split()[:8])
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        if not body["stream"]:
+            return web.json_response({"choices": [{"message": {"content": REPLY}}]})
+        text = half if body["messages"][0]["content"] == PROMPTS[0] else REPLY
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await resp.prepare(request)
+        chunk = {"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": "stop"}]}
+        await resp.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+        await resp.write(
+            b": failover recovered this stream 1 time(s); began on a, finished on b\n\n"
+        )
+        await resp.write(b"data: [DONE]\n\n")
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    server = TestServer(app)
+    await server.start_server()
+    router = from_config(demo_config())
+    run = Run(Options(rate=100), Gateway(router), str(server.make_url("")).rstrip("/"))
+    try:
+        async with aiohttp.ClientSession() as session:
+            clients = Clients(run, session, random.Random(3))
+            await clients.send(until=0.5)
+            await clients.drain(timeout=5)
+    finally:
+        await server.close()
+        await router.aclose()
+    streamed = [a for a in run.answers if a.stream]
+    halves = [a for a in streamed if a.error is not None]
+    assert halves and all("not the whole answer" in (a.error or "") for a in halves)
+    whole = [a for a in streamed if a.error is None]
+    assert whole and all(a.rescued == 1 for a in whole)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -80,6 +81,8 @@ def test_a_brownout_rate_and_error_status(http: Raw) -> None:
         ({"faults": [{"type": "explode"}]}, "a fault needs a type"),
         ({"fautls": []}, "fautls: unknown field"),
         ({"faults": [{"type": "reset", "rate": 2}]}, "rate"),
+        ({"faults": [{"type": "stall_stream", "duration": 0}]}, "stall_stream.duration"),
+        ({"faults": [{"type": "malformed_event", "count": 0}]}, "malformed_event.count"),
         ('"reset"', "Input should be a valid dictionary"),
     ],
 )
@@ -148,6 +151,69 @@ async def test_streams_fail_over_while_the_primary_is_down(
     assert reply.headers["x-failover-deployment"] == "backup/gpt-4o-mini"
     chunks = [c async for c in reply.parse()]
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+TWINS = {
+    "routes": {
+        "twins": {
+            "deployments": [
+                {"provider": "primary", "model": "gpt-4o", "name": "one"},
+                {"provider": "primary", "model": "gpt-4o", "name": "two"},
+            ]
+        }
+    }
+}
+
+
+def stream_twins(http: Raw) -> str:
+    """The raw event stream of one streamed request to the `twins` route."""
+    body = {"model": "twins", "messages": HI, "stream": True}
+    answer = http.post("/v1/chat/completions", body)
+    assert answer.status == 200
+    return answer.body.decode()
+
+
+def streamed_text(events: str) -> str:
+    """The answer's text in an OpenAI event stream."""
+    chunks = [line[6:] for line in events.splitlines() if line.startswith("data: {")]
+    return "".join(
+        c["delta"].get("content") or "" for chunk in chunks for c in json.loads(chunk)["choices"]
+    )
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [{"type": "cut_stream", "after_chunks": 2}, {"type": "stall_stream", "after_chunks": 2}],
+)
+def test_a_stream_broken_mid_answer_is_recovered(
+    make_stack: Callable[..., Stack], fault: dict[str, Any]
+) -> None:
+    """A stream fault switched on through the API breaks the first deployment's stream after
+    its first words; the client still gets the whole answer, marked as recovered."""
+    stack = make_stack({**TWINS, "defaults": {"timeouts": {"stall": "300ms"}}})
+    with Raw(stack.port) as http:
+        whole = streamed_text(stream_twins(http))
+        assert http.post("/admin/chaos/one", {"faults": [fault]}).status == 200
+        events = stream_twins(http)
+        described = http.get("/admin/chaos/one").json
+    assert streamed_text(events) == whole
+    assert ": failover recovered this stream 1 time(s); began on one, finished on two" in events
+    assert events.rstrip().endswith("data: [DONE]")
+    assert described["injected"] == {fault["type"]: 1}
+
+
+def test_stream_quirks_reach_the_client_as_a_whole_answer(make_stack: Callable[..., Stack]) -> None:
+    """Malformed events and a missing terminator set through the API cost nothing: the
+    answer arrives whole from the first deployment, with no recovery."""
+    stack = make_stack(TWINS)
+    faults = [{"type": "malformed_event", "after_chunks": 2}, {"type": "no_terminator"}]
+    with Raw(stack.port) as http:
+        whole = streamed_text(stream_twins(http))
+        assert http.post("/admin/chaos/one", {"faults": faults}).status == 200
+        events = stream_twins(http)
+        injected = http.get("/admin/chaos/one").json["injected"]
+    assert streamed_text(events) == whole and "failover recovered" not in events
+    assert injected == {"malformed_event": 1, "no_terminator": 1}
 
 
 def test_a_reload_clears_runtime_faults(stack: Stack, http: Raw) -> None:

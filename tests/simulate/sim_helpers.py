@@ -45,3 +45,32 @@ def scenario_data(**overrides: Any) -> dict[str, Any]:
 def make_scenario(**overrides: Any) -> Scenario:
     """`scenario_data(**overrides)`, validated."""
     return Scenario.model_validate(scenario_data(**overrides))
+
+
+ANSWER = "one two three four five six seven eight nine ten eleven twelve"
+STREAMED: dict[str, Any] = {
+    **CONFIG,
+    "providers": {
+        name: {
+            "kind": "simulated",
+            "options": {"ttft": ttft, "tokens_per_second": 100, "reply": ANSWER},
+        }
+        for name, ttft in (("fast", "50ms"), ("slow", "80ms"))
+    },
+}
+STREAM_LOAD: dict[str, Any] = {
+    "rate": 20,
+    "duration": "10s",
+    "stream": "100%",
+    "request": {"messages": [{"role": "user", "content": "count"}], "max_tokens": 64},
+}
+
+
+def cut_streams(*deployments: str, **load: Any) -> Scenario:
+    """Every request streams the same twelve words from either deployment; `deployments` cut
+    their streams after 4 chunks from 2 s to 6 s."""
+    fault = {"type": "cut_stream", "after_chunks": 4}
+    timeline = [{"deployment": d, "start": "2s", "end": "6s", "fault": fault} for d in deployments]
+    return make_scenario(
+        config=copy.deepcopy(STREAMED), load={**STREAM_LOAD, **load}, timeline=timeline
+    )

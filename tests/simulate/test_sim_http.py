@@ -14,7 +14,7 @@ import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from sim_helpers import CONFIG, make_scenario
+from sim_helpers import CONFIG, STREAM_LOAD, STREAMED, make_scenario
 
 from failover.chaos import ChaosConfig, ErrorFault
 from failover.clock import SystemClock
@@ -22,7 +22,7 @@ from failover.config import Config
 from failover.errors import RequestFailed
 from failover.factory import from_config
 from failover.server import Gateway as RealGateway
-from failover.simulate.http import fault_json
+from failover.simulate.http import HttpTarget, fault_json
 from failover.simulate.local import build_router
 from failover.simulate.record import Recording
 from failover.simulate.report import build_report
@@ -211,3 +211,116 @@ async def test_faults_switch_on_the_real_gateway() -> None:
     assert report.overall.failed == 0 and report.overall.requests > 60
     (fault,) = report.faults
     assert fault.detected_by == "breaker" and fault.detect is not None and fault.detect < 0.5
+
+
+# -- streams over HTTP: read to the end, breaks and rescues noticed --
+
+CHUNK = b'data: {"choices": [{"index": 0, "delta": {"content": "Hello"}, "finish_reason": null}]}'
+END = b'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}'
+BROKE = {
+    "error": {"message": "stream from primary broke", "code": "stream_interrupted"},
+    "failover": {
+        "route": "chat",
+        "attempts": [
+            {"deployment": "primary", "outcome": "server_error"},
+            {"deployment": "backup", "outcome": "timeout", "delivered_chars": 5},
+            {"deployment": "primary", "outcome": "bad_request", "recovery": "continue"},
+        ],
+    },
+}
+EVENTS: dict[str, list[bytes]] = {
+    "whole": [CHUNK, END, b"data: [DONE]"],
+    "rescued": [
+        CHUNK,
+        END,
+        b": failover recovered this stream 2 time(s); began on backup, finished on primary",
+        b"data: [DONE]",
+    ],
+    "broken": [CHUNK, b"data: " + orjson.dumps(BROKE)],
+    "cut": [CHUNK],
+}
+
+
+async def canned(request: web.Request) -> web.StreamResponse:
+    """An event stream as a gateway would send it, picked by the request's message."""
+    body = await request.json(loads=orjson.loads)
+    events = EVENTS[body["messages"][0]["content"]]
+    headers = {"x-failover-deployment": "backup", "x-failover-attempts": "1"}
+    resp = web.StreamResponse(headers={"content-type": "text/event-stream", **headers})
+    await resp.prepare(request)
+    for event in events:
+        await resp.write(event + b"\n\n")
+    return resp
+
+
+@pytest.fixture
+async def sse() -> Any:
+    """An HttpTarget pointed at a server sending canned event streams."""
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", canned)
+    server = TestServer(app)
+    await server.start_server()
+    target = HttpTarget(str(server.make_url("")).rstrip("/"), "chat")
+    yield target
+    await target.aclose()
+    await server.close()
+
+
+async def streamed(target: HttpTarget, which: str) -> Any:
+    request = {"messages": [{"role": "user", "content": which}], "stream": True}
+    return await target.send(request, True)
+
+
+async def test_a_whole_stream_over_http_is_answered(sse: HttpTarget) -> None:
+    """A stream ending in [DONE] is answered, by the deployment the header names."""
+    out = await streamed(sse, "whole")
+    assert (out.ok, out.breaks, out.recoveries, out.deployment) == (True, 0, 0, "backup")
+
+
+async def test_a_rescued_stream_over_http_is_read_from_the_gateways_comment(
+    sse: HttpTarget,
+) -> None:
+    """The gateway's closing comment says how often the stream broke and who finished it."""
+    out = await streamed(sse, "rescued")
+    assert (out.ok, out.breaks, out.recoveries, out.deployment) == (True, 2, 2, "primary")
+    assert out.calls == 3  # the one the header counted, and one per recovery
+
+
+async def test_an_error_event_is_a_broken_stream_of_its_causes_kind(sse: HttpTarget) -> None:
+    """An error event after content is an unrecovered break, of the kind of the attempt
+    whose stream broke."""
+    out = await streamed(sse, "broken")
+    assert (out.ok, out.kind, out.breaks, out.recoveries) == (False, "timeout", 1, 0)
+    assert out.ttft is not None
+
+
+async def test_a_stream_closed_without_its_terminator_broke(sse: HttpTarget) -> None:
+    """A connection that ends without [DONE] or an error event is a broken stream too."""
+    out = await streamed(sse, "cut")
+    assert (out.ok, out.kind, out.breaks) == (False, "connection", 1)
+
+
+async def test_streams_cut_through_the_real_gateway_are_rescued() -> None:
+    """End to end: the simulator cuts the primary's streams through the gateway's admin API,
+    the gateway finishes them on the backup, and the run counts them as rescued."""
+    config = Config.from_dict({**STREAMED, "server": {"admin_key": ADMIN_KEY}})
+    gateway = RealGateway(from_config(config))
+    server, task, port = await start_uvicorn(gateway)
+    fault = {"type": "cut_stream", "after_chunks": 4}
+    drill = make_scenario(
+        config=STREAMED,
+        load={**STREAM_LOAD, "duration": "2.5s"},
+        timeline=[{"deployment": "primary", "start": "0.5s", "end": "2s", "fault": fault}],
+    )
+    try:
+        recording = await run_scenario(
+            drill, fast=False, url=f"http://127.0.0.1:{port}", admin_key=ADMIN_KEY
+        )
+    finally:
+        server.should_exit = True
+        await task
+    rescued = [r for r in recording.requests if r.rescued]
+    assert rescued and all(r.deployment == "backup" for r in rescued)
+    overall = build_report(recording).overall
+    assert overall.failed == 0 and overall.unrecovered_streams == 0
+    assert overall.recovered_streams == len(rescued) and overall.blamed_calls is None

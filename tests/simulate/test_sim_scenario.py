@@ -9,7 +9,13 @@ import pytest
 import yaml
 from sim_helpers import CONFIG, make_scenario, scenario_data
 
-from failover.chaos import ErrorFault
+from failover.chaos import (
+    ErrorFault,
+    MalformedEventFault,
+    NoTerminatorFault,
+    RefusePrefillFault,
+    StallStreamFault,
+)
 from failover.errors import ConfigError
 from failover.simulate.scenario import LoadProfile, Scenario, load_scenario
 
@@ -28,6 +34,34 @@ def test_a_timeline_fault_is_a_chaos_fault() -> None:
     )
     (fault,) = scenario.timeline[0].fault
     assert isinstance(fault, ErrorFault) and fault.status == 503 and fault.rate == 0.3
+
+
+def test_stream_faults_are_written_in_a_timeline_like_any_other() -> None:
+    """The stream faults parse in a timeline entry, and label its phase."""
+    faults = [
+        {"type": "stall_stream", "after_chunks": 6, "duration": "1m"},
+        {"type": "malformed_event", "count": 2},
+        {"type": "no_terminator"},
+        {"type": "refuse_prefill"},
+    ]
+    scenario = make_scenario(timeline=[{"deployment": "primary", "start": "1s", "fault": faults}])
+    stall, malformed, missing, refuse = scenario.timeline[0].fault
+    assert isinstance(stall, StallStreamFault) and stall.duration == 60
+    assert isinstance(malformed, MalformedEventFault) and malformed.count == 2
+    assert isinstance(missing, NoTerminatorFault) and isinstance(refuse, RefusePrefillFault)
+    assert scenario.segments()[1].label == (
+        "primary: stall_stream 60s after 6 chunks; 2 malformed_events after 1 chunks; "
+        "no_terminator; refuse_prefill"
+    )
+
+
+def test_a_bad_stream_fault_names_its_field() -> None:
+    """A stream fault that does not validate is refused with the path to its field."""
+    data = scenario_data(
+        timeline=[{"deployment": "primary", "fault": {"type": "stall_stream", "duration": 0}}]
+    )
+    with pytest.raises(ConfigError, match=r"timeline\[0\]\.fault\[0\]\.stall_stream\.duration"):
+        Scenario.from_yaml(yaml.safe_dump(data))
 
 
 def test_a_fault_may_not_carry_its_own_window() -> None:

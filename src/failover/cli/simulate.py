@@ -211,6 +211,8 @@ class _ProgressView:
             f"sent {tick.sent}  ok {tick.ok}  [red]failed {tick.failed}[/]  "
             f"in flight {tick.in_flight}"
         )
+        if tick.rescued:
+            counts += f"  [green]streams rescued {tick.rescued}[/]"
         if out:
             counts += "  [yellow]" + ", ".join(out) + "[/]"
         self.progress.update(

@@ -8,10 +8,15 @@
         - {type: hang, rate: 0.1, start: 30s, end: 60s}
         - {type: rate_limit, retry_after: 2s}
         - {type: cut_stream, after_chunks: 3}
+        - {type: stall_stream, after_chunks: 5, duration: 30s}
+        - {type: malformed_event, after_chunks: 2}
+        - {type: no_terminator}
+        - {type: refuse_prefill}
         - {type: reset}
 
-Each fault says what it does (`wait`, `error`) without doing it: `failover.chaos.FaultInjector`
-waits on its clock and raises, and the simulated provider fails with an `ErrorFault`'s error.
+Each fault says what it does (`wait`, `error`, where in a stream) without doing it:
+`failover.chaos.FaultInjector` waits on its clock, raises and rewrites streams, and the
+simulated provider fails with an `ErrorFault`'s error.
 """
 
 from __future__ import annotations
@@ -24,7 +29,15 @@ from typing import Annotated, Any, Literal
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from ..classify import classify_status
-from ..errors import AttemptTimeout, ConnectionFailed, Kind, ProviderError, RateLimited, error_for
+from ..errors import (
+    AttemptTimeout,
+    BadRequest,
+    ConnectionFailed,
+    Kind,
+    ProviderError,
+    RateLimited,
+    error_for,
+)
 from .base import Duration, Fraction, StrictModel
 
 __all__ = [
@@ -36,12 +49,18 @@ __all__ = [
     "Fault",
     "HangFault",
     "LatencyFault",
+    "MalformedEventFault",
+    "NoTerminatorFault",
     "Operation",
     "RateLimitFault",
+    "RefusePrefillFault",
     "ResetFault",
+    "StallStreamFault",
+    "StreamFault",
 ]
 
 Operation = Literal["complete", "stream", "probe", "embeddings"]
+Request = Mapping[str, Any]  # a chat request, as `failover.types.Request` (types sits above)
 
 # A hang is a wait on the clock rather than an unresolvable future, so that virtual time
 # (autojump, the simulator's fast mode) still terminates if nothing ever cancels the call.
@@ -135,6 +154,10 @@ class BaseFault(StrictModel):
         """Whether the fault can fire on this kind of call."""
         return op != "probe" or self.probe
 
+    def matches(self, request: Request | None) -> bool:
+        """Whether the fault can fire on this request (None: a probe)."""
+        return True
+
     def wait(self, rng: random.Random) -> float | None:
         """Seconds the call waits when the fault fires, before its error (None: no wait)."""
         return None
@@ -227,17 +250,83 @@ class RateLimitFault(BaseFault):
         )
 
 
-class CutStreamFault(BaseFault):
-    """A stream's connection dies after `after_chunks` chunks (streams only)."""
+class StreamFault(BaseFault):
+    """A fault inside a stream, after it delivered `after_chunks` chunks (streams only)."""
 
-    type: Literal["cut_stream"] = "cut_stream"
     after_chunks: int = Field(1, ge=0)
 
     def applies(self, op: Operation) -> bool:
         return op == "stream"
 
+
+class CutStreamFault(StreamFault):
+    """A stream's connection dies after `after_chunks` chunks."""
+
+    type: Literal["cut_stream"] = "cut_stream"
+
     def _what(self) -> str:
         return f"cut_stream after {self.after_chunks} chunks"
+
+
+class StallStreamFault(StreamFault):
+    """After `after_chunks` chunks a stream sends nothing for `duration`, then its connection
+    drops: a provider that hangs mid-answer."""
+
+    type: Literal["stall_stream"] = "stall_stream"
+    duration: Duration = Field(60.0, gt=0)
+
+    def _what(self) -> str:
+        return f"stall_stream {self.duration:g}s after {self.after_chunks} chunks"
+
+
+class MalformedEventFault(StreamFault):
+    """After `after_chunks` chunks, `count` unreadable events, in a stream that then goes on
+    to its end: a provider (or a proxy) that garbles an event now and then."""
+
+    type: Literal["malformed_event"] = "malformed_event"
+    count: int = Field(1, ge=1, le=100)
+
+    def _what(self) -> str:
+        events = "malformed_event" if self.count == 1 else f"{self.count} malformed_events"
+        return f"{events} after {self.after_chunks} chunks"
+
+
+class NoTerminatorFault(BaseFault):
+    """A stream ends right after its finish reason: what would follow (the usage chunk,
+    `[DONE]`) never comes, as from a provider that omits the terminator (streams only)."""
+
+    type: Literal["no_terminator"] = "no_terminator"
+
+    def applies(self, op: Operation) -> bool:
+        return op == "stream"
+
+
+_PREFILL_REFUSED = (
+    "This model does not support assistant message prefill. "
+    "The conversation must end with a user message. (chaos)"
+)
+
+
+class RefusePrefillFault(BaseFault):
+    """A request whose last message is the assistant's is refused with a 400, as by a
+    provider or model without assistant prefill; other requests pass."""
+
+    type: Literal["refuse_prefill"] = "refuse_prefill"
+
+    def applies(self, op: Operation) -> bool:
+        return op in ("complete", "stream")
+
+    def matches(self, request: Request | None) -> bool:
+        messages = request.get("messages") if request is not None else None
+        if not isinstance(messages, list) or not messages:
+            return False
+        last = messages[-1]
+        return isinstance(last, Mapping) and last.get("role") == "assistant"
+
+    def error(self, deployment: str) -> ProviderError:
+        return BadRequest(
+            _PREFILL_REFUSED, status=400, code="invalid_request_error", deployment=deployment
+        )
 
 
 def _fault_tag(value: Any) -> str | None:
@@ -257,12 +346,17 @@ Fault = Annotated[
     | Annotated[HangFault, Tag("hang")]
     | Annotated[ResetFault, Tag("reset")]
     | Annotated[RateLimitFault, Tag("rate_limit")]
-    | Annotated[CutStreamFault, Tag("cut_stream")],
+    | Annotated[CutStreamFault, Tag("cut_stream")]
+    | Annotated[StallStreamFault, Tag("stall_stream")]
+    | Annotated[MalformedEventFault, Tag("malformed_event")]
+    | Annotated[NoTerminatorFault, Tag("no_terminator")]
+    | Annotated[RefusePrefillFault, Tag("refuse_prefill")],
     Discriminator(
         _fault_tag,
         custom_error_type="fault_type",
         custom_error_message=(
-            "a fault needs a type: error, latency, hang, reset, rate_limit or cut_stream"
+            "a fault needs a type: error, latency, hang, reset, rate_limit, cut_stream, "
+            "stall_stream, malformed_event, no_terminator or refuse_prefill"
         ),
     ),
 ]

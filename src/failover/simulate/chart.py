@@ -1,5 +1,6 @@
 """The timeline of a run as a chart: traffic per deployment (stacked), errors seen by clients,
-breaker states per deployment (bands), latency p50/p99 — fault windows shaded throughout.
+breaker states per deployment (bands), latency p50/p99 — fault windows shaded throughout, and
+streams rescued during a fault noted on the row of the deployment that finished them.
 
 `chart_data` turns a recording into plain series and bands (`chart_model`), so what a chart
 shows can be inspected (and tested) without drawing it; `write_chart` picks the renderer by the
@@ -10,6 +11,7 @@ draw the same data.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 
 from ..stats import percentile
@@ -109,7 +111,7 @@ def _windows(rec: Recording) -> list[Window]:
 
 
 def _marks(report: Report) -> list[Mark]:
-    out = []
+    out = _rescues(report)
     for f in report.faults:
         if f.detect is not None:
             out.append(
@@ -117,6 +119,19 @@ def _marks(report: Report) -> list[Mark]:
             )
         if f.recover is not None:
             out.append(Mark(f.deployment, f.end + f.recover, f"back +{format_seconds(f.recover)}"))
+    return out
+
+
+def _rescues(report: Report) -> list[Mark]:
+    """On the row of each deployment that finished broken streams during a fault window: how
+    many it rescued, at the window's start."""
+    out = []
+    rescued = [r for r in report.recording.requests if r.rescued and r.deployment]
+    for w in report.recording.scenario.windows():
+        by = Counter(r.deployment for r in rescued if w.covers(r.start))
+        for name, n in sorted(by.items(), key=lambda item: str(item[0])):
+            what = "stream" if n == 1 else "streams"
+            out.append(Mark(str(name), w.start, f"{n} {what} rescued"))
     return out
 
 

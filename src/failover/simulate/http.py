@@ -12,12 +12,18 @@ Deployment names contain '/', sent as is (`/admin/chaos/openai/gpt-4o`). A gatew
 chaos endpoint (404) still gets the load: the run says faults were not injected. Which
 deployment answered and how many calls it took come from the `x-failover-deployment` and
 `x-failover-attempts` headers; calls to deployments are not visible from outside.
+
+A stream is read to its end. One that broke after content and was recovered ends with the
+gateway's comment `: failover recovered this stream N time(s); began on A, finished on B`
+before `[DONE]`; one that could not be recovered ends with an error event instead (and a
+connection that closes without either broke too).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from typing import Any
 from urllib.parse import quote
@@ -114,18 +120,19 @@ class HttpTarget:
     async def _read_stream(
         self, resp: aiohttp.ClientResponse, start: float, calls: int, deployment: str | None
     ) -> Outcome:
-        ttft: float | None = None
+        seen = _StreamEnd()
         async for line in resp.content:
-            if not line.startswith(b"data:"):
-                continue
-            if ttft is None:
-                ttft = time.perf_counter() - start
-            data = line[5:].strip()
-            if data == b"[DONE]":
-                return Outcome(True, "ok", calls, deployment, ttft)
-            if b'"error"' in data and "error" in orjson.loads(data):
-                return Outcome(False, Kind.CONNECTION.value, calls, None, ttft)
-        return Outcome(False, Kind.CONNECTION.value, calls, None, ttft)  # ended without [DONE]
+            if seen.ttft is None and line.startswith(b"data:"):
+                seen.ttft = time.perf_counter() - start
+            seen.feed(line)
+        if seen.done and seen.error is None:
+            recovered = seen.recovered
+            finished = seen.finished or deployment
+            self._saw(finished)
+            return Outcome(True, "ok", calls + recovered, finished, seen.ttft, recovered, recovered)
+        # an error event, or a connection closed without [DONE]: broken after content
+        kind = seen.error or Kind.CONNECTION.value
+        return Outcome(False, kind, calls, None, seen.ttft, seen.recovered + 1, seen.recovered)
 
     def _saw(self, deployment: str | None) -> None:
         if deployment and deployment not in self.deployments:
@@ -215,6 +222,57 @@ class HttpTarget:
                 await self._poller
         if self._session is not None:
             await self._session.close()
+
+
+_RECOVERED = re.compile(
+    rb"^: failover recovered this stream (\d+) time\(s\); began on (.*), finished on (.*?)\s*$"
+)
+
+
+class _StreamEnd:
+    """What the lines of one OpenAI event stream said about how it ended."""
+
+    __slots__ = ("done", "error", "finished", "recovered", "ttft")
+
+    def __init__(self) -> None:
+        self.ttft: float | None = None
+        self.done = False  # `data: [DONE]` arrived
+        self.error: str | None = None  # the kind of the error event it carried, if any
+        self.recovered = 0  # breaks the gateway recovered (from its closing comment)
+        self.finished: str | None = None  # the deployment that finished a recovered stream
+
+    def feed(self, line: bytes) -> None:
+        if line.startswith(b":"):
+            found = _RECOVERED.match(line)
+            if found is not None:
+                self.recovered = int(found[1])
+                self.finished = found[3].decode(errors="replace")
+            return
+        if not line.startswith(b"data:"):
+            return
+        data = line[5:].strip()
+        if data == b"[DONE]":
+            self.done = True
+        elif self.error is None and data.startswith(b'{"error"'):
+            self.error = _error_kind(data)
+
+
+def _error_kind(data: bytes) -> str:
+    """The kind of failure an error event names: of the attempt whose stream broke, in the
+    trace the gateway attaches (`failover.attempts`), else a connection failure."""
+    try:
+        trace = orjson.loads(data).get("failover")
+    except (orjson.JSONDecodeError, AttributeError):
+        return Kind.CONNECTION.value
+    attempts = trace.get("attempts") if isinstance(trace, dict) else None
+    if not isinstance(attempts, list):
+        return Kind.CONNECTION.value
+    fine = (Kind.OK.value, Kind.CANCELLED.value)
+    failed = [a for a in attempts if isinstance(a, dict) and a.get("outcome") not in fine]
+    broke = [a for a in failed if "delivered_chars" in a and "recovery" not in a]
+    for attempt in broke or failed:
+        return str(attempt.get("outcome") or Kind.CONNECTION.value)
+    return Kind.CONNECTION.value
 
 
 def _deployment_states(status: dict[str, Any]) -> dict[str, Any]:

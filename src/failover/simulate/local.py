@@ -8,18 +8,21 @@ and timeouts can be drilled without calling anyone.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+from collections.abc import Iterator
 from typing import Any
 
 from ..chaos import BaseFault, ChaosConfig, FaultInjector
 from ..clock import Clock
 from ..config import Config, DeploymentConfig, SimulatedOptions
-from ..errors import FailoverError, Kind, RequestFailed
+from ..errors import FailoverError, Kind, RequestFailed, StreamInterrupted
 from ..events import Event
 from ..factory import from_config
 from ..health import HealthChecker
 from ..providers.simulated import SimulatedProvider
+from ..reply import StreamReply
 from ..resilience.breaker import BreakerEvent
 from ..router import Router
 from ..state.memory import MemoryStore
@@ -48,7 +51,8 @@ def build_router(
             inner = _simulated(config, dep, clock, seed, notes)
             base = ChaosConfig.model_validate(dep.chaos or {})
             rng = random.Random(f"{seed}:chaos:{dep.key}")
-            injectors[dep.key] = FaultInjector(inner, base, clock=clock, rng=rng)
+            with _quiet_chaos():  # a drill's own `chaos:` faults are the point, not news
+                injectors[dep.key] = FaultInjector(inner, base, clock=clock, rng=rng)
         return injectors[dep.key]
 
     router = from_config(
@@ -59,6 +63,16 @@ def build_router(
         rng=random.Random(f"{seed}:router"),
     )
     return router, injectors
+
+
+@contextlib.contextmanager
+def _quiet_chaos() -> Iterator[None]:
+    level = _chaos_log.level
+    _chaos_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        _chaos_log.setLevel(level)
 
 
 def _simulated(
@@ -110,6 +124,7 @@ class LocalTarget:
         self._recorder = recorder
         self.router.hooks.attempt.append(self._on_attempt)
         self.router.hooks.event.append(self._on_event)
+        self.router.hooks.stream.append(recorder.stream_break)
         self.router.store.subscribe(self._on_breaker)
         # switching faults on is the point here: the chaos warning would only be noise
         _chaos_log.setLevel(logging.ERROR)
@@ -123,16 +138,26 @@ class LocalTarget:
         try:
             if stream:
                 reply = await self.router.open_stream(self.route, request)
-                ttft = self._clock.now() - start
-                async for _ in reply:
-                    pass
-                return Outcome(True, "ok", len(reply.trace.calls), reply.deployment, ttft)
+                return await self._read(reply, self._clock.now() - start)
             done = await self.router.complete(self.route, request)
             return Outcome(True, "ok", len(done.trace.calls), done.deployment)
         except RequestFailed as exc:
             return Outcome(False, exc.kind.value, len(exc.trace.calls))
         except FailoverError as exc:
             return Outcome(False, getattr(exc, "kind", Kind.SERVER_ERROR).value, 0)
+
+    async def _read(self, reply: StreamReply, ttft: float) -> Outcome:
+        """Read a committed stream to its end: whole (perhaps recovered), or broken."""
+        try:
+            async for _ in reply:
+                pass
+        except StreamInterrupted as exc:
+            calls, recovered = len(exc.trace.calls), reply.recoveries
+            kind = exc.kind.value
+            return Outcome(False, kind, calls, None, ttft, recovered + 1, recovered)
+        recovered = reply.recoveries
+        calls = len(reply.trace.calls)
+        return Outcome(True, "ok", calls, reply.deployment, ttft, recovered, recovered)
 
     async def switch(self, deployment: str, faults: list[BaseFault]) -> bool:
         # faults from the deployment's own `chaos:` config stay on under the timeline's

@@ -1,5 +1,6 @@
-"""What a simulation run captures: every request, every call to a deployment, every breaker /
-health change, cool-downs and fault switches — times in seconds after the run started."""
+"""What a simulation run captures: every request (and whether its stream broke and was
+recovered), every call to a deployment, every stream break, every breaker / health change,
+cool-downs and fault switches — times in seconds after the run started."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Literal, Protocol
 
 from ..chaos import BaseFault
 from ..clock import Clock
+from ..events import StreamBreak
 from ..types import Request
 from .scenario import Scenario
 
@@ -19,6 +21,7 @@ __all__ = [
     "Recording",
     "RequestRecord",
     "StateChange",
+    "StreamBreakRecord",
     "Switch",
     "Target",
     "Tick",
@@ -34,8 +37,10 @@ class Outcome:
     ok: bool
     kind: str  # "ok" or the error kind
     calls: int  # deployment calls it took (0 when unknown)
-    deployment: str | None = None  # who answered
+    deployment: str | None = None  # who answered (who finished a recovered stream)
     ttft: float | None = None  # streams: seconds to the first chunk
+    breaks: int = 0  # streams: times it broke after content reached the client
+    recoveries: int = 0  # streams: breaks recovered on another deployment (or a retry)
 
 
 @dataclass(slots=True)
@@ -50,6 +55,18 @@ class RequestRecord:
     deployment: str | None
     stream: bool
     ttft: float | None
+    breaks: int = 0  # streams: times it broke after content reached the client
+    recoveries: int = 0  # streams: breaks recovered
+
+    @property
+    def broken(self) -> bool:
+        """A stream that broke after content reached the client (recovered or not)."""
+        return self.breaks > 0
+
+    @property
+    def rescued(self) -> bool:
+        """A stream that broke and still gave the client its whole answer."""
+        return self.ok and self.breaks > 0
 
 
 @dataclass(slots=True)
@@ -60,6 +77,19 @@ class CallRecord:
     start: float
     end: float
     kind: str
+
+
+@dataclass(slots=True)
+class StreamBreakRecord:
+    """A committed stream broke (seen in-process, from the router's stream hook): where, how
+    far it had got, and what became of it: "continued" / "restarted" on `by`, or "failed"."""
+
+    at: float
+    deployment: str
+    kind: str
+    delivered: int  # chars the client had
+    outcome: str
+    by: str | None
 
 
 @dataclass(slots=True)
@@ -94,6 +124,7 @@ class Tick:
     failed: int
     in_flight: int
     breakers: dict[str, str]
+    rescued: int = 0  # streams that broke and were recovered so far
 
 
 @dataclass
@@ -108,6 +139,7 @@ class Recording:
     duration: float
     requests: list[RequestRecord] = field(default_factory=list)
     calls: list[CallRecord] | None = field(default_factory=list)  # None: not observable
+    stream_breaks: list[StreamBreakRecord] | None = field(default_factory=list)  # None: ditto
     changes: list[StateChange] = field(default_factory=list)
     cooldowns: list[tuple[str, float, float]] = field(default_factory=list)
     switches: list[Switch] = field(default_factory=list)
@@ -132,6 +164,19 @@ class Recorder:
         if self.recording.calls is not None:
             end = self.now()
             self.recording.calls.append(CallRecord(deployment, end - latency, end, kind))
+
+    def stream_break(self, event: StreamBreak) -> None:
+        if self.recording.stream_breaks is not None:
+            self.recording.stream_breaks.append(
+                StreamBreakRecord(
+                    self.now(),
+                    event.deployment,
+                    event.kind.value,
+                    event.delivered,
+                    event.outcome,
+                    event.by,
+                )
+            )
 
     def breaker(self, deployment: str, state: str) -> None:
         self.recording.changes.append(StateChange(deployment, self.now(), state, "breaker"))

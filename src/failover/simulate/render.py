@@ -31,6 +31,9 @@ def report_renderable(report: Report) -> Group:
         f"{_MODES[rec.mode]}, seed {rec.seed}, ran in {rec.real_seconds:.1f}s",
     )
     parts: list[Text | Table] = [head, _phase_table(report)]
+    streams = _streams_line(report)
+    if streams is not None:
+        parts.append(streams)
     if report.faults:
         parts.append(_fault_table(report.faults, rec.calls is not None))
     parts.extend(_verdicts(report))
@@ -47,29 +50,68 @@ def _phase_table(report: Report) -> Table:
         pad_edge=False,
         collapse_padding=True,
     )
+    rescues = report.overall.broken_streams > 0  # a column only when streams broke
     table.add_column("time", no_wrap=True)
     table.add_column("faults on", ratio=1, min_width=12)
-    for name in ("reqs", "avail", "p50", "p95", "p99", "attempts", "faulted"):
+    names = ["reqs", "avail", "p50", "p95", "p99", "attempts", "faulted"]
+    for name in [*names, "rescued"] if rescues else names:
         table.add_column(name, justify="right", no_wrap=True)
     for phase in report.phases:
-        table.add_row(*_phase_row(phase, http))
+        table.add_row(*_phase_row(phase, http, rescues))
     table.add_section()
     table.add_row(
         f"0-{_secs(report.recording.duration)}",
         Text("all", style="bold"),
-        *_stat_cells(report.overall, http),
+        *_stat_cells(report.overall, http, rescues),
         style="bold",
     )
     return table
 
 
-def _phase_row(phase: PhaseReport, http: bool) -> list[str | Text]:
+def _phase_row(phase: PhaseReport, http: bool, rescues: bool) -> list[str | Text]:
     when = f"{_secs(phase.start)}-{_secs(phase.end)}"
     faults = Text(phase.label, style="red" if phase.faults else "green")
-    return [when, faults, *_stat_cells(phase.stats, http)]
+    return [when, faults, *_stat_cells(phase.stats, http, rescues)]
 
 
-def _stat_cells(s: Stats, http: bool) -> list[str | Text]:
+def _stat_cells(s: Stats, http: bool, rescues: bool = False) -> list[str | Text]:
+    cells = _base_cells(s, http)
+    if rescues:
+        cells.append(_rescued(s))
+    return cells
+
+
+def _rescued(s: Stats) -> str | Text:
+    """Broken streams recovered, out of those that broke: `12/12`."""
+    if not s.broken_streams:
+        return "-"
+    style = "green" if s.unrecovered_streams == 0 else "red"
+    return Text(f"{s.recovered_streams}/{s.broken_streams}", style=style)
+
+
+def _streams_line(report: Report) -> Text | None:
+    """What became of the streams: how many broke mid-answer, how each break ended."""
+    s = report.overall
+    if not s.streams:
+        return None
+    head = Text.assemble(("Streams", "bold"), f"  {s.streams} streamed; ")
+    if not s.broken_streams:
+        head.append("none broke after content reached the client", style="green")
+        return head
+    head.append(f"{s.broken_streams} broke after content reached the client: ")
+    head.append(f"{s.recovered_streams} recovered", style="green")
+    how = report.stream_outcomes()
+    if how is not None and (how["continued"] or how["restarted"]):
+        head.append(f" ({how['continued']} continued, {how['restarted']} restarted)")
+    head.append(", ")
+    head.append(
+        f"{s.unrecovered_streams} ended in an error",
+        style="red" if s.unrecovered_streams else "green",
+    )
+    return head
+
+
+def _base_cells(s: Stats, http: bool) -> list[str | Text]:
     avail: str | Text = "-"
     if s.availability is not None:
         style = "green" if s.failed == 0 else ("yellow" if s.availability >= 0.99 else "red")

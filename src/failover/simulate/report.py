@@ -1,6 +1,7 @@
 """From a recording to numbers: per phase (the pieces of the run between fault switches)
-availability, latency percentiles, attempts per request and calls that reached a faulted
-deployment; per fault, time to detect and time to recover; and the SLO verdicts."""
+availability, latency percentiles, attempts per request, calls that reached a faulted
+deployment or failed, and streams that broke mid-answer and were (or were not) recovered; per
+fault, time to detect and time to recover; and the SLO verdicts."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..kinds import Kind
 from ..stats import percentile
 from .record import CallRecord, Recording, RequestRecord
 from .scenario import FaultWindow, Segment
@@ -19,6 +21,8 @@ from .slo import Assertion, Verdict, evaluate, is_percentile
 __all__ = ["FaultReport", "PhaseReport", "Report", "Stats", "build_report"]
 
 _OUT = frozenset({"open", "forced_open"})
+_RECOVERIES = {"continued_recoveries": "continued", "restarted_recoveries": "restarted"}
+_BLAMED = {kind.value: kind.policy.breaker_failure for kind in Kind}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,15 +40,23 @@ class Stats:
     ttft_p99: float | None
     attempts: float | None  # deployment calls per request
     faulted_calls: int | None  # calls that reached a deployment while faulted
+    blamed_calls: int | None  # calls failed as the deployment's fault (None: over HTTP)
+    streams: int = 0  # streamed requests
+    broken_streams: int = 0  # streams that broke after content reached the client
+    recovered_streams: int = 0  # ... and still gave the client its whole answer
+    unrecovered_streams: int = 0  # ... and ended in an error event
+    stream_recovery: float | None = None  # recovered / broken (None: nothing broke)
 
 
 def _stats(
-    requests: list[RequestRecord], faulted_calls: int | None
+    requests: list[RequestRecord], faulted_calls: int | None, blamed_calls: int | None
 ) -> tuple[Stats, list[float], list[float]]:
     latencies = sorted(r.latency for r in requests)
     ttfts = sorted(r.ttft for r in requests if r.ttft is not None)
     ok = sum(r.ok for r in requests)
     n = len(requests)
+    broken = sum(r.broken for r in requests)
+    rescued = sum(r.rescued for r in requests)
     stats = Stats(
         requests=n,
         ok=ok,
@@ -57,6 +69,12 @@ def _stats(
         ttft_p99=percentile(ttfts, 99),
         attempts=sum(r.calls for r in requests) / n if n else None,
         faulted_calls=faulted_calls,
+        blamed_calls=blamed_calls,
+        streams=sum(r.stream for r in requests),
+        broken_streams=broken,
+        recovered_streams=rescued,
+        unrecovered_streams=broken - rescued,
+        stream_recovery=rescued / broken if broken else None,
     )
     return stats, latencies, ttfts
 
@@ -126,8 +144,22 @@ class Report:
             return percentile(self._ttfts if ttft else self._latencies, q)
         if name in ("detect", "recover"):
             return _worst(self.faults, name)
+        if name in _RECOVERIES:
+            how = self.stream_outcomes()
+            return None if how is None else float(how[_RECOVERIES[name]])
         value = getattr(self.overall, name, None)
         return None if value is None else float(value)
+
+    def stream_outcomes(self) -> dict[str, int] | None:
+        """How each stream break ended: {"continued": n, "restarted": n, "failed": n} (a
+        stream may break more than once); None when not observable (over HTTP)."""
+        breaks = self.recording.stream_breaks
+        if breaks is None:
+            return None
+        counts = dict.fromkeys(("continued", "restarted", "failed"), 0)
+        for event in breaks:
+            counts[event.outcome] = counts.get(event.outcome, 0) + 1
+        return counts
 
     def check(self, assertions: Iterable[Assertion]) -> list[Verdict]:
         """Evaluate `assertions` and keep the verdicts."""
@@ -155,6 +187,7 @@ class Report:
                 for p in self.phases
             ],
             "faults": [asdict(f) for f in self.faults],
+            "stream_breaks": self.stream_outcomes(),
             "assertions": [
                 {"assertion": str(v.assertion), "value": v.value, "passed": v.passed}
                 for v in self.verdicts
@@ -172,7 +205,7 @@ def build_report(recording: Recording, assertions: Iterable[Assertion] = ()) -> 
     calls = recording.calls
     phases = [_phase(seg, requests, calls) for seg in scenario.segments()]
     faulted = None if calls is None else sum(_faulted(calls, windows))
-    overall, latencies, ttfts = _stats(requests, faulted)
+    overall, latencies, ttfts = _stats(requests, faulted, _blamed(calls, 0, math.inf))
     report = Report(
         recording=recording,
         phases=phases,
@@ -196,7 +229,16 @@ def _phase(
         down = {w.deployment for w in seg.active}
         faulted = sum(1 for c in calls if c.deployment in down and seg.start <= c.start < seg.end)
     labels = [f"{w.deployment}: {w.label}" for w in seg.active]
-    return PhaseReport(seg.start, seg.end, labels, _stats(inside, faulted)[0])
+    blamed = _blamed(calls, seg.start, seg.end)
+    return PhaseReport(seg.start, seg.end, labels, _stats(inside, faulted, blamed)[0])
+
+
+def _blamed(calls: list[CallRecord] | None, start: float, end: float) -> int | None:
+    """Calls started in [start, end) that failed as their deployment's fault: of a kind its
+    breaker counts (not a 429, a refused request, a lost hedge or a recovery that diverged)."""
+    if calls is None:
+        return None
+    return sum(1 for c in calls if _BLAMED.get(c.kind, False) and start <= c.start < end)
 
 
 def _faulted(calls: list[CallRecord], windows: list[FaultWindow]) -> Iterable[int]:

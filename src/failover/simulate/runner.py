@@ -90,6 +90,7 @@ async def run_target(
         deployments=list(target.deployments),
         duration=scenario.duration,
         calls=None if target.mode == "http" else [],  # a gateway's calls are not visible
+        stream_breaks=None if target.mode == "http" else [],
     )
     real_start = time.perf_counter()
     try:
@@ -125,6 +126,7 @@ class _Run:
         self.in_flight: set[asyncio.Task[None]] = set()
         self.ok = 0
         self.failed = 0
+        self.rescued = 0
 
     async def go(self) -> None:
         self.target.attach(self.recorder)
@@ -168,15 +170,24 @@ class _Run:
 
     def _record(self, start: float, stream: bool, out: Outcome) -> None:
         latency = self.recorder.now() - start
-        self.recording.requests.append(
-            RequestRecord(
-                start, latency, out.ok, out.kind, out.calls, out.deployment, stream, out.ttft
-            )
+        record = RequestRecord(
+            start,
+            latency,
+            out.ok,
+            out.kind,
+            out.calls,
+            out.deployment,
+            stream,
+            out.ttft,
+            out.breaks,
+            out.recoveries,
         )
+        self.recording.requests.append(record)
         if out.ok:
             self.ok += 1
         else:
             self.failed += 1
+        self.rescued += record.rescued
 
     async def _drain(self) -> None:
         """Wait for requests in flight; cut the ones still going after `load.drain`."""
@@ -230,6 +241,7 @@ class _Run:
                     failed=self.failed,
                     in_flight=len(self.in_flight),
                     breakers=self.target.breakers(),
+                    rescued=self.rescued,
                 )
             )
 

@@ -1,14 +1,22 @@
 """SLO assertions: `availability >= 99.9%`, `p99 <= 500ms`, `detect <= 1s` — a CI gate.
 
-metric        unit          what
-availability  % or 0..1     requests answered / requests sent
-failed        count         requests that got an error
-p50, p99.9..  ms, s         client-seen latency percentile (any pNN)
-ttft_p99 ..   ms, s         streams: time to first chunk percentile
-attempts      number        deployment calls per request, on average
-faulted_calls count         calls that reached a deployment while a fault was on it
-detect        ms, s         worst fault start -> breaker open / unhealthy / cooling down
-recover       ms, s         worst fault end -> the deployment answering again
+metric               unit        what
+availability         % or 0..1   requests answered / requests sent
+failed               count       requests that got an error
+p50, p99.9..         ms, s       client-seen latency percentile (any pNN)
+ttft_p99 ..          ms, s       streams: time to first chunk percentile
+attempts             number      deployment calls per request, on average
+faulted_calls        count       calls that reached a deployment while a fault was on it
+blamed_calls         count       calls that failed as their deployment's fault (in-process)
+streams              count       requests that streamed
+broken_streams       count       streams that broke after content reached the client
+recovered_streams    count       broken streams that still gave the client the whole answer
+unrecovered_streams  count       broken streams that ended in an error
+stream_recovery      % or 0..1   recovered / broken streams (not measured when none broke)
+continued_recoveries count       breaks recovered by continuing the answer (in-process)
+restarted_recoveries count       breaks recovered by restarting and matching (in-process)
+detect               ms, s       worst fault start -> breaker open / unhealthy / cooling down
+recover              ms, s       worst fault end -> the deployment answering again
 """
 
 from __future__ import annotations
@@ -38,7 +46,18 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 }
 _EXPR = re.compile(r"^\s*([a-z_][a-z0-9_.]*)\s*(>=|<=|>|<)\s*(\S+)\s*$", re.IGNORECASE)
 _PERCENTILE = re.compile(r"^(ttft_)?p(\d{1,2}(?:\.\d+)?)$")
-_COUNTS = {"failed", "faulted_calls"}
+_COUNTS = {
+    "failed",
+    "faulted_calls",
+    "blamed_calls",
+    "streams",
+    "broken_streams",
+    "recovered_streams",
+    "unrecovered_streams",
+    "continued_recoveries",
+    "restarted_recoveries",
+}
+_SHARES = {"availability", "stream_recovery"}
 _TIMES = {"detect", "recover"}
 _PLAIN = {"attempts"}
 METRICS = (
@@ -48,6 +67,14 @@ METRICS = (
     "ttft_pNN",
     "attempts",
     "faulted_calls",
+    "blamed_calls",
+    "streams",
+    "broken_streams",
+    "recovered_streams",
+    "unrecovered_streams",
+    "stream_recovery",
+    "continued_recoveries",
+    "restarted_recoveries",
     "detect",
     "recover",
 )
@@ -103,10 +130,10 @@ def parse_assertion(text: str) -> Assertion:
 
 def _threshold(metric: str, raw: str, text: str) -> float:
     try:
-        if metric == "availability":
+        if metric in _SHARES:
             value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
             if not 0 <= value <= 1:
-                raise ValueError("availability is between 0% and 100%")
+                raise ValueError(f"{metric} is between 0% and 100%")
             return value
         if metric in _COUNTS or metric in _PLAIN:
             return float(raw)
@@ -126,7 +153,7 @@ def evaluate(assertions: list[Assertion], metrics: Mapping[str, float | None]) -
 
 def format_value(metric: str, value: float) -> str:
     """A value in the unit people write it in: 99.95%, 412ms, 1.3s, 2, 1.04."""
-    if metric == "availability":
+    if metric in _SHARES:
         return f"{value * 100:.3f}".rstrip("0").rstrip(".") + "%"
     if metric in _COUNTS:
         return f"{value:g}"

@@ -1,13 +1,15 @@
-"""The demo's clients: open-loop OpenAI Chat Completions traffic, each answer checked."""
+"""The demo's clients: open-loop OpenAI Chat Completions traffic, each answer checked: a
+streamed one must carry the whole answer, once, however often the gateway rescued it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import random
+import re
 from typing import TYPE_CHECKING, Any
 
-from .script import MIX, PROMPTS, STREAMED, Run
+from .script import MAX_TOKENS, MIX, PROMPTS, REPLY, STREAMED, Run
 from .story import Answer
 
 if TYPE_CHECKING:
@@ -55,7 +57,7 @@ class Clients:
         body: dict[str, Any] = {
             "model": route,
             "messages": [{"role": "user", "content": prompt}],
-            "max_tokens": 32,
+            "max_tokens": MAX_TOKENS,
             "stream": stream,
         }
         return route, stream, orjson.dumps(body)
@@ -75,7 +77,7 @@ class Clients:
                 if resp.status != 200:
                     answer.error = f"HTTP {resp.status}: {(await resp.text())[:120]}"
                 elif stream:
-                    answer.error = await _read_stream(resp)
+                    answer.error, answer.rescued = await _read_stream(resp)
                 else:
                     answer.error = _check_completion(await resp.read())
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
@@ -84,17 +86,38 @@ class Clients:
             answer.done = self.run.now()
 
 
-async def _read_stream(resp: aiohttp.ClientResponse) -> str | None:
-    """None when the event stream ended with [DONE] and carried no error, else what went wrong."""
+_RESCUED = re.compile(rb"^: failover recovered this stream (\d+) time")
+
+
+async def _read_stream(resp: aiohttp.ClientResponse) -> tuple[str | None, int]:
+    """(None when the event stream ended with [DONE], carried no error and the whole answer,
+    else what went wrong; how often the gateway rescued it, from its closing comment)."""
+    import orjson
+
+    text: list[str] = []
+    rescued = 0
     async for line in resp.content:
+        if (found := _RESCUED.match(line)) is not None:
+            rescued = int(found[1])
         if not line.startswith(b"data:"):
             continue
         data = line[5:].strip()
         if data == b"[DONE]":
-            return None
+            return _check_text("".join(text)), rescued
         if data.startswith(b'{"error"'):
-            return f"error event: {data[:120].decode(errors='replace')}"
-    return "the stream ended without [DONE]"
+            return f"error event: {data[:120].decode(errors='replace')}", rescued
+        try:
+            choices = orjson.loads(data).get("choices") or ()
+        except orjson.JSONDecodeError:
+            return f"an unreadable event: {data[:120].decode(errors='replace')}", rescued
+        text.extend((c.get("delta") or {}).get("content") or "" for c in choices)
+    return "the stream ended without [DONE]", rescued
+
+
+def _check_text(text: str) -> str | None:
+    if text == REPLY:
+        return None
+    return f"the stream's text is not the whole answer: {text[:120]!r}"
 
 
 def _check_completion(raw: bytes) -> str | None:

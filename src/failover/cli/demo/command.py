@@ -3,9 +3,10 @@
 The real gateway runs in this process (uvicorn on 127.0.0.1) while `Clients` send it traffic
 and the script (see `script`) breaks providers through the admin API. After each step one line
 says what happened — how fast the breaker opened and after how many failures, where the traffic
-went, whether any client saw an error — and the run ends with a table per phase. Exit status 0
-when clients saw no error (every outage here leaves a healthy deployment to fail over to), 1
-otherwise.
+went, how many streams broken mid-answer were rescued, whether any client saw an error — and
+the run ends with a table per phase. Exit status 0 when clients saw no error and every
+streamed answer arrived whole (every outage here leaves a healthy deployment to fail over to,
+or to finish a stream on), 1 otherwise.
 """
 
 from __future__ import annotations
@@ -29,14 +30,16 @@ from .script import (
     MAX_OPEN_FOR,
     MIX,
     OPEN_FOR,
+    REPLY,
     SCRIPT,
     STREAMED,
     Options,
     Run,
     demo_config,
 )
-from .story import Phase, Step, Story, Watch
+from .story import Phase, Step, Story
 from .view import LogTap, Plain, Screen
+from .watch import Watch
 
 if TYPE_CHECKING:
     import aiohttp
@@ -217,7 +220,7 @@ async def run_demo(options: Options, out: Callable[[str], None] | None = None) -
     run = Run(options, gateway, f"http://127.0.0.1:{port}")
     router = gateway.generation.router
     routes = {name: [d.name for d in router.routes[name].deployments] for name, _ in MIX}
-    watch = Watch(router, run.now)
+    watch = Watch(router, run.now, REPLY)
     story = Story(watch, run.answers, routes)
     tap = LogTap(run.now)
     screen: Screen | Plain = (
@@ -312,21 +315,25 @@ def command(
 
     The gateway (the real one, in this process, on 127.0.0.1:PORT) serves the simulated
     default config: routes `smart` (sim-a, then sim-b) and `fast` (sim-c, then sim-b). Clients
-    send OpenAI Chat Completions at --rate per second, a quarter of them streamed, while the
+    send OpenAI Chat Completions at --rate per second, 40% of them streamed, while the
     script switches faults through the admin API:
 
     \b
-       0s  calm            every provider healthy
-       8s  sim-a down      sim-a refuses every connection
-      20s  sim-a back      its fault is cleared
-      28s  sim-c brownout  40% of sim-c's calls fail with 503
-      38s  all clear       the run ends at 45s
+       0s  calm                every provider healthy
+       6s  sim-a down          sim-a refuses every connection
+      15s  sim-a back          its fault is cleared
+      20s  sim-a cuts streams  every stream from sim-a is cut after 8 words
+      29s  sim-a mended        its fault is cleared
+      33s  sim-c brownout      40% of sim-c's calls fail with 503
+      40s  all clear           the run ends at 45s
 
     The terminal shows each deployment's breaker, health, share of traffic, p50/p95, what the
-    clients saw, and a line per step saying what happened; the dashboard is at
-    http://127.0.0.1:PORT/dashboard/ meanwhile. A table per phase ends the run.
+    clients saw (streams rescued mid-answer too), and a line per step saying what happened;
+    the dashboard is at http://127.0.0.1:PORT/dashboard/ meanwhile. A table per phase ends
+    the run.
 
-    Exit status: 0 when no client saw an error, 1 otherwise. Ctrl-C ends early, cleanly.
+    Exit status: 0 when no client saw an error (and every streamed answer arrived whole), 1
+    otherwise. Ctrl-C ends early, cleanly.
     """
     if speed is not None and duration is not None:
         raise click.UsageError("give --speed or --duration, not both")

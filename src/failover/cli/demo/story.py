@@ -1,29 +1,23 @@
 """What `failover demo` saw, and the story it tells: one line per phase of the script, and a
 table at the end.
 
-`Watch` listens to the router's hooks (breaker and health transitions, every call to every
-deployment); `Answer`s are what the clients got. `Story` turns both into sentences such as
-"sim-a is down: breaker opened after 3 failures in 2 ms; smart traffic moved to sim-b;
-clients saw 0 errors in 360 requests".
+`Watch` (see `watch`) is what the router told; `Answer`s are what the clients got. `Story`
+turns both into sentences such as "sim-a is down: breaker opened after 3 failures in 2 ms;
+smart traffic moved to sim-b; clients saw 0 errors in 360 requests".
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from ...errors import Kind
+from .watch import Watch, provider_of
 
-if TYPE_CHECKING:
-    from ...events import Event
-    from ...router import Router
-    from ...trace import Attempt
+__all__ = ["Answer", "Line", "Phase", "Row", "Step", "Story", "count"]
 
-__all__ = ["Answer", "Change", "Line", "Phase", "Row", "Step", "Story", "Watch", "count"]
-
-StepKind = Literal["calm", "outage", "brownout", "recovery"]
+StepKind = Literal["calm", "outage", "brownout", "streams", "recovery"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +42,7 @@ class Answer:
     deployment: str | None = None
     error: str | None = None
     done: float | None = None
+    rescued: int = 0  # times its stream broke mid-answer and the gateway finished it
 
     @property
     def ok(self) -> bool:
@@ -64,16 +59,6 @@ class Phase:
     end: float | None = None
     narrative: str = ""
     detect: str = "-"
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """A breaker or health transition of one deployment."""
-
-    at: float
-    deployment: str
-    kind: str  # "breaker" | "health"
-    state: str  # the breaker's new state, or "healthy" / "unhealthy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,78 +80,7 @@ class Row:
     errors: int
     served: dict[str, str]  # route -> who answered it
     detect: str
-
-
-class Watch:
-    """Breaker and health transitions and every call, from the router's hooks."""
-
-    def __init__(self, router: Router, now: Callable[[], float]) -> None:
-        self.router = router
-        self.now = now
-        self.changes: list[Change] = []
-        self.calls: list[tuple[float, str, bool]] = []  # (at, deployment, ok)
-        router.hooks.event.append(self._event)
-        router.hooks.attempt.append(self._attempt)
-
-    def detach(self) -> None:
-        with_hooks = self.router.hooks
-        if self._event in with_hooks.event:
-            with_hooks.event.remove(self._event)
-        if self._attempt in with_hooks.attempt:
-            with_hooks.attempt.remove(self._attempt)
-
-    def _event(self, event: Event) -> None:
-        if event.deployment is None:
-            return
-        if event.type == "breaker":
-            state = str(event.data.get("new"))
-        elif event.type == "health":
-            state = "healthy" if event.data.get("healthy") else "unhealthy"
-        else:
-            return
-        self.changes.append(Change(self.now(), event.deployment, event.type, state))
-
-    def _attempt(self, attempt: Attempt) -> None:
-        if attempt.skipped is None and not attempt.cancelled:
-            self.calls.append((self.now(), attempt.deployment, attempt.kind is Kind.OK))
-
-    def opened(self, names: Iterable[str], start: float, end: float) -> list[Change]:
-        """Breakers of `names` opening in [start, end)."""
-        wanted = set(names)
-        return [
-            c
-            for c in self.changes
-            if c.kind == "breaker" and c.state == "open" and c.deployment in wanted
-            if start <= c.at < end
-        ]
-
-    def between(self, names: Iterable[str], start: float, end: float) -> list[Change]:
-        wanted = set(names)
-        return [c for c in self.changes if c.deployment in wanted and start <= c.at <= end]
-
-    def calls_of(self, names: Iterable[str], start: float, end: float) -> list[tuple[float, bool]]:
-        wanted = set(names)
-        return [(at, ok) for at, name, ok in self.calls if name in wanted and start <= at < end]
-
-    def out_of_rotation(self, name: str, at: float) -> bool:
-        """Whether `name`'s breaker was not closed, or health checks had it unhealthy, at `at`."""
-        state = {"breaker": "closed", "health": "healthy"}
-        for change in self.changes:
-            if change.at > at:
-                break
-            if change.deployment == name:
-                state[change.kind] = change.state
-        return state != {"breaker": "closed", "health": "healthy"}
-
-    def unhealthy(self, names: Iterable[str], start: float, end: float) -> list[Change]:
-        """Health checks marking `names` unhealthy in [start, end)."""
-        wanted = set(names)
-        return [
-            c
-            for c in self.changes
-            if c.kind == "health" and c.state == "unhealthy" and c.deployment in wanted
-            if start <= c.at < end
-        ]
+    rescued: int = 0  # streams that broke mid-answer and were finished anyway
 
 
 @dataclass
@@ -200,6 +114,7 @@ class Story:
             "calm": self._calm,
             "outage": self._outage,
             "brownout": self._brownout,
+            "streams": self._streams,
             "recovery": self._recovery,
         }[phase.step.kind]
         phase.narrative = narrate(phase)
@@ -228,11 +143,19 @@ class Story:
 
     def served(self, route: str, start: float, end: float, *, top: int = 3) -> str:
         """Who answered `route`'s requests sent in [start, end): `sim-a`, or `sim-b 62%, ...`."""
+        # answers still streaming count once their headers named who answers them
         counts = Counter(
-            _provider(a.deployment)
+            provider_of(a.deployment)
             for a in self.sent(start, end)
-            if a.route == route and a.ok and a.deployment
+            if a.route == route and a.error is None and a.deployment
         )
+        if not counts:  # none known yet (a short phase at high speed): the gateway's calls
+            deployments = set(self.routes.get(route, ()))
+            counts = Counter(
+                provider_of(name)
+                for at, name, ok in self.watch.calls
+                if ok and name in deployments and start <= at < end
+            )
         total = sum(counts.values())
         if not total:
             return "no answers"
@@ -295,6 +218,30 @@ class Story:
         told = "; ".join([hit, ", ".join(taken), traffic, self._clients(phase)])
         return f"{provider} browned out for {_dur(end - start)}: {told}"
 
+    def _streams(self, phase: Phase) -> str:
+        start, end = self._window(phase)
+        provider, names = phase.step.provider or "?", phase.deployments
+        breaks = self.watch.broke(names, start, end)
+        if not breaks:
+            return f"no stream from {provider} broke; {self._clients(phase)}"
+        saved = [b for b in breaks if b.rescued]
+        told = f"{len(saved)} rescued"
+        if saved:
+            how = Counter(f"{b.outcome} on {provider_of(b.by)}" for b in saved).most_common()
+            told += f" ({', '.join(h for h, _ in how)}; e.g. {saved[-1].describe()})"
+        if len(saved) < len(breaks):
+            told += f", {len(breaks) - len(saved)} lost"
+        opened = self.watch.opened(names, start, end)
+        if opened:
+            breaker = f"its breaker opened after {_dur(opened[0].at - start)}"
+            phase.detect = f"{_dur(opened[0].at - start)} breaker"
+        else:
+            breaker = "its breaker held"
+        return (
+            f"{provider} cut {count(len(breaks), 'stream')} mid-answer: {told}; {breaker}; "
+            f"{self._clients(phase)}"
+        )
+
     def _recovery(self, phase: Phase) -> str:
         start, end = self._window(phase)
         provider, names = phase.step.provider or "?", phase.deployments
@@ -340,6 +287,7 @@ class Story:
                     sum(1 for a in sent if a.error is not None),
                     {r: self.served(r, start, end, top=1) for r in self.routes},
                     phase.detect,
+                    sum(1 for a in sent if a.rescued and a.ok),
                 )
             )
         return rows
@@ -348,13 +296,14 @@ class Story:
     def errors(self) -> list[Answer]:
         return [a for a in self.answers if a.error is not None]
 
+    @property
+    def rescued(self) -> list[Answer]:
+        """Streams that broke mid-answer and still arrived whole."""
+        return [a for a in self.answers if a.rescued and a.ok]
+
 
 def _last(answers: list[Answer], floor: float) -> float:
     return max([floor, *(a.sent for a in answers)])
-
-
-def _provider(deployment: str | None) -> str:
-    return (deployment or "?").partition("/")[0]
 
 
 def count(n: int, noun: str) -> str:

@@ -2,8 +2,8 @@
 
 The live view: per deployment its breaker, health, share of the traffic over the last few
 seconds, p50/p95 and any injected fault; what the clients see (sent, answered, errors, who is
-answering each route); the story so far; and the gateway's own log lines, which are kept here
-rather than written over the view.
+answering each route, streams rescued mid-answer with the latest one); the story so far; and
+the gateway's own log lines, which are kept here rather than written over the view.
 """
 
 from __future__ import annotations
@@ -25,16 +25,10 @@ from rich.text import Text
 
 from ...stats import percentile
 from .script import LENGTH, SCRIPT, Run
-from .story import Answer, Line, Story, count
+from .story import Answer, Line, Story
+from .summary import print_story, print_summary, serving_lines, story_line
 
-__all__ = [
-    "LogTap",
-    "Plain",
-    "Screen",
-    "print_story",
-    "print_summary",
-    "summary_table",
-]
+__all__ = ["LogTap", "Plain", "Screen"]
 
 BREAKER = {
     "closed": "green",
@@ -95,96 +89,6 @@ class LogTap(logging.Handler):
                 logger.propagate = propagate
 
 
-# -- shared pieces -----------------------------------------------------------------------------
-
-
-def _urls(run: Run) -> tuple[str, str]:
-    return f"{run.url}/v1", f"{run.url}/dashboard/"
-
-
-def summary_table(story: Story) -> Table:
-    """A row per phase: requests, client errors, who served each route, detection/recovery."""
-    table = Table(
-        title="what happened (errors: seen by clients; smart, fast: who answered them)",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        show_edge=False,
-        collapse_padding=True,
-    )
-    table.add_column("phase", no_wrap=True)
-    table.add_column("time", justify="right", no_wrap=True)
-    table.add_column("requests", justify="right", no_wrap=True)
-    table.add_column("errors", justify="right", no_wrap=True)
-    for route in story.routes:
-        table.add_column(route, no_wrap=True)
-    table.add_column("detect/recover", no_wrap=True)
-    for row in story.rows():
-        served = [row.served.get(route, "") for route in story.routes]
-        table.add_row(
-            row.name, row.span, str(row.requests), _errors(row.errors), *served, row.detect
-        )
-    table.add_section()
-    blank = [""] * len(story.routes)
-    table.add_row("whole run", "", str(len(story.answers)), _errors(len(story.errors)), *blank, "")
-    return table
-
-
-def print_story(console: Console, story: Story) -> None:
-    """Every line of the story, in full."""
-    console.print(Text("story", style="bold underline"))
-    for line in story.lines:
-        console.print(_story_line(line))
-
-
-def _errors(count: int) -> Text:
-    return Text(str(count), style="green" if count == 0 else "bold red")
-
-
-def print_summary(console: Console, run: Run, story: Story) -> int:
-    """The summary table and verdict; returns the exit status."""
-    console.print()
-    console.print(summary_table(story))
-    errors, total = story.errors, len(story.answers)
-    if run.interrupted:
-        console.print(Text("interrupted: the script did not finish", style="yellow"))
-    if total and not errors:
-        console.print(
-            Text(
-                f"clients saw 0 errors in {total} requests: every outage failed over "
-                "without a client noticing",
-                style="bold green",
-            )
-        )
-        return 0
-    if not total:
-        console.print(Text("no requests were sent", style="bold red"))
-        return 1
-    phases = sorted({r.name for r in story.rows() if r.errors})
-    console.print(
-        Text(
-            f"clients saw {count(len(errors), 'error')} in {total} requests "
-            f"(during: {', '.join(phases)})",
-            style="bold red",
-        )
-    )
-    for answer in errors[:5]:
-        console.print(Text(f"  {answer.sent:6.2f}s {answer.route}: {answer.error}", style="red"))
-    return 1
-
-
-def _serving_lines(run: Run) -> list[str]:
-    api, dashboard = _urls(run)
-    return [
-        f"The gateway keeps serving at {api} (dashboard {dashboard}); Ctrl-C to stop. Try:",
-        f"  curl {api}/chat/completions -H 'content-type: application/json' "
-        """-d '{"model": "smart", "messages": [{"role": "user", "content": "hi"}]}'""",
-        f"  curl -X POST {run.url}/admin/chaos/sim-a/sim-large "
-        """-d '{"faults": [{"type": "reset"}]}'   # break sim-a""",
-        f"  curl -X DELETE {run.url}/admin/chaos/sim-a/sim-large                  # mend it",
-    ]
-
-
 # -- the live view -----------------------------------------------------------------------------
 
 
@@ -222,7 +126,7 @@ class Screen:
 
     def serving(self) -> None:
         self.console.print()
-        for line in _serving_lines(self.run):
+        for line in serving_lines(self.run):
             self.console.print(line, markup=False)
 
     # -- frames ----------------------------------------------------------------------------
@@ -299,14 +203,14 @@ class Screen:
         )
         answering = _answering(answers, self.story.routes)
         second = Text.assemble(("answering", "bold"), "  ", answering)
-        return Group(first, second, Text())
+        return Group(first, second, _streams(self.story), Text())
 
     def _story(self, height: int = 6) -> RenderableType:
         """The newest lines of the story, wrapped, as many as fit in `height` rows."""
         shown: list[Text] = []
         rows = 0
         for line in reversed(self.story.lines):
-            text = _story_line(line)
+            text = story_line(line)
             needed = len(text.wrap(self.console, self.console.width))
             if shown and rows + needed > height:
                 break
@@ -355,8 +259,18 @@ def _answering(answers: list[Answer], routes: dict[str, list[str]]) -> Text:
     return text
 
 
-def _story_line(line: Line) -> Text:
-    return Text.assemble((f"{line.at:6.1f}s ", "dim"), (line.text, line.style))
+def _streams(story: Story) -> Text:
+    """Streams rescued mid-answer so far, and the latest one."""
+    breaks = story.watch.breaks
+    saved = sum(1 for b in breaks if b.rescued)
+    lost = len(breaks) - saved
+    text = Text.assemble(("streams", "bold"), "  rescued mid-answer ")
+    text.append(str(saved), style="bold cyan" if saved else "dim")
+    if lost:
+        text.append(f"  lost {lost}", style="bold red")
+    if breaks:
+        text.append(f"  latest: {breaks[-1].describe()}", style="dim")
+    return text
 
 
 def _short(label: str) -> str:
@@ -425,7 +339,7 @@ class Plain:
         return print_summary(Console(highlight=False, width=140), self.run, self.story)
 
     def serving(self) -> None:
-        for line in _serving_lines(self.run):
+        for line in serving_lines(self.run):
             self.out(line)
 
     def _line(self, line: Line, prefix: str = "") -> None:
@@ -437,7 +351,8 @@ class Plain:
             answers = self.run.answers
             errors = sum(1 for a in answers if a.error is not None)
             answering = _answering(answers, self.story.routes).plain.split()
+            rescued = len(self.story.rescued)
             self.out(
-                f"[{self.run.now():6.2f}s]   clients: sent {len(answers)}, errors {errors}; "
-                f"answering {' '.join(answering)}"
+                f"[{self.run.now():6.2f}s]   clients: sent {len(answers)}, errors {errors}, "
+                f"streams rescued {rescued}; answering {' '.join(answering)}"
             )
