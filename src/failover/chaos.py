@@ -139,6 +139,11 @@ class FaultInjector(BaseDeployment):
     def prefill(self, value: Prefill) -> None:
         self.inner.prefill = value
 
+    @property
+    def dialects(self) -> frozenset[str]:  # type: ignore[override]
+        """The wrapped deployment's: client APIs it takes as they are."""
+        return self.inner.dialects
+
     # -- runtime switching (the admin API's outage button) --
 
     @property
@@ -215,13 +220,35 @@ class FaultInjector(BaseDeployment):
             return self._stream(request)
         return self.inner.stream(request)
 
+    def complete_native(
+        self, dialect: str, request: Request, headers: Mapping[str, str]
+    ) -> Coroutine[Any, Any, Payload]:
+        if self._armed:
+            return self._complete_native(dialect, request, headers)
+        return self.inner.complete_native(dialect, request, headers)
+
+    def stream_native(
+        self, dialect: str, request: Request, headers: Mapping[str, str]
+    ) -> AsyncIterator[Chunk]:
+        if self._armed:
+            return self._stream(request, self.inner.stream_native(dialect, request, headers))
+        return self.inner.stream_native(dialect, request, headers)
+
     async def _complete(self, request: Request) -> Completion:
         await self._before("complete", request)
         return await self.inner.complete(request)
 
-    async def _stream(self, request: Request) -> AsyncIterator[Chunk]:
+    async def _complete_native(
+        self, dialect: str, request: Request, headers: Mapping[str, str]
+    ) -> Payload:
+        await self._before("complete", request)
+        return await self.inner.complete_native(dialect, request, headers)
+
+    async def _stream(
+        self, request: Request, inner: AsyncIterator[Chunk] | None = None
+    ) -> AsyncIterator[Chunk]:
         due = await self._before("stream", request)
-        source = self.inner.stream(request)
+        source = inner if inner is not None else self.inner.stream(request)
         try:
             sent = 0  # chunks of the inner stream passed on
             async for chunk in source:
