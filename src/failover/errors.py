@@ -17,7 +17,8 @@
     │   ├── AllDeploymentsFailed      every candidate was tried (or skipped) and none answered
     │   ├── DeadlineExceeded          the request's total deadline ran out
     │   ├── RequestRejected           a non-retryable error returned to the caller (wraps it)
-    │   └── StreamInterrupted         a stream failed after its first chunk was delivered
+    │   └── StreamInterrupted         a stream broke after content reached the caller, and
+    │                                 no deployment could finish it
     ├── UnknownRoute                  no route of that name
     └── ConfigError                   invalid configuration; names the field
 
@@ -246,7 +247,8 @@ class RequestRejected(RequestFailed):
 
 
 class StreamInterrupted(RequestFailed):
-    """The stream failed after its first chunk reached the caller: it cannot be switched."""
+    """A stream broke after content reached the caller and no deployment could finish it:
+    `last` is the original cause (never a recovery's own failure)."""
 
 
 class UnknownRoute(FailoverError, KeyError):

@@ -16,8 +16,9 @@ Each level adds one concern and is named after it, the way httpx's client reads
     Attempts.send                           one attempt: permit, timeout, outcome recorded
 
 What each failure kind does (retry, fail over, fall back, return to the caller) is read from
-the table in `failover.kinds`. Streams follow the commit rule: until the first chunk is in
-hand, any failure fails over invisibly; after it, the caller gets `StreamInterrupted`.
+the table in `failover.kinds`. A stream commits to its deployment at its first content;
+until then any failure fails over invisibly, and after it a `StreamSession` (`_stream.py`)
+finishes a broken answer on another deployment, or ends it with `StreamInterrupted`.
 """
 
 from __future__ import annotations

@@ -84,7 +84,6 @@ from .root import Config, DefaultsConfig, interpolate, load_config
 from .routes import FALLBACK_FIELDS, DeploymentConfig, RouteConfig
 from .server import ServerConfig
 
-TimeoutsConfig = Timeouts
 
 __all__ = [
     "DEFAULT_WEBHOOK_EVENTS",
@@ -139,7 +138,6 @@ __all__ = [
     "StreamsConfig",
     "StrictModel",
     "Timeouts",
-    "TimeoutsConfig",
     "VertexOptions",
     "WebhookConfig",
     "format_loc",
