@@ -48,6 +48,11 @@ BAD = {
         GOOD + "defaults: {breaker: {window_seconds: 0}}\n",
         "defaults.breaker.window_seconds",
     ),
+    "slo": (GOOD + "    slo: {availability: 100%}\n", "routes.chat.slo.availability"),
+    "defaults slo": (
+        GOOD + "defaults: {slo: {latency: {p50: 3s, p99: 1s}}}\n",
+        "defaults.slo.latency",
+    ),
     "state": (GOOD + "state: redis://127.0.0.1:6379/0?namespace=\n", "state"),
     "observability": (GOOD + "observability: {metrics: maybe}\n", "observability.metrics"),
     "logs": (GOOD + "observability: {logs: {level: loud}}\n", "observability.logs.level"),

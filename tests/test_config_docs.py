@@ -29,6 +29,7 @@ from failover.config import (
     HedgeConfig,
     HTTPOptions,
     LatencyFault,
+    LatencyObjectives,
     LearningConfig,
     LogsConfig,
     MalformedEventFault,
@@ -43,6 +44,7 @@ from failover.config import (
     RouteConfig,
     ServerConfig,
     SimulatedOptions,
+    SloConfig,
     StallStreamFault,
     StreamsConfig,
     Timeouts,
@@ -90,6 +92,8 @@ TABLES: dict[str, set[str]] = {
     "## `routes.<name>`": fields(RouteConfig),
     "### `routes.<name>.deployments[i]`": fields(DeploymentConfig),
     "### `routes.<name>.hedge`": fields(HedgeConfig),
+    "### `routes.<name>.slo`": fields(SloConfig),
+    "### `routes.<name>.slo.latency`": fields(LatencyObjectives),
     "## Chaos": fields(ChaosConfig),
     "### Faults": fields(*FAULTS),
     "### Delays": fields(Delay),
@@ -111,7 +115,7 @@ def table_keys(heading: str) -> set[str]:
     """The backquoted names in the first column of the table under `heading`."""
     section = DOC.split(f"\n{heading}", 1)[1].split("\n#", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| `")]
-    return {key for row in rows for key in re.findall(r"`([a-z_]+)`", row.split("|")[1])}
+    return {key for row in rows for key in re.findall(r"`([a-z_][a-z0-9_]*)`", row.split("|")[1])}
 
 
 def test_the_docs_have_examples() -> None:

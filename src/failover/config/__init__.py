@@ -8,8 +8,8 @@ Every section is checked here, when the config is loaded: what `failover check` 
 `failover serve` runs.
 
 One module per section: `server`, `providers`, `routes`, `policies` (retry, breaker,
-timeouts, health, hedge), `observability`, `chaos`; `root` holds `Config` and loading;
-`base` the strict model, the units and the error messages.
+timeouts, health, hedge), `slo` (service level objectives), `observability`, `chaos`; `root`
+holds `Config` and loading; `base` the strict model, the units and the error messages.
 """
 
 from __future__ import annotations
@@ -83,13 +83,15 @@ from .providers import (
 from .root import Config, DefaultsConfig, interpolate, load_config
 from .routes import FALLBACK_FIELDS, DeploymentConfig, RouteConfig
 from .server import ServerConfig
-
+from .slo import QUANTILES, SLO_WINDOWS, LatencyObjectives, SloConfig, SloWindow, parse_window
 
 __all__ = [
     "DEFAULT_WEBHOOK_EVENTS",
     "EVENT_TYPES",
     "FALLBACK_FIELDS",
     "OPTIONS_BY_KIND",
+    "QUANTILES",
+    "SLO_WINDOWS",
     "AnthropicOptions",
     "AzureOptions",
     "BaseFault",
@@ -114,6 +116,7 @@ __all__ = [
     "HealthConfig",
     "HedgeConfig",
     "LatencyFault",
+    "LatencyObjectives",
     "LearningConfig",
     "LogsConfig",
     "MalformedEventFault",
@@ -133,6 +136,8 @@ __all__ = [
     "ServerConfig",
     "SimulatedOptions",
     "Size",
+    "SloConfig",
+    "SloWindow",
     "StallStreamFault",
     "StreamFault",
     "StreamsConfig",
@@ -147,6 +152,7 @@ __all__ = [
     "parse_duration",
     "parse_rate",
     "parse_size",
+    "parse_window",
     "policy_defaults",
     "validate_as",
     "validation_lines",

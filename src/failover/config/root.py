@@ -28,6 +28,7 @@ from .policies import (
 from .providers import ProviderConfig
 from .routes import FALLBACK_FIELDS, RouteConfig
 from .server import ServerConfig
+from .slo import SloConfig
 
 __all__ = ["Config", "DefaultsConfig", "interpolate", "load_config"]
 
@@ -43,6 +44,7 @@ class DefaultsConfig(StrictModel):
     streams: StreamsConfig = Field(default_factory=StreamsConfig)
     concurrency: ConcurrencyConfig = Field(default_factory=ConcurrencyConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
+    slo: SloConfig | None = None  # objectives of every route that sets none of its own
 
 
 class Config(StrictModel):
@@ -124,6 +126,14 @@ class Config(StrictModel):
         """What the route's broken streams do: its overrides merged over `defaults.streams`."""
         merged: StreamsConfig = self._merged(route, "streams")
         return merged
+
+    def slo_for(self, route: str) -> SloConfig | None:
+        """The route's objectives: the fields it sets over `defaults.slo`; None without either."""
+        own, base = self.routes[route].slo, self.defaults.slo
+        if own is None or base is None:
+            return own or base
+        merged = {**base.model_dump(exclude_unset=True), **own.model_dump(exclude_unset=True)}
+        return SloConfig.model_validate(merged)
 
     @classmethod
     def from_yaml(cls, text: str, *, env: Mapping[str, str] | None = None) -> Config:

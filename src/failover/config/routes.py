@@ -1,5 +1,5 @@
 """The `routes:` section: the model names clients ask for, each a list of deployments with a
-strategy, fallbacks, hedging, panic mode and policy overrides."""
+strategy, fallbacks, hedging, panic mode, policy overrides and service level objectives."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from ..resilience.strategies import StrategyName
 from .base import Duration, StrictModel
 from .chaos import ChaosConfig
 from .policies import HedgeConfig
+from .slo import SloConfig
 
 __all__ = ["FALLBACK_FIELDS", "DeploymentConfig", "RouteConfig"]
 
@@ -54,6 +55,7 @@ class RouteConfig(StrictModel):
     timeouts: dict[str, Any] = Field(default_factory=dict)
     streams: dict[str, Any] = Field(default_factory=dict)
     panic: Panic = Panic.HEALTH
+    slo: SloConfig | None = None  # merged over `defaults.slo` (`Config.slo_for`)
 
     @field_validator("panic", mode="before")
     @classmethod
