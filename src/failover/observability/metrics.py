@@ -12,7 +12,7 @@ known are counted under the label value "_other".
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -24,8 +24,10 @@ from ..errors import Kind
 from ..events import Event, StreamBreak
 from ..resilience.breaker import BreakerState
 from ..trace import Attempt, Trace
+from .slo import SloMetrics
 
 if TYPE_CHECKING:
+    from ..config import SloConfig
     from ..health import HealthChecker, ProbeResult
     from ..router import Router
 
@@ -89,7 +91,14 @@ class WebhookStats(Protocol):
 class Metrics:
     """Every Prometheus metric of one router. Build one per gateway; it subscribes itself."""
 
-    def __init__(self, router: Router, *, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        router: Router,
+        *,
+        registry: CollectorRegistry | None = None,
+        slos: Mapping[str, SloConfig] | None = None,
+    ) -> None:
+        """`slos`: objectives by route name; default: those of the router's config."""
         self.router = router
         self.registry = registry or CollectorRegistry()
         self.deployment_names = tuple(router.deployments())
@@ -99,6 +108,7 @@ class Metrics:
         self._deployments = frozenset(self.deployment_names)
         self._webhooks: list[WebhookStats] = []
         self._define()
+        self.slo = SloMetrics(self.router, self.registry, self.route_names, slos)
         self.registry.register(_LiveState(self))
         self.attach()
 
@@ -277,6 +287,7 @@ class Metrics:
     def on_request(self, trace: Trace, kind: Kind) -> None:
         route = self.route(trace.route)
         self.requests.get(route, _kind(kind)).inc()
+        self.slo.observe(route, trace, kind)
         first: Attempt | None = None
         called: set[tuple[str, str]] = set()
         for attempt in trace.attempts:
