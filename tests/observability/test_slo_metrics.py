@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from failover import AllDeploymentsFailed, FakeClock, Kind, Route, Router, from_config
 from failover.config import Config, LatencyObjectives, SloConfig
 from failover.observability import Metrics
-from failover.observability.slo import answer_latency, slo_outcome
+from failover.observability.slo import answer_latency, latency_buckets, slo_outcome
 from failover.state.redis import RedisStore
 from failover.testing import ScriptedDeployment, fail, ok
 from failover.trace import Attempt, Trace
@@ -134,6 +134,14 @@ async def test_buckets_hold_every_latency_objective(router: Router) -> None:
     assert {"0.3", "1.7", "+Inf"} <= bucket_bounds(metrics)
     p99 = {"route": "smart", "quantile": "0.99", "le": "1.7"}
     assert value(metrics, "failover_slo_latency_seconds", **p99) == 1.7
+
+
+def test_a_bucket_lies_above_the_longest_objective() -> None:
+    """An objective at or past the last default bucket gets a finite bucket above it, so
+    histogram_quantile can report a breach."""
+    slo = SloConfig(latency=LatencyObjectives(p99=300))
+    assert latency_buckets([slo])[-2:] == (300.0, 600.0)
+    assert latency_buckets([SloConfig(latency=LatencyObjectives(p99=2))])[-1] == 120.0
 
 
 async def test_objectives_are_exported(router: Router) -> None:

@@ -81,11 +81,13 @@ def configured_slos(router: Router) -> dict[str, SloConfig]:
 
 
 def latency_buckets(slos: Iterable[SloConfig]) -> tuple[float, ...]:
-    """The default buckets plus every latency objective, sorted."""
-    bounds = set(REQUEST_LATENCY_BUCKETS)
-    for slo in slos:
-        if slo.latency is not None:
-            bounds.update(slo.latency.objectives().values())
+    """The default buckets plus every latency objective, and a bucket above the longest."""
+    objectives = {s for slo in slos if slo.latency for s in slo.latency.objectives().values()}
+    bounds = set(REQUEST_LATENCY_BUCKETS) | objectives
+    if objectives and max(objectives) >= REQUEST_LATENCY_BUCKETS[-1]:
+        # histogram_quantile never answers more than the highest finite bound: with the
+        # objective there, a breach would read as exactly the objective
+        bounds.add(2 * max(objectives))
     return tuple(sorted(bounds))
 
 
