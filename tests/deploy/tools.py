@@ -65,13 +65,17 @@ def _clean_env() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def serving(failover: Sequence[str], workdir: Path, wait: float = 20.0) -> Iterator[str]:
-    """`failover serve` on simulated providers at a free 127.0.0.1 port; its URL once ready."""
+def serving(
+    failover: Sequence[str], workdir: Path, wait: float = 20.0, *, config: Path | None = None
+) -> Iterator[str]:
+    """`failover serve` at a free 127.0.0.1 port, on `config` or else on simulated providers;
+    its URL once ready."""
     port = free_port()
+    options = ["--config", str(config)] if config is not None else []
     log = workdir / f"serve-{port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [*failover, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*failover, "serve", "--host", "127.0.0.1", "--port", str(port), *options],
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=workdir,
