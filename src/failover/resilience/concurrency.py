@@ -54,6 +54,11 @@ class AdaptiveLimit:
         self._waiters: deque[asyncio.Future[None]] = deque()
 
     @property
+    def waiting(self) -> int:
+        """Calls waiting for a slot."""
+        return sum(1 for waiter in self._waiters if not waiter.done())
+
+    @property
     def saturated(self) -> bool:
         """Every slot is taken."""
         return self.policy.enabled and self.in_flight >= int(self.limit)
