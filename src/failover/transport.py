@@ -4,22 +4,33 @@ JSON requests and Server-Sent Events, and the one place where aiohttp and OS err
 
 Total attempt deadlines are the router's job (it cancels the task); the transport only makes
 sure a cancelled or failed request closes its connection instead of returning it to the pool.
+
+No hidden queue: each pool counts its connections in use, the requests waiting for one and how
+long they waited (`PoolStats`, read by metrics and status), and writes a request's wait into
+the attempt it serves (`CURRENT_CALL`), so a call that timed out in our own queue is not blamed
+on the provider. Health probes have a small pool of their own per provider (`probe_client`):
+they never wait behind traffic.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 import aiohttp
 import orjson
 
+from ._local import CURRENT_CALL, CallInfo, PoolStats
 from .errors import AttemptTimeout, ConnectionFailed, ProviderError, ServerError
 
 __all__ = [
     "DONE",
+    "MAX_CONNECTIONS",
+    "PROBE_CONNECTIONS",
     "HTTPClient",
     "HTTPResponse",
     "SSEDecoder",
@@ -33,6 +44,12 @@ DONE = b"[DONE]"
 USER_AGENT = "failover/0.1"
 MAX_LINE = 16 * 1024 * 1024  # one SSE line (a data: field) larger than this is not a sane stream
 DRAIN_TIMEOUT = 2.0  # how long a finished stream may take to send its last bytes before we hang up
+# Connections per provider. High on purpose: a stream holds its connection for its whole
+# length, so 1,000 streams need 1,000 connections, and a smaller pool is a queue nobody sees.
+# The real throttle is each deployment's adaptive concurrency limit (at most 10,000 too);
+# this bound only stops a runaway from exhausting the process's file descriptors.
+MAX_CONNECTIONS = 10_000
+PROBE_CONNECTIONS = 4  # health probes' own pool per provider: one probe per deployment at a time
 
 
 class SSEEvent(NamedTuple):
@@ -197,6 +214,80 @@ class StreamResponse:
         return ConnectionFailed(f"malformed event stream: {exc}", deployment=self._deployment)
 
 
+class _Ticket:
+    """One request's way through a pool, as aiohttp's trace signals tell it: how long it
+    waited for a connection, noted in the pool's stats and in the attempt it serves."""
+
+    __slots__ = ("call", "connected", "since", "stats", "wait")
+
+    def __init__(self, stats: PoolStats, call: CallInfo | None) -> None:
+        self.stats = stats
+        self.call = call
+        self.since: float | None = None  # when it began waiting, while it waits
+        self.wait = 0.0
+        self.connected = False
+
+    def queued(self) -> None:
+        """Every connection is taken: the request waits for one."""
+        if self.since is None:
+            self.since = time.monotonic()
+            self.stats.waiting += 1
+            if self.call is not None:
+                self.call.queued = True
+
+    def dequeued(self, *, still: bool = False) -> None:
+        """The wait is over (`still`: it ended without a connection, the request is gone)."""
+        if self.since is None:
+            return
+        waited = time.monotonic() - self.since
+        self.since = None
+        self.stats.waiting -= 1
+        self.wait += waited
+        if self.call is not None:
+            self.call.pool_wait += waited
+            self.call.queued = still  # a call that died waiting failed in our queue
+
+    def got(self, *, opened: bool) -> None:
+        """A connection is the request's: a new one (`opened`) or one from the pool."""
+        self.dequeued()
+        self.stats.opened += opened
+        if not self.connected:
+            self.connected = True
+            self.stats.waited(self.wait)
+
+    def close(self) -> None:
+        """The request has its response head, or failed or was cancelled before it."""
+        self.dequeued(still=True)
+        if not self.connected and self.wait:
+            self.stats.waited(self.wait)
+
+
+async def _on_queued(_: Any, ctx: SimpleNamespace, __: Any) -> None:
+    ctx.trace_request_ctx.queued()
+
+
+async def _on_dequeued(_: Any, ctx: SimpleNamespace, __: Any) -> None:
+    ctx.trace_request_ctx.dequeued()
+
+
+async def _on_created(_: Any, ctx: SimpleNamespace, __: Any) -> None:
+    ctx.trace_request_ctx.got(opened=True)
+
+
+async def _on_reused(_: Any, ctx: SimpleNamespace, __: Any) -> None:
+    ctx.trace_request_ctx.got(opened=False)
+
+
+def _pool_trace() -> aiohttp.TraceConfig:
+    """aiohttp's view of the pool: when a request queues for a connection and gets one."""
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_queued_start.append(_on_queued)
+    trace.on_connection_queued_end.append(_on_dequeued)
+    trace.on_connection_create_end.append(_on_created)
+    trace.on_connection_reuseconn.append(_on_reused)
+    return trace
+
+
 class HTTPClient:
     """One provider's keep-alive connection pool. Every error leaves as a `ProviderError`."""
 
@@ -206,9 +297,10 @@ class HTTPClient:
         *,
         connect_timeout: float = 5.0,
         read_timeout: float | None = None,
-        limit: int = 256,
+        limit: int = MAX_CONNECTIONS,
         keepalive_timeout: float = 30.0,
         trust_env: bool = False,
+        pool: str = "traffic",
     ) -> None:
         self.name = name
         self._trust_env = trust_env
@@ -218,6 +310,7 @@ class HTTPClient:
         self._keepalive_timeout = keepalive_timeout
         self._session: aiohttp.ClientSession | None = None
         self._draining: set[asyncio.Task[None]] = set()
+        self.stats = PoolStats(name, pool, limit)
 
     def _client(self) -> aiohttp.ClientSession:
         # created on first use so it binds to the running loop, not the one at construction
@@ -233,6 +326,7 @@ class HTTPClient:
                 timeout=timeout,
                 headers={"user-agent": USER_AGENT},
                 trust_env=self._trust_env,  # HTTP(S)_PROXY / NO_PROXY from the environment
+                trace_configs=[_pool_trace()],
             )
         return self._session
 
@@ -246,14 +340,18 @@ class HTTPClient:
         deployment: str | None = None,
     ) -> HTTPResponse:
         """Send a request and read the whole response."""
-        resp = await self._open(method, url, headers, body, deployment)
+        self.stats.active += 1
         try:
-            data = await resp.read()
-        except BaseException as exc:
-            resp.close()  # a half-read connection must not go back to the pool
-            if isinstance(exc, _CLIENT_ERRORS):
-                raise map_client_error(exc, deployment=deployment) from exc
-            raise
+            resp = await self._open(method, url, headers, body, deployment)
+            try:
+                data = await resp.read()
+            except BaseException as exc:
+                resp.close()  # a half-read connection must not go back to the pool
+                if isinstance(exc, _CLIENT_ERRORS):
+                    raise map_client_error(exc, deployment=deployment) from exc
+                raise
+        finally:
+            self.stats.active -= 1
         return HTTPResponse(resp.status, resp.headers, data)
 
     async def post_json(
@@ -280,17 +378,21 @@ class HTTPClient:
         deployment: str | None = None,
     ) -> AsyncIterator[StreamResponse]:
         """Open a streaming request. Leaving before its end, failing or being cancelled hangs up."""
-        resp = await self._open(method, url, headers, body, deployment)
-        stream = StreamResponse(resp, deployment)
+        self.stats.active += 1
         try:
-            yield stream
-        except BaseException:
-            resp.close()
-            raise
-        if stream.ended:
-            self._finish(resp)
-        else:  # reading the rest of an abandoned answer would cost more than a new connection
-            resp.close()
+            resp = await self._open(method, url, headers, body, deployment)
+            stream = StreamResponse(resp, deployment)
+            try:
+                yield stream
+            except BaseException:
+                resp.close()
+                raise
+            if stream.ended:
+                self._finish(resp)
+            else:  # reading the rest of an abandoned answer would cost more than a new one
+                resp.close()
+        finally:
+            self.stats.active -= 1
 
     async def _open(
         self,
@@ -301,10 +403,15 @@ class HTTPClient:
         deployment: str | None,
     ) -> aiohttp.ClientResponse:
         """Send a request and wait for the response's head, errors mapped at this boundary."""
+        ticket = _Ticket(self.stats, CURRENT_CALL.get())
         try:
-            return await self._client().request(method, url, data=body, headers=headers)
+            return await self._client().request(
+                method, url, data=body, headers=headers, trace_request_ctx=ticket
+            )
         except _CLIENT_ERRORS as exc:
             raise map_client_error(exc, deployment=deployment) from exc
+        finally:
+            ticket.close()
 
     def _finish(self, resp: aiohttp.ClientResponse) -> None:
         """Return a finished stream's connection to the pool once its last bytes are in."""
@@ -334,7 +441,11 @@ class HTTPClient:
 
     def __repr__(self) -> str:
         state = "open" if self._session is not None and not self._session.closed else "idle"
-        return f"<HTTPClient {self.name} {state}>"
+        stats = self.stats
+        return (
+            f"<HTTPClient {self.name} {stats.pool} {state}: {stats.in_use}/{stats.limit or 'inf'}"
+            f" in use, {stats.waiting} waiting>"
+        )
 
 
 async def _drain(resp: aiohttp.ClientResponse) -> None:
@@ -354,14 +465,17 @@ class Transport:
     def __init__(
         self,
         *,
-        limit_per_provider: int = 256,
+        limit_per_provider: int = MAX_CONNECTIONS,
+        probe_limit: int = PROBE_CONNECTIONS,
         keepalive_timeout: float = 30.0,
         trust_env: bool = False,
     ) -> None:
         self._limit = limit_per_provider
+        self._probe_limit = probe_limit
         self._keepalive_timeout = keepalive_timeout
         self._trust_env = trust_env
         self._clients: dict[str, HTTPClient] = {}
+        self._probes: dict[str, HTTPClient] = {}
 
     def client(
         self,
@@ -374,19 +488,49 @@ class Transport:
         """The pool for `provider`; the first caller's settings make it."""
         found = self._clients.get(provider)
         if found is None:
-            found = self._clients[provider] = HTTPClient(
-                provider,
-                connect_timeout=connect_timeout,
-                read_timeout=read_timeout,
-                limit=limit or self._limit,
-                keepalive_timeout=self._keepalive_timeout,
-                trust_env=self._trust_env,
+            found = self._clients[provider] = self._make(
+                provider, connect_timeout, read_timeout, limit or self._limit, "traffic"
             )
         return found
 
+    def probe_client(
+        self, provider: str, *, connect_timeout: float = 5.0, read_timeout: float | None = None
+    ) -> HTTPClient:
+        """The health probes' own small pool for `provider`: a probe never waits for a
+        connection behind traffic, so a busy provider is not taken for a dead one."""
+        found = self._probes.get(provider)
+        if found is None:
+            found = self._probes[provider] = self._make(
+                provider, connect_timeout, read_timeout, self._probe_limit, "probe"
+            )
+        return found
+
+    def _make(
+        self,
+        provider: str,
+        connect_timeout: float,
+        read_timeout: float | None,
+        limit: int,
+        pool: str,
+    ) -> HTTPClient:
+        return HTTPClient(
+            provider,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            limit=limit,
+            keepalive_timeout=self._keepalive_timeout,
+            trust_env=self._trust_env,
+            pool=pool,
+        )
+
+    def pools(self) -> list[PoolStats]:
+        """The state of every pool: each provider's traffic pool, then the probe pools."""
+        return [c.stats for c in (*self._clients.values(), *self._probes.values())]
+
     async def aclose(self) -> None:
-        """Close every provider's pool."""
-        clients, self._clients = list(self._clients.values()), {}
+        """Close every provider's pools."""
+        clients = [*self._clients.values(), *self._probes.values()]
+        self._clients, self._probes = {}, {}
         for client in clients:
             await client.aclose()
 
