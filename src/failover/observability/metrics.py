@@ -24,6 +24,7 @@ from ..errors import Kind
 from ..events import Event, StreamBreak
 from ..resilience.breaker import BreakerState
 from ..trace import Attempt, Trace
+from .saturation import SaturationMetrics
 
 if TYPE_CHECKING:
     from ..health import HealthChecker, ProbeResult
@@ -100,6 +101,10 @@ class Metrics:
         self._webhooks: list[WebhookStats] = []
         self._define()
         self.registry.register(_LiveState(self))
+        # the process's own saturation: loop lag, pools, concurrency, local failures
+        self.saturation = SaturationMetrics(
+            router, self.registry, self.deployment_names, self.deployment
+        )
         self.attach()
 
     def _define(self) -> None:
@@ -269,6 +274,8 @@ class Metrics:
         deployment = self.deployment(attempt.deployment)
         outcome = Kind.CANCELLED.value if attempt.cancelled else _kind(attempt.kind)
         self.attempts.get(self.route(attempt.route), deployment, outcome).inc()
+        if attempt.local is not None:
+            self.saturation.on_local(deployment, attempt.local)
         if outcome == "ok":
             self.latency.get(deployment).observe(attempt.latency)
             if attempt.ttft is not None:
