@@ -146,7 +146,6 @@ class PoolStats:
     limit: int = 0  # connections at most (0: no limit)
     active: int = 0  # requests holding, opening or waiting for a connection
     waiting: int = 0  # of them, waiting because every connection is taken
-    opened: int = 0  # connections opened (every other request reused one)
     queued: int = 0  # requests that had to wait for a connection
     wait_sum: float = 0.0  # seconds waited, all requests together
     wait_counts: list[int] = field(default_factory=lambda: [0] * (len(POOL_WAIT_BUCKETS) + 1))
@@ -171,7 +170,6 @@ class PoolStats:
             "limit": self.limit or None,
             "in_use": self.in_use,
             "waiting": self.waiting,
-            "opened": self.opened,
             "queued": self.queued,
             "wait_total_s": round(self.wait_sum, 3),
         }

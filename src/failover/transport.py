@@ -8,14 +8,15 @@ sure a cancelled or failed request closes its connection instead of returning it
 No hidden queue: each pool counts its connections in use, the requests waiting for one and how
 long they waited (`PoolStats`, read by metrics and status), and writes a request's wait into
 the attempt it serves (`CURRENT_CALL`), so a call that timed out in our own queue is not blamed
-on the provider. Health probes have a small pool of their own per provider (`probe_client`):
-they never wait behind traffic.
+on the provider. Waits are seen through aiohttp's trace signals. Health probes have a small
+pool of their own per provider (`probe_client`): they never wait behind traffic.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from types import SimpleNamespace
@@ -218,14 +219,13 @@ class _Ticket:
     """One request's way through a pool, as aiohttp's trace signals tell it: how long it
     waited for a connection, noted in the pool's stats and in the attempt it serves."""
 
-    __slots__ = ("call", "connected", "since", "stats", "wait")
+    __slots__ = ("call", "since", "stats", "wait")
 
     def __init__(self, stats: PoolStats, call: CallInfo | None) -> None:
         self.stats = stats
         self.call = call
         self.since: float | None = None  # when it began waiting, while it waits
         self.wait = 0.0
-        self.connected = False
 
     def queued(self) -> None:
         """Every connection is taken: the request waits for one."""
@@ -235,8 +235,8 @@ class _Ticket:
             if self.call is not None:
                 self.call.queued = True
 
-    def dequeued(self, *, still: bool = False) -> None:
-        """The wait is over (`still`: it ended without a connection, the request is gone)."""
+    def dequeued(self, *, gone: bool = False) -> None:
+        """The wait is over: a connection is free (`gone`: the request left without one)."""
         if self.since is None:
             return
         waited = time.monotonic() - self.since
@@ -245,21 +245,12 @@ class _Ticket:
         self.wait += waited
         if self.call is not None:
             self.call.pool_wait += waited
-            self.call.queued = still  # a call that died waiting failed in our queue
-
-    def got(self, *, opened: bool) -> None:
-        """A connection is the request's: a new one (`opened`) or one from the pool."""
-        self.dequeued()
-        self.stats.opened += opened
-        if not self.connected:
-            self.connected = True
-            self.stats.waited(self.wait)
+            self.call.queued = gone  # a call that died waiting failed in our queue
 
     def close(self) -> None:
         """The request has its response head, or failed or was cancelled before it."""
-        self.dequeued(still=True)
-        if not self.connected and self.wait:
-            self.stats.waited(self.wait)
+        self.dequeued(gone=True)
+        self.stats.waited(self.wait)
 
 
 async def _on_queued(_: Any, ctx: SimpleNamespace, __: Any) -> None:
@@ -270,21 +261,11 @@ async def _on_dequeued(_: Any, ctx: SimpleNamespace, __: Any) -> None:
     ctx.trace_request_ctx.dequeued()
 
 
-async def _on_created(_: Any, ctx: SimpleNamespace, __: Any) -> None:
-    ctx.trace_request_ctx.got(opened=True)
-
-
-async def _on_reused(_: Any, ctx: SimpleNamespace, __: Any) -> None:
-    ctx.trace_request_ctx.got(opened=False)
-
-
 def _pool_trace() -> aiohttp.TraceConfig:
-    """aiohttp's view of the pool: when a request queues for a connection and gets one."""
+    """aiohttp's view of the pool: when a request starts and stops waiting for a connection."""
     trace = aiohttp.TraceConfig()
     trace.on_connection_queued_start.append(_on_queued)
     trace.on_connection_queued_end.append(_on_dequeued)
-    trace.on_connection_create_end.append(_on_created)
-    trace.on_connection_reuseconn.append(_on_reused)
     return trace
 
 
@@ -309,26 +290,49 @@ class HTTPClient:
         self._limit = limit
         self._keepalive_timeout = keepalive_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._watched: aiohttp.ClientSession | None = None
         self._draining: set[asyncio.Task[None]] = set()
         self.stats = PoolStats(name, pool, limit)
+        # Tracing costs about 15 us of CPU a request, so only requests that could wait for a
+        # connection are traced. `active` counts a request from before it asks for a
+        # connection until the connection is back (never fewer than the connector holds), and
+        # a request reaches the connector's check without yielding to the loop: one that
+        # starts with at most half the pool counted finds a connection free.
+        self._watch_from = limit // 2 if limit else math.inf
 
     def _client(self) -> aiohttp.ClientSession:
-        # created on first use so it binds to the running loop, not the one at construction
+        """The session of untraced requests (created on first use so it binds to the running
+        loop, not the one at construction)."""
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
                 limit=self._limit, keepalive_timeout=self._keepalive_timeout, ttl_dns_cache=300
             )
-            timeout = aiohttp.ClientTimeout(
-                total=None, sock_connect=self._connect_timeout, sock_read=self._read_timeout
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=timeout,
-                headers={"user-agent": USER_AGENT},
-                trust_env=self._trust_env,  # HTTP(S)_PROXY / NO_PROXY from the environment
-                trace_configs=[_pool_trace()],
-            )
+            self._session = self._make_session(connector, owner=True)
+            # the traced session shares the connector: one pool, one limit, one queue
+            self._watched = self._make_session(connector, owner=False)
         return self._session
+
+    def _make_session(
+        self, connector: aiohttp.BaseConnector, *, owner: bool
+    ) -> aiohttp.ClientSession:
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self._connect_timeout, sock_read=self._read_timeout
+        )
+        return aiohttp.ClientSession(
+            connector=connector,
+            connector_owner=owner,
+            timeout=timeout,
+            headers={"user-agent": USER_AGENT},
+            trust_env=self._trust_env,  # HTTP(S)_PROXY / NO_PROXY from the environment
+            trace_configs=None if owner else [_pool_trace()],
+        )
+
+    def _pick(self) -> aiohttp.ClientSession:
+        """The session for the request being opened (already counted in `stats.active`)."""
+        session = self._client()
+        if self.stats.active > self._watch_from and self._watched is not None:
+            return self._watched
+        return session
 
     async def request(
         self,
@@ -379,6 +383,7 @@ class HTTPClient:
     ) -> AsyncIterator[StreamResponse]:
         """Open a streaming request. Leaving before its end, failing or being cancelled hangs up."""
         self.stats.active += 1
+        held = True  # this request's count in `active`, until its connection is handed back
         try:
             resp = await self._open(method, url, headers, body, deployment)
             stream = StreamResponse(resp, deployment)
@@ -388,11 +393,13 @@ class HTTPClient:
                 resp.close()
                 raise
             if stream.ended:
+                held = False
                 self._finish(resp)
             else:  # reading the rest of an abandoned answer would cost more than a new one
                 resp.close()
         finally:
-            self.stats.active -= 1
+            if held:
+                self.stats.active -= 1
 
     async def _open(
         self,
@@ -405,7 +412,7 @@ class HTTPClient:
         """Send a request and wait for the response's head, errors mapped at this boundary."""
         ticket = _Ticket(self.stats, CURRENT_CALL.get())
         try:
-            return await self._client().request(
+            return await self._pick().request(
                 method, url, data=body, headers=headers, trace_request_ctx=ticket
             )
         except _CLIENT_ERRORS as exc:
@@ -414,15 +421,21 @@ class HTTPClient:
             ticket.close()
 
     def _finish(self, resp: aiohttp.ClientResponse) -> None:
-        """Return a finished stream's connection to the pool once its last bytes are in."""
+        """Return a finished stream's connection to the pool once its last bytes are in (and
+        only then stop counting it in `stats.active`)."""
         if resp.content.is_eof():
             resp.release()
+            self.stats.active -= 1
             return
         # the terminating chunk usually trails the last event by microseconds; wait for it in
         # the background so the caller is not delayed and the keep-alive connection is reused
         task = asyncio.get_running_loop().create_task(_drain(resp))
         self._draining.add(task)
-        task.add_done_callback(self._draining.discard)
+        task.add_done_callback(self._drained)
+
+    def _drained(self, task: asyncio.Task[None]) -> None:
+        self._draining.discard(task)
+        self.stats.active -= 1
 
     async def settle(self) -> None:
         """Wait until finished streams have handed their connections back to the pool."""
@@ -435,6 +448,9 @@ class HTTPClient:
             task.cancel()
         if self._draining:
             await asyncio.gather(*self._draining, return_exceptions=True)
+        if self._watched is not None:
+            await self._watched.close()  # leaves the shared connector to its owner
+            self._watched = None
         if self._session is not None:
             await self._session.close()
             self._session = None

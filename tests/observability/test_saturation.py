@@ -83,7 +83,7 @@ async def test_concurrency_gauges_show_limit_in_flight_and_waiting(clock: FakeCl
 def test_pool_gauges_and_wait_histogram(clock: FakeClock) -> None:
     """Each pool shows its limit, connections in use, waiters, and a cumulative histogram of
     the time requests waited for a connection."""
-    pool = PoolStats("openai", "traffic", limit=2, active=3, waiting=1, opened=2)
+    pool = PoolStats("openai", "traffic", limit=2, active=3, waiting=1)
     for seconds in (0.0, 0.0, 0.2):
         pool.waited(seconds)
     metrics = Metrics(with_pools(clock, pool))
@@ -91,7 +91,6 @@ def test_pool_gauges_and_wait_histogram(clock: FakeClock) -> None:
     assert value(metrics, "failover_pool_limit", **labels) == 2
     assert value(metrics, "failover_pool_connections", **labels) == 2
     assert value(metrics, "failover_pool_waiting", **labels) == 1
-    assert value(metrics, "failover_pool_connections_opened_total", **labels) == 2
     assert value(metrics, "failover_pool_wait_seconds_count", **labels) == 3
     assert value(metrics, "failover_pool_wait_seconds_sum", **labels) == 0.2
     first = {**labels, "le": repr(POOL_WAIT_BUCKETS[0])}
@@ -132,7 +131,6 @@ async def test_status_shows_loop_lag_and_pools(clock: FakeClock) -> None:
             "limit": 4,
             "in_use": 1,
             "waiting": 0,
-            "opened": 0,
             "queued": 0,
             "wait_total_s": 0.0,
         }

@@ -100,14 +100,21 @@ async def test_a_free_connection_means_no_wait(transport: Transport) -> None:
     assert client.stats.wait_counts[0] == 1
 
 
-async def test_reused_connections_are_not_counted_as_opened(transport: Transport) -> None:
-    """Sequential requests over one kept-alive connection open it once."""
+async def test_a_wait_is_seen_in_a_larger_pool(transport: Transport) -> None:
+    """Requests are traced once half the pool is taken, so the one that finds a pool of three
+    full is seen waiting."""
+    gates = [asyncio.Event() for _ in range(3)]
     async with FakeServer() as server:
-        server.push(Reply({"n": 1}), Reply({"n": 2}), Reply({"n": 3}))
-        client = transport.client("p")
-        for _ in range(3):
-            await client.request("GET", server.url, headers={})
-    assert client.stats.opened == 1
+        server.push(*(Delay(gate, Reply({"slow": True})) for gate in gates), Reply({"n": 4}))
+        client = transport.client("p", limit=3)
+        slow = [asyncio.create_task(client.request("GET", server.url, headers={})) for _ in gates]
+        await server.wait_for_requests(3)
+        fourth = asyncio.create_task(client.request("GET", server.url, headers={}))
+        await until(lambda: client.stats.waiting == 1)
+        for gate in gates:
+            gate.set()
+        await asyncio.gather(*slow, fourth)
+    assert (client.stats.queued, client.stats.waiting, client.stats.active) == (1, 0, 0)
 
 
 async def test_a_stream_holds_its_connection_until_it_ends(transport: Transport) -> None:
@@ -121,6 +128,7 @@ async def test_a_stream_holds_its_connection_until_it_ends(transport: Transport)
             gate.set()
             async for _ in resp.events():
                 pass
+        await client.settle()
     assert client.stats.in_use == 0
 
 

@@ -5,7 +5,7 @@ deployment (see "Local trouble is not a provider failure" in docs/failover.md).
     failover_event_loop_lag_seconds, ..._max_seconds      how late the event loop wakes
     failover_concurrency_{limit,in_flight,waiting}        each deployment's adaptive limit
     failover_pool_{limit,connections,waiting}             each provider's connection pools
-    failover_pool_connections_opened_total, failover_pool_wait_seconds
+    failover_pool_wait_seconds                            how long requests waited for one
 
 Gauges are read when Prometheus scrapes. Label values are bounded like every other metric:
 deployments and providers known when the metrics were built, fixed vocabularies for `reason`
@@ -18,12 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from .._local import LOCAL_LAG, POOL_WAIT_BUCKETS, PoolStats
 
@@ -128,7 +123,6 @@ def _add(into: PoolStats, stats: PoolStats) -> None:
     into.limit += stats.limit
     into.active += stats.active
     into.waiting += stats.waiting
-    into.opened += stats.opened
     into.queued += stats.queued
     into.wait_sum += stats.wait_sum
     into.wait_counts = [a + b for a, b in zip(into.wait_counts, stats.wait_counts, strict=True)]
@@ -151,11 +145,6 @@ def _pools(pools: list[PoolStats]) -> Iterable[Metric]:
         "Requests waiting for a connection because the provider's pool is full.",
         labels=labels,
     )
-    opened = CounterMetricFamily(
-        "failover_pool_connections_opened",
-        "Connections opened to a provider (every other request reused a kept-alive one).",
-        labels=labels,
-    )
     wait = HistogramMetricFamily(
         "failover_pool_wait_seconds",
         "Time each request waited for a connection of a provider's pool (0: one was free).",
@@ -166,9 +155,8 @@ def _pools(pools: list[PoolStats]) -> Iterable[Metric]:
         limit.add_metric(names, stats.limit)
         in_use.add_metric(names, stats.in_use)
         waiting.add_metric(names, stats.waiting)
-        opened.add_metric(names, stats.opened)
         wait.add_metric(names, _buckets(stats), stats.wait_sum)
-    yield from (limit, in_use, waiting, opened, wait)
+    yield from (limit, in_use, waiting, wait)
 
 
 def _buckets(stats: PoolStats) -> list[tuple[str, float]]:
