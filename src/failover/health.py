@@ -267,26 +267,10 @@ class HealthChecker:
 
     async def _probe(self, target: _Target) -> ProbeResult:
         started = self.clock.now()
-        timeout = self.config.timeout
-        kind, message = Kind.OK, ""
-        # marked as a probe: HTTP adapters send it over their probe pool, which notes any
-        # wait for a connection here, as the transport does for a routed call
         info = CallInfo(started=asyncio.get_running_loop().time(), probe=True)
-        token = CURRENT_CALL.set(info)
-        try:
-            async with deadline_scope(self.clock, started + timeout):
-                await self._call(target.deployment, self._probe_kind(target.name))
-        except TimeoutError:
-            kind, message = Kind.TIMEOUT, f"no answer within {timeout:g}s"
-        except ProviderError as err:
-            kind, message = err.kind, err.message
-        except Exception as exc:  # adapters should raise ProviderErrors only; be robust anyway
-            log.debug("probe of %s raised %r", target.name, exc)
-            kind, message = Kind.SERVER_ERROR, f"{type(exc).__name__}: {exc}"
-        finally:
-            CURRENT_CALL.reset(token)
+        kind, message = await self._outcome(target, info)
         latency = self.clock.now() - started
-        local = local_cause(kind, info, latency, self.lag)
+        local = local_cause(kind, info, latency, self.lag)  # the router's own rule
         ok = True if kind is Kind.OK else (False if kind.policy.breaker_failure else None)
         return ProbeResult(
             target.name,
@@ -297,6 +281,27 @@ class HealthChecker:
             message[:_MESSAGE_MAX],
             local,
         )
+
+    async def _outcome(self, target: _Target, info: CallInfo) -> tuple[Kind, str]:
+        """Probe within the timeout: the kind it ended with, and a message when it failed.
+
+        The call is marked as a probe (`info`): HTTP adapters send it over their probe pool,
+        which notes any wait for a connection in `info`, as it does for a routed call."""
+        timeout = self.config.timeout
+        token = CURRENT_CALL.set(info)
+        try:
+            async with deadline_scope(self.clock, self.clock.now() + timeout):
+                await self._call(target.deployment, self._probe_kind(target.name))
+        except TimeoutError:
+            return Kind.TIMEOUT, f"no answer within {timeout:g}s"
+        except ProviderError as err:
+            return err.kind, err.message
+        except Exception as exc:  # adapters should raise ProviderErrors only; be robust anyway
+            log.debug("probe of %s raised %r", target.name, exc)
+            return Kind.SERVER_ERROR, f"{type(exc).__name__}: {exc}"
+        finally:
+            CURRENT_CALL.reset(token)
+        return Kind.OK, ""
 
     def _probe_kind(self, name: str) -> str:
         return self.config.recovery_probe if self._recovering(name) else self.config.probe
