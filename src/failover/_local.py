@@ -7,15 +7,17 @@
 `CallInfo` follows each attempt through a context variable, so the transport can note how
 long it waited for a connection without the layers in between passing it along. `LoopLag`
 samples how late the event loop wakes; `PoolStats` is how full one of our connection pools
-is. `local_cause` is the one rule, asked by `Attempts` before it blames a deployment and by
-the health checker before it marks one unhealthy: a call that failed while the process
-itself was saturated is not the deployment's failure.
+is, and `PoolWait` one request's wait for a connection of it. `local_cause` is the one rule,
+asked by `Attempts` before it blames a deployment and by the health checker before it marks
+one unhealthy: a call that failed while the process itself was saturated is not the
+deployment's failure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Mapping
@@ -34,6 +36,7 @@ __all__ = [
     "CallInfo",
     "LoopLag",
     "PoolStats",
+    "PoolWait",
     "local_cause",
 ]
 
@@ -173,3 +176,41 @@ class PoolStats:
             "queued": self.queued,
             "wait_total_s": round(self.wait_sum, 3),
         }
+
+
+class PoolWait:
+    """One request's wait for a connection of a pool (the transport tells it when the wait
+    starts and ends): noted in the pool's stats and in the attempt the request serves."""
+
+    __slots__ = ("call", "since", "stats", "wait")
+
+    def __init__(self, stats: PoolStats, call: CallInfo | None) -> None:
+        self.stats = stats
+        self.call = call
+        self.since: float | None = None  # monotonic time it began waiting, while it waits
+        self.wait = 0.0
+
+    def start(self) -> None:
+        """Every connection is taken: the request waits for one."""
+        if self.since is None:
+            self.since = time.monotonic()
+            self.stats.waiting += 1
+            if self.call is not None:
+                self.call.queued = True
+
+    def end(self, *, gone: bool = False) -> None:
+        """The wait is over: a connection is free (`gone`: the request left without one)."""
+        if self.since is None:
+            return
+        waited = time.monotonic() - self.since
+        self.since = None
+        self.stats.waiting -= 1
+        self.wait += waited
+        if self.call is not None:
+            self.call.pool_wait += waited
+            self.call.queued = gone  # a call that died waiting failed in our queue
+
+    def close(self) -> None:
+        """The request has its response head, or failed or was cancelled before it."""
+        self.end(gone=True)
+        self.stats.waited(self.wait)

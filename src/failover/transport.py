@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from types import SimpleNamespace
 from typing import Any, NamedTuple
@@ -25,7 +24,7 @@ from typing import Any, NamedTuple
 import aiohttp
 import orjson
 
-from ._local import CURRENT_CALL, CallInfo, PoolStats
+from ._local import CURRENT_CALL, PoolStats, PoolWait
 from .errors import AttemptTimeout, ConnectionFailed, ProviderError, ServerError
 
 __all__ = [
@@ -215,50 +214,12 @@ class StreamResponse:
         return ConnectionFailed(f"malformed event stream: {exc}", deployment=self._deployment)
 
 
-class _Ticket:
-    """One request's way through a pool, as aiohttp's trace signals tell it: how long it
-    waited for a connection, noted in the pool's stats and in the attempt it serves."""
-
-    __slots__ = ("call", "since", "stats", "wait")
-
-    def __init__(self, stats: PoolStats, call: CallInfo | None) -> None:
-        self.stats = stats
-        self.call = call
-        self.since: float | None = None  # when it began waiting, while it waits
-        self.wait = 0.0
-
-    def queued(self) -> None:
-        """Every connection is taken: the request waits for one."""
-        if self.since is None:
-            self.since = time.monotonic()
-            self.stats.waiting += 1
-            if self.call is not None:
-                self.call.queued = True
-
-    def dequeued(self, *, gone: bool = False) -> None:
-        """The wait is over: a connection is free (`gone`: the request left without one)."""
-        if self.since is None:
-            return
-        waited = time.monotonic() - self.since
-        self.since = None
-        self.stats.waiting -= 1
-        self.wait += waited
-        if self.call is not None:
-            self.call.pool_wait += waited
-            self.call.queued = gone  # a call that died waiting failed in our queue
-
-    def close(self) -> None:
-        """The request has its response head, or failed or was cancelled before it."""
-        self.dequeued(gone=True)
-        self.stats.waited(self.wait)
-
-
 async def _on_queued(_: Any, ctx: SimpleNamespace, __: Any) -> None:
-    ctx.trace_request_ctx.queued()
+    ctx.trace_request_ctx.start()  # the request's PoolWait
 
 
 async def _on_dequeued(_: Any, ctx: SimpleNamespace, __: Any) -> None:
-    ctx.trace_request_ctx.dequeued()
+    ctx.trace_request_ctx.end()
 
 
 def _pool_trace() -> aiohttp.TraceConfig:
@@ -410,15 +371,15 @@ class HTTPClient:
         deployment: str | None,
     ) -> aiohttp.ClientResponse:
         """Send a request and wait for the response's head, errors mapped at this boundary."""
-        ticket = _Ticket(self.stats, CURRENT_CALL.get())
+        wait = PoolWait(self.stats, CURRENT_CALL.get())  # told by the trace, if traced
         try:
             return await self._pick().request(
-                method, url, data=body, headers=headers, trace_request_ctx=ticket
+                method, url, data=body, headers=headers, trace_request_ctx=wait
             )
         except _CLIENT_ERRORS as exc:
             raise map_client_error(exc, deployment=deployment) from exc
         finally:
-            ticket.close()
+            wait.close()
 
     def _finish(self, resp: aiohttp.ClientResponse) -> None:
         """Return a finished stream's connection to the pool once its last bytes are in (and
