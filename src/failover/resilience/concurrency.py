@@ -95,6 +95,7 @@ class AdaptiveLimit:
         copes, so a busy one may have more."""
         if self.in_flight >= self.limit / 2:
             self._grow()
+            self._wake()  # the room it grew goes to calls waiting now, not at the next release
 
     def overloaded(self) -> None:
         """A call holding a slot met a 429, a 503/529 or a timeout: less room than we thought."""
