@@ -142,3 +142,16 @@ async def test_status_shows_each_deployments_concurrency(router: Router) -> None
     status = snapshot(router)
     primary = status["routes"]["smart"]["deployments"][0]
     assert primary["concurrency"] == {"limit": 32, "in_flight": 0, "waiting": 0}
+
+
+async def test_a_skip_at_the_concurrency_limit_is_counted_as_saturated(clock: FakeClock) -> None:
+    """A candidate passed over at its concurrency limit counts under reason `saturated`."""
+    primary = ScriptedDeployment("primary", ok("p", latency=10), clock=clock)
+    backup = ScriptedDeployment("backup", ok("b", latency=10), clock=clock)
+    policy = ConcurrencyPolicy(initial=1, min_limit=1)
+    router = Router({"chat": Route([primary, backup])}, clock=clock, concurrency=policy)
+    metrics = Metrics(router)
+    async with clock.autojump():
+        await asyncio.gather(*(router.complete("chat", HI) for _ in range(2)))
+    labels = {"route": "chat", "deployment": "primary", "reason": "saturated"}
+    assert value(metrics, "failover_skips_total", **labels) == 1.0

@@ -23,7 +23,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from ..errors import Kind
 from ..events import Event, StreamBreak
 from ..resilience.breaker import BreakerState
-from ..trace import Attempt, Trace
+from ..trace import Attempt, Skip, Trace
 from .saturation import SaturationMetrics
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ BREAKER_STATE_VALUES: dict[BreakerState, int] = {
     BreakerState.DISABLED: 4,
 }
 EVENT_TYPES = frozenset({"breaker", "health", "panic", "fallback", "chaos", "config"})
-SKIP_REASONS = frozenset({"open", "unhealthy", "cooling_down"})
+SKIP_REASONS = frozenset(s.value for s in Skip)
 BUDGETS = frozenset({"retry", "hedge"})
 BREAK_OUTCOMES = frozenset({"continued", "restarted", "failed"})
 _KINDS = frozenset(k.value for k in Kind)
@@ -128,7 +128,8 @@ class Metrics:
         self.skips = _Family(
             Counter(
                 "failover_skips",
-                "Candidates skipped without a call (breaker open, unhealthy, cooling down).",
+                "Candidates skipped without a call (breaker open, unhealthy, cooling down, "
+                "at its concurrency limit).",
                 ["route", "deployment", "reason"],
                 registry=r,
             )
