@@ -129,7 +129,7 @@ class Metrics:
             Counter(
                 "failover_skips",
                 "Candidates skipped without a call (breaker open, unhealthy, cooling down, "
-                "at its concurrency limit).",
+                "at its concurrency limit, quota spent).",
                 ["route", "deployment", "reason"],
                 registry=r,
             )
