@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from failover import BreakerPolicy, FakeClock, Route, Router, Timeouts
-from failover._local import CURRENT_CALL
+from failover._local import CURRENT_CALL, LOCAL_LAG, CallInfo, LoopLag, local_cause
 from failover.kinds import Kind
 from failover.resilience.breaker import BreakerState
 from failover.resilience.concurrency import ConcurrencyPolicy
@@ -113,3 +113,46 @@ async def test_an_opened_breaker_eases_the_deployment_back_in(clock: FakeClock) 
         await router.complete("chat", HI)
     assert router.breaker("primary").state is BreakerState.OPEN
     assert int(router.concurrency("primary").limit) == 3
+
+
+def test_the_rule_blames_our_pool_when_the_wait_took_most_of_the_call() -> None:
+    """A failure after a call spent most of its time waiting for our own connection is local;
+    a short wait in a long call is not."""
+    assert local_cause(Kind.TIMEOUT, CallInfo(0.0, pool_wait=0.8), 1.0, None) == "pool_wait"
+    assert local_cause(Kind.TIMEOUT, CallInfo(0.0, pool_wait=0.1), 1.0, None) is None
+
+
+def test_the_rule_never_excuses_what_the_provider_said() -> None:
+    """A rate limit or an auth failure is the provider's answer, whatever our state."""
+    lag = LoopLag()
+    lag.note(10.0, 5.0)
+    info = CallInfo(0.0, queued=True)
+    assert local_cause(Kind.RATE_LIMITED, info, 1.0, lag) is None
+    assert local_cause(Kind.AUTH, info, 1.0, lag) is None
+
+
+def test_the_rule_blames_loop_lag_from_the_threshold_on() -> None:
+    """Lag during the call at or above the threshold makes its failure local; before the
+    call started it does not count."""
+    lag = LoopLag()
+    lag.note(5.0, LOCAL_LAG)
+    assert local_cause(Kind.CONNECTION, CallInfo(4.0), 1.0, lag) == "loop_lag"
+    assert local_cause(Kind.CONNECTION, CallInfo(6.0), 1.0, lag) is None
+
+
+def test_recent_lag_is_the_worst_of_the_last_seconds() -> None:
+    """`recent(s)` is the largest lag among the samples of the last `s` seconds."""
+    lag = LoopLag()
+    for at, late in [(1.0, 0.9), (8.0, 0.2), (10.0, 0.01)]:
+        lag.note(at, late)
+    assert (lag.recent(5.0), lag.recent(10.0), lag.current) == (0.2, 0.9, 0.01)
+
+
+async def test_the_lag_sampler_says_whether_it_runs() -> None:
+    """`running` is true between `start` and `stop`."""
+    lag = LoopLag()
+    assert not lag.running
+    lag.start()
+    assert lag.running
+    await lag.stop()
+    assert not lag.running

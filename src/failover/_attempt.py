@@ -19,7 +19,7 @@ import asyncio
 import math
 from typing import TypeVar
 
-from ._local import CURRENT_CALL, CallInfo, LoopLag
+from ._local import CURRENT_CALL, LOCAL_LAG, CallInfo, LoopLag, local_cause
 from ._request import Call, RequestState
 from .classify import Classifier
 from .clock import Clock, deadline_scope
@@ -38,9 +38,6 @@ from .types import BaseDeployment
 __all__ = ["LOCAL_LAG", "Attempts", "NothingAvailable", "Skipped"]
 
 T = TypeVar("T")
-LOCAL_LAG = 0.5  # seconds of event-loop lag during a call that make its failure our own
-_POOL_SHARE = 0.5  # a call that spent more of its time waiting for our pool failed locally
-_LOCAL_KINDS = frozenset({Kind.TIMEOUT, Kind.CONNECTION, Kind.SERVER_ERROR})
 _OVERLOAD = frozenset({Kind.RATE_LIMITED, Kind.OVERLOADED, Kind.TIMEOUT})
 
 
@@ -304,14 +301,8 @@ class Attempts:
 
     def _local_cause(self, call: Call, err: ProviderError) -> str | None:
         """ "loop_lag" or "pool_wait" when the process, not the deployment, made `err` likely."""
-        if err.kind not in _LOCAL_KINDS:
-            return None
-        info = call.info
-        if info.queued or info.pool_wait > _POOL_SHARE * max(call.attempt.latency, 1e-9):
-            return "pool_wait"
-        if self.lag is not None and self.lag.worst_since(info.started) >= self.local_lag:
-            return "loop_lag"
-        return None
+        latency = call.attempt.latency
+        return local_cause(err.kind, call.info, latency, self.lag, max_lag=self.local_lag)
 
     def _cool_down(self, call: Call, err: ProviderError) -> None:
         wait = err.retry_after if err.retry_after is not None else call.plan.retry.cooldown

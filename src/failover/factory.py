@@ -40,12 +40,12 @@ def from_config(
     if not isinstance(config, Config):
         config = load_config(config)
     clock = clock or SystemClock()
-    on_close = None
+    on_close = pools = None
     if deployment_factory is None:
         from .transport import Transport
 
         transport = Transport()
-        on_close = transport.aclose
+        on_close, pools = transport.aclose, transport.pools
 
         def deployment_factory(dep: DeploymentConfig) -> BaseDeployment:
             return _adapter(config, dep, transport, clock)
@@ -76,6 +76,7 @@ def from_config(
         clock=clock,
         resolver=resolve,
         on_close=on_close,
+        pools=pools,
         config=config,
         **kwargs,
     )

@@ -14,6 +14,9 @@ that still fails is not let half-open only to fail its trial and stay out for lo
 
 A probe that ends in a rate limit (or another outcome that is not the deployment's fault, such as
 a canary the provider rejects as a bad request) proves nothing either way and changes nothing.
+Nor does one that failed while the process itself was saturated — the event loop lagging, or
+the probe waiting for one of our own connections — by the router's own rule (`local_cause`).
+HTTP probes go over each provider's small probe pool, never queued behind traffic.
 Every healthy <-> unhealthy change is an `Event` of type "health" on the router's hooks.
 With a shared store that offers leases (Redis), one replica at a time probes each deployment.
 Everything runs on the injected clock, so tests drive it with a `FakeClock`.
@@ -29,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._local import CURRENT_CALL, CallInfo, LoopLag, local_cause
 from .clock import Clock, SystemClock, deadline_scope
 from .config import HealthConfig
 from .errors import Kind, ProviderError
@@ -51,7 +55,8 @@ _MESSAGE_MAX = 200
 
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
-    """How one probe ended. `ok` is None when the outcome proves nothing (a rate limit)."""
+    """How one probe ended. `ok` is None when the outcome proves nothing (a rate limit, or a
+    failure of our own making: then `local` says which, "loop_lag" or "pool_wait")."""
 
     deployment: str
     ok: bool | None
@@ -59,6 +64,7 @@ class ProbeResult:
     latency: float  # seconds
     at: float  # wall-clock seconds when the probe finished
     message: str = ""
+    local: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +73,7 @@ class ProbeResult:
             "latency_ms": round(self.latency * 1000, 3),
             "at": self.at,
             **({"message": self.message} if self.message else {}),
+            **({"local": self.local} if self.local else {}),
         }
 
 
@@ -106,7 +113,10 @@ class HealthChecker:
         rng: random.Random | None = None,
         hooks: Hooks | None = None,
         breaker: Callable[[str], BreakerLike] | None = None,
+        lag: LoopLag | None = None,
     ) -> None:
+        """`lag`: the event-loop lag sampler that tells our saturation from a deployment's
+        failure (default: the router's)."""
         router: Router | None = None
         deployments: Mapping[str, BaseDeployment]
         if isinstance(source, Router):
@@ -125,6 +135,7 @@ class HealthChecker:
         self.rng = rng or random.Random()
         self.hooks = hooks or (router.hooks if router is not None else None)
         self._breaker = breaker or (router.breaker if router is not None else None)
+        self.lag = lag or (router.lag if router is not None else None)
         self.listeners: list[ProbeListener] = []
         self._targets = {
             name: _Target(name, dep)
@@ -256,27 +267,41 @@ class HealthChecker:
 
     async def _probe(self, target: _Target) -> ProbeResult:
         started = self.clock.now()
-        timeout = self.config.timeout
-        kind, message = Kind.OK, ""
-        try:
-            async with deadline_scope(self.clock, started + timeout):
-                await self._call(target.deployment, self._probe_kind(target.name))
-        except TimeoutError:
-            kind, message = Kind.TIMEOUT, f"no answer within {timeout:g}s"
-        except ProviderError as err:
-            kind, message = err.kind, err.message
-        except Exception as exc:  # adapters should raise ProviderErrors only; be robust anyway
-            log.debug("probe of %s raised %r", target.name, exc)
-            kind, message = Kind.SERVER_ERROR, f"{type(exc).__name__}: {exc}"
+        info = CallInfo(started=asyncio.get_running_loop().time(), probe=True)
+        kind, message = await self._outcome(target, info)
+        latency = self.clock.now() - started
+        local = local_cause(kind, info, latency, self.lag)  # the router's own rule
         ok = True if kind is Kind.OK else (False if kind.policy.breaker_failure else None)
         return ProbeResult(
             target.name,
-            ok,
+            None if local is not None else ok,
             kind,
-            self.clock.now() - started,
+            latency,
             self.clock.wall(),
             message[:_MESSAGE_MAX],
+            local,
         )
+
+    async def _outcome(self, target: _Target, info: CallInfo) -> tuple[Kind, str]:
+        """Probe within the timeout: the kind it ended with, and a message when it failed.
+
+        The call is marked as a probe (`info`): HTTP adapters send it over their probe pool,
+        which notes any wait for a connection in `info`, as it does for a routed call."""
+        timeout = self.config.timeout
+        token = CURRENT_CALL.set(info)
+        try:
+            async with deadline_scope(self.clock, self.clock.now() + timeout):
+                await self._call(target.deployment, self._probe_kind(target.name))
+        except TimeoutError:
+            return Kind.TIMEOUT, f"no answer within {timeout:g}s"
+        except ProviderError as err:
+            return err.kind, err.message
+        except Exception as exc:  # adapters should raise ProviderErrors only; be robust anyway
+            log.debug("probe of %s raised %r", target.name, exc)
+            return Kind.SERVER_ERROR, f"{type(exc).__name__}: {exc}"
+        finally:
+            CURRENT_CALL.reset(token)
+        return Kind.OK, ""
 
     def _probe_kind(self, name: str) -> str:
         return self.config.recovery_probe if self._recovering(name) else self.config.probe

@@ -29,14 +29,14 @@ import functools
 import math
 import random
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._attempt import Attempts, NothingAvailable, Skipped
 from ._decisions import fallback_routes, should_panic, tries_allowed
 from ._hedge import HedgeRace
 from ._limits import Limits
-from ._local import LoopLag
+from ._local import LoopLag, PoolStats
 from ._native import Dialect, NativeComplete, NativeSource
 from ._operations import COMPLETE, EMBED, Opened, OpenStream
 from ._plans import Plans
@@ -94,6 +94,7 @@ class Router:
         resolver: Callable[[str], BaseDeployment | None] | None = None,
         config: Config | None = None,
         on_close: Callable[[], Awaitable[None]] | None = None,
+        pools: Callable[[], Iterable[PoolStats]] | None = None,
     ) -> None:
         self.clock = clock or SystemClock()
         self.rng = rng or random.Random()
@@ -106,6 +107,7 @@ class Router:
         self.streams = streams or StreamPolicy()
         self.config = config
         self._on_close = on_close
+        self._pools = pools  # the transport's connection pools, for metrics and status
         self._plans = Plans(
             routes,
             retry=self.retry,
@@ -152,6 +154,11 @@ class Router:
     def concurrency(self, deployment: str) -> AdaptiveLimit:
         """The adaptive concurrency limit of a deployment, in this process."""
         return self._attempts.limit(deployment)
+
+    def pools(self) -> list[PoolStats]:
+        """This process's connection pools to providers (none unless the router was built
+        with the transport's `pools`, as `from_config` does)."""
+        return list(self._pools()) if self._pools is not None else []
 
     # -- requests --------------------------------------------------------------------------
 

@@ -4,22 +4,33 @@ JSON requests and Server-Sent Events, and the one place where aiohttp and OS err
 
 Total attempt deadlines are the router's job (it cancels the task); the transport only makes
 sure a cancelled or failed request closes its connection instead of returning it to the pool.
+
+No hidden queue: each pool counts its connections in use, the requests waiting for one and how
+long they waited (`PoolStats`, read by metrics and status), and writes a request's wait into
+the attempt it serves (`CURRENT_CALL`), so a call that timed out in our own queue is not blamed
+on the provider. Waits are seen through aiohttp's trace signals. Health probes have a small
+pool of their own per provider (`probe_client`): they never wait behind traffic.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 import aiohttp
 import orjson
 
+from ._local import CURRENT_CALL, PoolStats, PoolWait
 from .errors import AttemptTimeout, ConnectionFailed, ProviderError, ServerError
 
 __all__ = [
     "DONE",
+    "MAX_CONNECTIONS",
+    "PROBE_CONNECTIONS",
     "HTTPClient",
     "HTTPResponse",
     "SSEDecoder",
@@ -33,6 +44,12 @@ DONE = b"[DONE]"
 USER_AGENT = "failover/0.1"
 MAX_LINE = 16 * 1024 * 1024  # one SSE line (a data: field) larger than this is not a sane stream
 DRAIN_TIMEOUT = 2.0  # how long a finished stream may take to send its last bytes before we hang up
+# Connections per provider. High on purpose: a stream holds its connection for its whole
+# length, so 1,000 streams need 1,000 connections, and a smaller pool is a queue nobody sees.
+# The real throttle is each deployment's adaptive concurrency limit (at most 10,000 too);
+# this bound only stops a runaway from exhausting the process's file descriptors.
+MAX_CONNECTIONS = 10_000
+PROBE_CONNECTIONS = 4  # health probes' own pool per provider: one probe per deployment at a time
 
 
 class SSEEvent(NamedTuple):
@@ -197,6 +214,22 @@ class StreamResponse:
         return ConnectionFailed(f"malformed event stream: {exc}", deployment=self._deployment)
 
 
+async def _on_queued(_: Any, ctx: SimpleNamespace, __: Any) -> None:
+    ctx.trace_request_ctx.start()  # the request's PoolWait
+
+
+async def _on_dequeued(_: Any, ctx: SimpleNamespace, __: Any) -> None:
+    ctx.trace_request_ctx.end()
+
+
+def _pool_trace() -> aiohttp.TraceConfig:
+    """aiohttp's view of the pool: when a request starts and stops waiting for a connection."""
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_queued_start.append(_on_queued)
+    trace.on_connection_queued_end.append(_on_dequeued)
+    return trace
+
+
 class HTTPClient:
     """One provider's keep-alive connection pool. Every error leaves as a `ProviderError`."""
 
@@ -206,9 +239,10 @@ class HTTPClient:
         *,
         connect_timeout: float = 5.0,
         read_timeout: float | None = None,
-        limit: int = 256,
+        limit: int = MAX_CONNECTIONS,
         keepalive_timeout: float = 30.0,
         trust_env: bool = False,
+        pool: str = "traffic",
     ) -> None:
         self.name = name
         self._trust_env = trust_env
@@ -217,24 +251,49 @@ class HTTPClient:
         self._limit = limit
         self._keepalive_timeout = keepalive_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._watched: aiohttp.ClientSession | None = None
         self._draining: set[asyncio.Task[None]] = set()
+        self.stats = PoolStats(name, pool, limit)
+        # Tracing costs about 15 us of CPU a request, so only requests that could wait for a
+        # connection are traced. `active` counts a request from before it asks for a
+        # connection until the connection is back (never fewer than the connector holds), and
+        # a request reaches the connector's check without yielding to the loop: one that
+        # starts with at most half the pool counted finds a connection free.
+        self._watch_from = limit // 2 if limit else math.inf
 
     def _client(self) -> aiohttp.ClientSession:
-        # created on first use so it binds to the running loop, not the one at construction
+        """The session of untraced requests (created on first use so it binds to the running
+        loop, not the one at construction)."""
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
                 limit=self._limit, keepalive_timeout=self._keepalive_timeout, ttl_dns_cache=300
             )
-            timeout = aiohttp.ClientTimeout(
-                total=None, sock_connect=self._connect_timeout, sock_read=self._read_timeout
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=timeout,
-                headers={"user-agent": USER_AGENT},
-                trust_env=self._trust_env,  # HTTP(S)_PROXY / NO_PROXY from the environment
-            )
+            self._session = self._make_session(connector, owner=True)
+            # the traced session shares the connector: one pool, one limit, one queue
+            self._watched = self._make_session(connector, owner=False)
         return self._session
+
+    def _make_session(
+        self, connector: aiohttp.BaseConnector, *, owner: bool
+    ) -> aiohttp.ClientSession:
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self._connect_timeout, sock_read=self._read_timeout
+        )
+        return aiohttp.ClientSession(
+            connector=connector,
+            connector_owner=owner,
+            timeout=timeout,
+            headers={"user-agent": USER_AGENT},
+            trust_env=self._trust_env,  # HTTP(S)_PROXY / NO_PROXY from the environment
+            trace_configs=None if owner else [_pool_trace()],
+        )
+
+    def _pick(self) -> aiohttp.ClientSession:
+        """The session for the request being opened (already counted in `stats.active`)."""
+        session = self._client()
+        if self.stats.active > self._watch_from and self._watched is not None:
+            return self._watched
+        return session
 
     async def request(
         self,
@@ -246,14 +305,18 @@ class HTTPClient:
         deployment: str | None = None,
     ) -> HTTPResponse:
         """Send a request and read the whole response."""
-        resp = await self._open(method, url, headers, body, deployment)
+        self.stats.active += 1
         try:
-            data = await resp.read()
-        except BaseException as exc:
-            resp.close()  # a half-read connection must not go back to the pool
-            if isinstance(exc, _CLIENT_ERRORS):
-                raise map_client_error(exc, deployment=deployment) from exc
-            raise
+            resp = await self._open(method, url, headers, body, deployment)
+            try:
+                data = await resp.read()
+            except BaseException as exc:
+                resp.close()  # a half-read connection must not go back to the pool
+                if isinstance(exc, _CLIENT_ERRORS):
+                    raise map_client_error(exc, deployment=deployment) from exc
+                raise
+        finally:
+            self.stats.active -= 1
         return HTTPResponse(resp.status, resp.headers, data)
 
     async def post_json(
@@ -280,17 +343,24 @@ class HTTPClient:
         deployment: str | None = None,
     ) -> AsyncIterator[StreamResponse]:
         """Open a streaming request. Leaving before its end, failing or being cancelled hangs up."""
-        resp = await self._open(method, url, headers, body, deployment)
-        stream = StreamResponse(resp, deployment)
+        self.stats.active += 1
+        held = True  # this request's count in `active`, until its connection is handed back
         try:
-            yield stream
-        except BaseException:
-            resp.close()
-            raise
-        if stream.ended:
-            self._finish(resp)
-        else:  # reading the rest of an abandoned answer would cost more than a new connection
-            resp.close()
+            resp = await self._open(method, url, headers, body, deployment)
+            stream = StreamResponse(resp, deployment)
+            try:
+                yield stream
+            except BaseException:
+                resp.close()
+                raise
+            if stream.ended:
+                held = False
+                self._finish(resp)
+            else:  # reading the rest of an abandoned answer would cost more than a new one
+                resp.close()
+        finally:
+            if held:
+                self.stats.active -= 1
 
     async def _open(
         self,
@@ -301,21 +371,32 @@ class HTTPClient:
         deployment: str | None,
     ) -> aiohttp.ClientResponse:
         """Send a request and wait for the response's head, errors mapped at this boundary."""
+        wait = PoolWait(self.stats, CURRENT_CALL.get())  # told by the trace, if traced
         try:
-            return await self._client().request(method, url, data=body, headers=headers)
+            return await self._pick().request(
+                method, url, data=body, headers=headers, trace_request_ctx=wait
+            )
         except _CLIENT_ERRORS as exc:
             raise map_client_error(exc, deployment=deployment) from exc
+        finally:
+            wait.close()
 
     def _finish(self, resp: aiohttp.ClientResponse) -> None:
-        """Return a finished stream's connection to the pool once its last bytes are in."""
+        """Return a finished stream's connection to the pool once its last bytes are in (and
+        only then stop counting it in `stats.active`)."""
         if resp.content.is_eof():
             resp.release()
+            self.stats.active -= 1
             return
         # the terminating chunk usually trails the last event by microseconds; wait for it in
         # the background so the caller is not delayed and the keep-alive connection is reused
         task = asyncio.get_running_loop().create_task(_drain(resp))
         self._draining.add(task)
-        task.add_done_callback(self._draining.discard)
+        task.add_done_callback(self._drained)
+
+    def _drained(self, task: asyncio.Task[None]) -> None:
+        self._draining.discard(task)
+        self.stats.active -= 1
 
     async def settle(self) -> None:
         """Wait until finished streams have handed their connections back to the pool."""
@@ -328,13 +409,20 @@ class HTTPClient:
             task.cancel()
         if self._draining:
             await asyncio.gather(*self._draining, return_exceptions=True)
+        if self._watched is not None:
+            await self._watched.close()  # leaves the shared connector to its owner
+            self._watched = None
         if self._session is not None:
             await self._session.close()
             self._session = None
 
     def __repr__(self) -> str:
         state = "open" if self._session is not None and not self._session.closed else "idle"
-        return f"<HTTPClient {self.name} {state}>"
+        stats = self.stats
+        return (
+            f"<HTTPClient {self.name} {stats.pool} {state}: {stats.in_use}/{stats.limit or 'inf'}"
+            f" in use, {stats.waiting} waiting>"
+        )
 
 
 async def _drain(resp: aiohttp.ClientResponse) -> None:
@@ -354,14 +442,17 @@ class Transport:
     def __init__(
         self,
         *,
-        limit_per_provider: int = 256,
+        limit_per_provider: int = MAX_CONNECTIONS,
+        probe_limit: int = PROBE_CONNECTIONS,
         keepalive_timeout: float = 30.0,
         trust_env: bool = False,
     ) -> None:
         self._limit = limit_per_provider
+        self._probe_limit = probe_limit
         self._keepalive_timeout = keepalive_timeout
         self._trust_env = trust_env
         self._clients: dict[str, HTTPClient] = {}
+        self._probes: dict[str, HTTPClient] = {}
 
     def client(
         self,
@@ -374,19 +465,49 @@ class Transport:
         """The pool for `provider`; the first caller's settings make it."""
         found = self._clients.get(provider)
         if found is None:
-            found = self._clients[provider] = HTTPClient(
-                provider,
-                connect_timeout=connect_timeout,
-                read_timeout=read_timeout,
-                limit=limit or self._limit,
-                keepalive_timeout=self._keepalive_timeout,
-                trust_env=self._trust_env,
+            found = self._clients[provider] = self._make(
+                provider, connect_timeout, read_timeout, limit or self._limit, "traffic"
             )
         return found
 
+    def probe_client(
+        self, provider: str, *, connect_timeout: float = 5.0, read_timeout: float | None = None
+    ) -> HTTPClient:
+        """The health probes' own small pool for `provider`: a probe never waits for a
+        connection behind traffic, so a busy provider is not taken for a dead one."""
+        found = self._probes.get(provider)
+        if found is None:
+            found = self._probes[provider] = self._make(
+                provider, connect_timeout, read_timeout, self._probe_limit, "probe"
+            )
+        return found
+
+    def _make(
+        self,
+        provider: str,
+        connect_timeout: float,
+        read_timeout: float | None,
+        limit: int,
+        pool: str,
+    ) -> HTTPClient:
+        return HTTPClient(
+            provider,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            limit=limit,
+            keepalive_timeout=self._keepalive_timeout,
+            trust_env=self._trust_env,
+            pool=pool,
+        )
+
+    def pools(self) -> list[PoolStats]:
+        """The state of every pool: each provider's traffic pool, then the probe pools."""
+        return [c.stats for c in (*self._clients.values(), *self._probes.values())]
+
     async def aclose(self) -> None:
-        """Close every provider's pool."""
-        clients, self._clients = list(self._clients.values()), {}
+        """Close every provider's pools."""
+        clients = [*self._clients.values(), *self._probes.values()]
+        self._clients, self._probes = {}, {}
         for client in clients:
             await client.aclose()
 

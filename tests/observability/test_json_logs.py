@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ import orjson
 import pytest
 from obs_helpers import HI, two_routes
 
-from failover import Event, FakeClock, Router
+from failover import Event, FakeClock, Kind, Router
 from failover.observability import RequestLogger, configure_logging, redact
 from failover.testing import fail
 
@@ -144,3 +145,14 @@ def test_redact_masks_keys_tokens_and_secret_parameters() -> None:
     assert "abcdef123456" not in text and "1234567890abcdefghij" not in text
     assert "eyJhbGciOi" not in text and "hunter2" not in text
     assert "alt=sse" in text
+
+
+async def test_a_call_failed_for_local_reasons_is_marked(clock: FakeClock, logs: Captured) -> None:
+    """A request whose call failed while the process was saturated lists it under `local`."""
+    router = two_routes(clock, primary=[fail(Kind.TIMEOUT)])
+    RequestLogger(router)
+    router.lag.note(asyncio.get_running_loop().time() + 60, 2.0)  # lag during every call
+    await router.complete("smart", HI)
+    (line,) = logs.of("failover.request")
+    assert line["outcomes"] == ["timeout", "ok"]
+    assert line["local"] == ["primary:loop_lag"]

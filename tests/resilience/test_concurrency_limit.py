@@ -106,3 +106,29 @@ def test_disabled_never_saturates() -> None:
     limit = AdaptiveLimit("d", ConcurrencyPolicy(enabled=False, initial=1, min_limit=1))
     assert all(limit.try_acquire() for _ in range(100))
     assert not limit.saturated
+
+
+async def test_waiting_counts_the_calls_still_waiting_for_a_slot() -> None:
+    """`waiting` counts callers blocked on the limit, and drops as slots are handed on."""
+    limit = AdaptiveLimit("d", ConcurrencyPolicy(initial=1, min_limit=1))
+    assert limit.try_acquire()
+    tasks = [asyncio.ensure_future(limit.acquire()) for _ in range(2)]
+    await asyncio.sleep(0)
+    assert limit.waiting == 2
+    limit.release()  # handed to the first waiter
+    assert limit.waiting == 1
+    tasks[1].cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert limit.waiting == 0
+
+
+async def test_room_the_limit_grows_goes_to_waiting_calls_at_once() -> None:
+    """When an answer raises the limit, a waiting call gets the new slot right away instead
+    of waiting for a call to end (long streams hold their slots for their whole length)."""
+    limit = AdaptiveLimit("d", ConcurrencyPolicy(initial=2, min_limit=1))
+    assert limit.try_acquire() and limit.try_acquire()
+    waiting = asyncio.ensure_future(limit.acquire())
+    await asyncio.sleep(0)
+    limit.answered()  # slow start: 2 -> 3
+    await asyncio.sleep(0)
+    assert waiting.done() and (limit.in_flight, limit.waiting) == (3, 0)

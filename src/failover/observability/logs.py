@@ -5,7 +5,8 @@
      "attempts":2,"outcomes":["server_error","ok"],"latency_ms":412.5}
 
 A stream that broke after content reached the caller adds `broke_after_chars` and its
-`recoveries` (`["continue:anthropic/claude:ok"]`, empty when none could be tried).
+`recoveries` (`["continue:anthropic/claude:ok"]`, empty when none could be tried). Calls that
+failed for the process's own reasons add `local` (`["openai/gpt-4o:pool_wait"]`).
 
 Never a prompt, a completion or a key: request lines hold names, kinds and timings only, and
 free text that comes from providers (error messages in events) goes through `redact` first.
@@ -155,6 +156,9 @@ def request_fields(trace: Trace, kind: Kind, latency: float | None) -> dict[str,
     skipped = [f"{a.deployment}:{a.skipped}" for a in trace.attempts if a.skipped is not None]
     if skipped:
         fields["skipped"] = skipped
+    local = [f"{a.deployment}:{a.local}" for a in calls if a.local is not None]
+    if local:  # failed while the process was saturated: blamed on no deployment
+        fields["local"] = local
     fields.update(_stream_fields(calls))
     if winner is not None and winner.route != trace.route:
         fields["fallback_route"] = winner.route

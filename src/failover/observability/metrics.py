@@ -23,7 +23,8 @@ from prometheus_client.metrics import MetricWrapperBase
 from ..errors import Kind
 from ..events import Event, StreamBreak
 from ..resilience.breaker import BreakerState
-from ..trace import Attempt, Trace
+from ..trace import Attempt, Skip, Trace
+from .saturation import SaturationMetrics
 from .slo import SloMetrics
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ BREAKER_STATE_VALUES: dict[BreakerState, int] = {
     BreakerState.DISABLED: 4,
 }
 EVENT_TYPES = frozenset({"breaker", "health", "panic", "fallback", "chaos", "config"})
-SKIP_REASONS = frozenset({"open", "unhealthy", "cooling_down"})
+SKIP_REASONS = frozenset(s.value for s in Skip)
 BUDGETS = frozenset({"retry", "hedge"})
 BREAK_OUTCOMES = frozenset({"continued", "restarted", "failed"})
 _KINDS = frozenset(k.value for k in Kind)
@@ -110,6 +111,10 @@ class Metrics:
         self._define()
         self.slo = SloMetrics(self.router, self.registry, self.route_names, slos)
         self.registry.register(_LiveState(self))
+        # the process's own saturation: loop lag, pools, concurrency, local failures
+        self.saturation = SaturationMetrics(
+            router, self.registry, self.deployment_names, self.deployment
+        )
         self.attach()
 
     def _define(self) -> None:
@@ -133,7 +138,8 @@ class Metrics:
         self.skips = _Family(
             Counter(
                 "failover_skips",
-                "Candidates skipped without a call (breaker open, unhealthy, cooling down).",
+                "Candidates skipped without a call (breaker open, unhealthy, cooling down, "
+                "at its concurrency limit, quota spent).",
                 ["route", "deployment", "reason"],
                 registry=r,
             )
@@ -279,6 +285,8 @@ class Metrics:
         deployment = self.deployment(attempt.deployment)
         outcome = Kind.CANCELLED.value if attempt.cancelled else _kind(attempt.kind)
         self.attempts.get(self.route(attempt.route), deployment, outcome).inc()
+        if attempt.local is not None:
+            self.saturation.on_local(deployment, attempt.local)
         if outcome == "ok":
             self.latency.get(deployment).observe(attempt.latency)
             if attempt.ttft is not None:

@@ -5,6 +5,7 @@
      "routes": {"smart": {"strategy": "priority", "fallbacks": ["fast"], "hedge": false,
                           "state": "ok" | "degraded" | "down", "available": 2,
                           "deployments": [{...one per deployment, see `deployment_status`...}]}},
+     "local": {...the process's own saturation, see `local_status`...},
      "events": [{...newest last...}]}
 
 Every value is a plain JSON type; durations are in seconds (`_s`) or milliseconds (`_ms`).
@@ -14,10 +15,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .._local import LOCAL_LAG
 from ..chaos import FaultInjector
 from ..resilience.breaker import BreakerState
 from ..route import Route
 from .logs import redact
+from .saturation import LAG_WINDOW
 
 if TYPE_CHECKING:
     from ..health import HealthChecker
@@ -25,7 +28,7 @@ if TYPE_CHECKING:
     from ..state.base import BreakerLike
     from .recent import EventLog
 
-__all__ = ["deployment_status", "route_status", "snapshot"]
+__all__ = ["deployment_status", "local_status", "route_status", "snapshot"]
 
 
 def snapshot(
@@ -53,7 +56,24 @@ def snapshot(
             name: route_status(router, name, route, checker)
             for name, route in router.routes.items()
         },
+        "local": local_status(router),
         "events": events.recent(event_limit) if events is not None else [],
+    }
+
+
+def local_status(router: Router) -> dict[str, Any]:
+    """The process's own saturation: how late its event loop wakes, and how full each
+    provider's connection pools are (failures during either are blamed on no deployment)."""
+    lag = router.lag
+    return {
+        "loop_lag": {
+            "sampling": lag.running,
+            "lag_ms": _ms(lag.current),
+            "max_ms": _ms(lag.recent(LAG_WINDOW)),
+            "window_s": LAG_WINDOW,
+            "threshold_ms": _ms(LOCAL_LAG),
+        },
+        "pools": [pool.to_dict() for pool in router.pools()],
     }
 
 
@@ -84,7 +104,8 @@ def deployment_status(
     *,
     deployment: object | None = None,
 ) -> dict[str, Any]:
-    """One deployment: breaker, health, cool-down and what its recent calls looked like."""
+    """One deployment: breaker, health, cool-down, concurrency and what its recent calls
+    looked like."""
     store, now = router.store, router.clock.now()
     breaker = router.breaker(name)
     state = breaker.state
@@ -107,11 +128,18 @@ def deployment_status(
         "latency_ewma_ms": _ms(stats.latency_ewma),
         "ttft_ewma_ms": _ms(stats.ttft_ewma),
         "in_flight": stats.in_flight,
+        "concurrency": _concurrency(router, name),
         "samples": stats.samples,
         "last_error": redact(stats.last_error) if stats.last_error else None,
         "health": checker.status(name) if checker is not None else None,
         "chaos": _chaos(deployment),
     }
+
+
+def _concurrency(router: Router, name: str) -> dict[str, Any]:
+    """The deployment's adaptive concurrency limit in this process."""
+    limit = router.concurrency(name)
+    return {"limit": int(limit.limit), "in_flight": limit.in_flight, "waiting": limit.waiting}
 
 
 def _chaos(deployment: object) -> list[str] | None:

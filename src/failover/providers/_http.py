@@ -1,6 +1,7 @@
 """`HTTPAdapter`: what the HTTP provider adapters share — identity, credentials kept out of
-every message and repr, JSON requests over the shared transport, and provider error bodies
-mapped to the error tree (`classify_status` + `parse_retry_after`)."""
+every message and repr, JSON requests over the shared transport (health probes over the
+provider's own probe pool), and provider error bodies mapped to the error tree
+(`classify_status` + `parse_retry_after`)."""
 
 from __future__ import annotations
 
@@ -65,11 +66,16 @@ class HTTPAdapter(BaseDeployment):
         self._clock = clock or SystemClock()
         self._owns_transport = transport is None
         self._transport = transport or Transport()
-        self._http: HTTPClient = self._transport.client(
-            provider_name or self.base_url,
+        pool = provider_name or self.base_url
+        read_timeout = self.options.read_timeout
+        self._traffic: HTTPClient = self._transport.client(
+            pool,
             connect_timeout=connect_timeout,
-            read_timeout=self.options.read_timeout,
+            read_timeout=read_timeout,
             limit=self.options.max_connections,
+        )
+        self._probes: HTTPClient = self._transport.probe_client(
+            pool, connect_timeout=connect_timeout, read_timeout=read_timeout
         )
         self._headers = {
             "content-type": "application/json",
@@ -119,6 +125,13 @@ class HTTPAdapter(BaseDeployment):
     @abc.abstractmethod
     async def probe(self) -> None:
         """A cheap authenticated request: every HTTP provider has one."""
+
+    @property
+    def _http(self) -> HTTPClient:
+        """The provider's pool for this call: the probe pool while a health check runs (it
+        marks its call `probe`), so a probe never queues behind traffic; else the traffic's."""
+        call = CURRENT_CALL.get()
+        return self._probes if call is not None and call.probe else self._traffic
 
     async def aclose(self) -> None:
         """Close the transport if this adapter made its own; a shared one is its owner's."""

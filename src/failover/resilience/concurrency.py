@@ -54,6 +54,11 @@ class AdaptiveLimit:
         self._waiters: deque[asyncio.Future[None]] = deque()
 
     @property
+    def waiting(self) -> int:
+        """Calls waiting for a slot."""
+        return sum(1 for waiter in self._waiters if not waiter.done())
+
+    @property
     def saturated(self) -> bool:
         """Every slot is taken."""
         return self.policy.enabled and self.in_flight >= int(self.limit)
@@ -90,6 +95,7 @@ class AdaptiveLimit:
         copes, so a busy one may have more."""
         if self.in_flight >= self.limit / 2:
             self._grow()
+            self._wake()  # the room it grew goes to calls waiting now, not at the next release
 
     def overloaded(self) -> None:
         """A call holding a slot met a 429, a 503/529 or a timeout: less room than we thought."""

@@ -4,8 +4,11 @@
     GET  /health/ready                       200 when a config is loaded and not shutting down
     GET  /metrics                            Prometheus metrics
     GET  /admin/status                       routes, deployments (breaker, health, cool-down,
-                                             success rate, latency p50/p95, in flight, last
-                                             error), recent events, and the gateway's own state
+                                             success rate, latency p50/p95, in flight,
+                                             concurrency limit, last error), the process's own
+                                             saturation (event-loop lag, each provider's
+                                             connection pools), recent events, and the
+                                             gateway's own state
     GET  /admin/events?after=ID              recent events (breaker, health, config ...)
     POST /admin/deployments/{name}/drain     take a deployment out of rotation (breaker forced open)
     POST /admin/deployments/{name}/restore   put it back (breaker closed, counts cleared)
