@@ -127,6 +127,8 @@ def build_store(config: Config, clock: Clock) -> StateStore:
 
     `redis://host:6379/0?namespace=prod` keeps this gateway's keys under `prod:` (default
     `failover:`); replicas share state exactly when they share the Redis and the namespace.
+    `redis+sentinel://` finds the master through Sentinel, `redis+cluster://` uses a Redis
+    Cluster (`failover.config.state` describes the URLs, checked when the config loads).
     Nothing connects here: the store connects on first use (or `await store.start()`), so it
     can be built before a fork.
     """
@@ -134,12 +136,9 @@ def build_store(config: Config, clock: Clock) -> StateStore:
         from .state.memory import MemoryStore
 
         return MemoryStore(clock=clock)
-    if config.state.startswith(("redis://", "rediss://", "unix://")):
-        from .state.redis import RedisStore, split_namespace
+    from .state.redis import RedisStore
 
-        try:
-            url, namespace = split_namespace(config.state)
-            return RedisStore(url, clock=clock, namespace=namespace or "failover")
-        except ValueError as exc:
-            raise ConfigError(f"state: {exc}") from exc
-    raise ConfigError(f"state: {config.state!r} is not supported (use 'memory' or redis://)")
+    try:
+        return RedisStore(config.state, clock=clock)
+    except ValueError as exc:
+        raise ConfigError(f"state: {exc}") from exc

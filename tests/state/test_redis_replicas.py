@@ -21,7 +21,7 @@ from failover import (
 )
 from failover.factory import build_store
 from failover.resilience.breaker import Result
-from failover.state.redis import RedisStore, split_namespace
+from failover.state.redis import RedisStore
 from failover.state.shared import SharedBreaker
 from failover.testing import ScriptedDeployment, fail, ok
 from redis_server import RedisServer
@@ -288,17 +288,19 @@ async def test_build_store_makes_a_redis_store_for_redis_urls(redis_server: Redi
 
 
 @pytest.mark.parametrize(
-    ("url", "expected"),
+    ("url", "namespace", "expected"),
     [
-        ("redis://h:1/0", ("redis://h:1/0", None)),
-        ("redis://h:1/0?namespace=x", ("redis://h:1/0", "x")),
-        ("rediss://u:p@h:1/2?ssl_cert_reqs=none&namespace=y",
-         ("rediss://u:p@h:1/2?ssl_cert_reqs=none", "y")),
+        ("redis://h:1/0", None, "failover"),
+        ("redis://h:1/0?namespace=x", None, "x"),
+        ("rediss://u:p@h:1/2?ssl_cert_reqs=none&namespace=y", None, "y"),
+        ("redis://h:1/0?namespace=x", "given", "given"),
     ],
-)  # fmt: skip
-def test_namespace_comes_out_of_the_url(url: str, expected: tuple[str, str | None]) -> None:
-    """The namespace query parameter is ours; the rest of the URL goes to redis-py as it was."""
-    assert split_namespace(url) == expected
+)
+def test_namespace_comes_from_the_url_unless_given(
+    url: str, namespace: str | None, expected: str
+) -> None:
+    """The URL's namespace= names the store's namespace; the `namespace` argument wins."""
+    assert RedisStore(url, namespace=namespace).namespace == expected
 
 
 async def test_close_stops_everything(make_store: MakeStore) -> None:

@@ -71,10 +71,13 @@ def test_memory_store_describes_itself_as_memory(clock: FakeClock) -> None:
 
 
 def test_redis_store_describes_its_namespace_replica_and_health(clock: FakeClock) -> None:
-    """RedisStore reports its namespace, replica id and whether Redis has failed it."""
-    store = RedisStore("redis://127.0.0.1:1/0", clock=clock, namespace="prod")
+    """RedisStore reports its Redis (without the password), namespace, replica id and whether
+    Redis has failed it."""
+    store = RedisStore("redis://:secret@127.0.0.1:1/0", clock=clock, namespace="prod")
     assert store.describe() == {
         "backend": "redis",
+        "mode": "server",
+        "redis": "redis://127.0.0.1:1/0",
         "namespace": "prod",
         "replica": store.replica_id,
         "degraded": False,

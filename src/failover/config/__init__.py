@@ -8,8 +8,9 @@ Every section is checked here, when the config is loaded: what `failover check` 
 `failover serve` runs.
 
 One module per section: `server`, `providers`, `routes`, `policies` (retry, breaker,
-timeouts, health, hedge), `slo` (service level objectives), `observability`, `chaos`; `root`
-holds `Config` and loading; `base` the strict model, the units and the error messages.
+timeouts, health, hedge), `slo` (service level objectives), `observability`, `chaos`,
+`state` (the Redis URL of `state:`); `root` holds `Config` and loading; `base` the strict
+model, the units and the error messages.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ from .root import Config, DefaultsConfig, interpolate, load_config
 from .routes import FALLBACK_FIELDS, DeploymentConfig, RouteConfig
 from .server import ServerConfig
 from .slo import QUANTILES, SLO_WINDOWS, LatencyObjectives, SloConfig, SloWindow, parse_window
+from .state import STATE_SCHEMES, RedisMode, RedisTarget, parse_redis_url
 
 __all__ = [
     "DEFAULT_WEBHOOK_EVENTS",
@@ -92,6 +94,7 @@ __all__ = [
     "OPTIONS_BY_KIND",
     "QUANTILES",
     "SLO_WINDOWS",
+    "STATE_SCHEMES",
     "AnthropicOptions",
     "AzureOptions",
     "BaseFault",
@@ -129,6 +132,8 @@ __all__ = [
     "ProviderOptions",
     "Rate",
     "RateLimitFault",
+    "RedisMode",
+    "RedisTarget",
     "RefusePrefillFault",
     "ResetFault",
     "RetryConfig",
@@ -151,6 +156,7 @@ __all__ = [
     "load_config",
     "parse_duration",
     "parse_rate",
+    "parse_redis_url",
     "parse_size",
     "parse_window",
     "policy_defaults",

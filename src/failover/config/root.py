@@ -9,7 +9,6 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
@@ -29,10 +28,9 @@ from .providers import ProviderConfig
 from .routes import FALLBACK_FIELDS, RouteConfig
 from .server import ServerConfig
 from .slo import SloConfig
+from .state import parse_redis_url
 
 __all__ = ["Config", "DefaultsConfig", "interpolate", "load_config"]
-
-_STATE_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class DefaultsConfig(StrictModel):
@@ -60,11 +58,10 @@ class Config(StrictModel):
     @field_validator("state")
     @classmethod
     def _known_store(cls, value: str) -> str:
-        if value != "memory" and not value.startswith(_STATE_SCHEMES):
-            raise ValueError("state must be 'memory' or a redis:// URL")
-        namespaces = [v for k, v in parse_qsl(urlsplit(value).query, True) if k == "namespace"]
-        if namespaces and not namespaces[-1]:
-            raise ValueError("namespace= must not be empty")
+        # the whole URL is checked here (schemes, hosts, options, certificate files), so
+        # that `failover check` refuses exactly what building the store would
+        if value != "memory":
+            parse_redis_url(value)
         return value
 
     @model_validator(mode="after")

@@ -31,26 +31,23 @@ import socket
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
-from redis.maint_notifications import MaintNotificationsConfig
 
 from ..clock import Clock, SystemClock
+from ..config.state import parse_redis_url
 from ..resilience.breaker import BreakerEvent, BreakerPolicy, BreakerState, Result
 from ..stats import DeploymentStats
 from ._lua import SCRIPT, SHA
+from .backend import Backend, Client
 from .base import StateStore
 from .outbox import Outbox
 from .shared import SharedBreaker, SharedBudget
 from .snapshot import SetMode, Snapshot
 from .wire import Command, Wire
 
-__all__ = ["RedisStore", "split_namespace"]
+__all__ = ["RedisStore"]
 
 log = logging.getLogger("failover.state")
 
@@ -62,7 +59,12 @@ _CODES = {(False, False): "00", (True, False): "10", (False, True): "01", (True,
 
 
 class RedisStore(StateStore):
-    """State shared by every replica that uses the same Redis and `namespace`."""
+    """State shared by every replica that uses the same Redis and `namespace`.
+
+    `url` is a `state` URL: one server (`redis://`, `rediss://`, `unix://`), a master found
+    through Sentinel (`redis+sentinel://`) or a Cluster (`redis+cluster://`); see
+    `failover.config.state`. Its `namespace=` applies unless `namespace` is given.
+    """
 
     def __init__(
         self,
@@ -70,17 +72,18 @@ class RedisStore(StateStore):
         *,
         clock: Clock | None = None,
         rng: random.Random | None = None,
-        namespace: str = "failover",
+        namespace: str | None = None,
         local_timeout: float = 0.05,
         sync_timeout: float = 0.5,
         flush_interval: float = 0.005,
         refresh_interval: float = 5.0,
         ttl: float = 3600.0,
         probe_timeout: float = 120.0,
-        client: Redis | None = None,
+        client: Client | None = None,
     ) -> None:
+        target = parse_redis_url(url)  # a ValueError says what is wrong with it
         self.clock = clock or SystemClock()
-        self.namespace = namespace
+        self.namespace = namespace = namespace or target.namespace or "failover"
         self.local_timeout = local_timeout
         self.sync_timeout = sync_timeout
         self.flush_interval = flush_interval
@@ -91,18 +94,21 @@ class RedisStore(StateStore):
         self.redis_errors = 0  # failed Redis calls since start
         self.last_error: str | None = None
         self._rng = rng or random.Random()
-        self._owns_client = client is None
-        self._redis: Redis = client or Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_connect_timeout=sync_timeout,
-            socket_timeout=None,  # every call has its own deadline; redis-py would add wait_for
-            retry=Retry(NoBackoff(), 0),  # we fall back instead of retrying
-            maint_notifications_config=MaintNotificationsConfig(enabled=False),  # no extra RTT
-            client_name=f"failover:{self.replica_id}",
+        self._backend = (
+            Backend.wrap(client)
+            if client is not None
+            else Backend.build(
+                target, connect_timeout=sync_timeout, client_name=f"failover:{self.replica_id}"
+            )
         )
+        self._redis: Client = self._backend.client
         self._wire = Wire(
-            namespace, clock=self.clock, rng=self._rng, ttl=ttl, probe_timeout=probe_timeout
+            namespace,
+            clock=self.clock,
+            rng=self._rng,
+            ttl=ttl,
+            probe_timeout=probe_timeout,
+            hash_tags=self._backend.hash_tags,
         )
         self._channel = self._wire.channel
         self._breakers: dict[str, SharedBreaker] = {}
@@ -208,9 +214,12 @@ class RedisStore(StateStore):
         return self._degraded
 
     def describe(self) -> dict[str, Any]:
-        """Redis, which namespace, this replica's id, and whether Redis answers."""
+        """Which Redis (and how found), which namespace, this replica's id, and whether Redis
+        answers."""
         return {
             "backend": "redis",
+            "mode": self._backend.mode,  # server, sentinel or cluster
+            "redis": self._backend.where or None,  # the URL without credentials
             "namespace": self.namespace,
             "replica": self.replica_id,
             "degraded": self._degraded,
@@ -265,8 +274,7 @@ class RedisStore(StateStore):
                 with contextlib.suppress(Exception):
                     await self.flush()
             await _stop(tasks[1])
-        if self._owns_client:
-            await self._redis.aclose()
+        await self._backend.aclose()
 
     # -- request-path Redis calls (bounded by local_timeout) -----------------------------------
 
@@ -386,9 +394,12 @@ class RedisStore(StateStore):
             pubsub = self._redis.pubsub()
             try:
                 async with asyncio.timeout(self.sync_timeout):
-                    await pubsub.subscribe(self._channel)
+                    # loaded first: a cluster client re-reads its slot map on this call, so
+                    # the subscription goes to a node that is there (after a failover, the
+                    # new master has not got the script either)
                     await self._redis.script_load(SCRIPT)
                     await self._check_incarnation()
+                    await pubsub.subscribe(self._channel)
                 await self._sync()
                 self._recovered()
                 delay = _RECONNECT[0]
@@ -428,10 +439,12 @@ class RedisStore(StateStore):
 
     async def _check_incarnation(self) -> None:
         """A restarted (or failed-over) Redis numbers generations afresh: forget ours."""
-        info = await self._redis.info("server")
-        run_id = str(info.get("run_id", ""))
+        run_id = await self._backend.incarnation()
         if self._run_id is not None and run_id != self._run_id:
-            log.warning("redis restarted (run_id %s): re-reading the shared state", run_id[:8])
+            log.warning(
+                "redis restarted or failed over (run_id %s): re-reading the shared state",
+                run_id[:8],
+            )
             for breaker in self._breakers.values():
                 breaker.rebase()
         self._run_id = run_id
@@ -508,17 +521,6 @@ class RedisStore(StateStore):
             f"<RedisStore {self.namespace} {mode} breakers={len(self._breakers)} "
             f"unhealthy={len(self._unhealthy)} redis_errors={self.redis_errors}>"
         )
-
-
-def split_namespace(url: str) -> tuple[str, str | None]:
-    """Take a `namespace=` query parameter out of a Redis URL (redis-py would reject it)."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    namespaces = [value for key, value in query if key == "namespace"]
-    if namespaces and not namespaces[-1]:
-        raise ValueError("namespace= must not be empty")
-    rest = urlencode([(key, value) for key, value in query if key != "namespace"])
-    return urlunsplit(parts._replace(query=rest)), (namespaces[-1] if namespaces else None)
 
 
 class _Unreachable(Exception):

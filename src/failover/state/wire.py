@@ -10,6 +10,13 @@
 
 Every key carries a TTL (`ttl`, or the cool-down's own end) except a breaker drained or
 disabled by hand, which lasts until it is reset by hand.
+
+On a Redis Cluster (`hash_tags`) the name is a hash tag, `{namespace}:breaker:{{deployment}}`
+(`failover:breaker:{openai/gpt-4o}`): Redis hashes only what is between the first `{` and
+the next `}`, so a breaker's hash and its window, which one script call touches together,
+share a slot, while different deployments spread over the nodes. Braces (and `%`) inside the
+namespace and the name are percent-encoded there, so the first brace is always the tag's and
+the tag is never empty, whatever a deployment is called.
 """
 
 from __future__ import annotations
@@ -51,10 +58,19 @@ class Wire:
     """Builds the commands of one namespace; times are the clock's wall time."""
 
     def __init__(
-        self, namespace: str, *, clock: Clock, rng: random.Random, ttl: float, probe_timeout: float
+        self,
+        namespace: str,
+        *,
+        clock: Clock,
+        rng: random.Random,
+        ttl: float,
+        probe_timeout: float,
+        hash_tags: bool = False,
     ) -> None:
         self.namespace = namespace
         self.channel = f"{namespace}:events"
+        self.hash_tags = hash_tags
+        self._prefix = _brace_free(namespace) if hash_tags else namespace
         self._clock = clock
         self._rng = rng
         self._ttl_ms = str(round(ttl * 1000))
@@ -63,7 +79,9 @@ class Wire:
 
     def key(self, kind: str, name: str) -> str:
         """The Redis key of `name`'s `kind` of state in this namespace."""
-        return f"{self.namespace}:{kind}:{name}"
+        if self.hash_tags:
+            return f"{self._prefix}:{kind}:{{{_brace_free(name)}}}"
+        return f"{self._prefix}:{kind}:{name}"
 
     def commands(self, box: Outbox, *, health_reads: frozenset[str] = frozenset()) -> list[Command]:
         """Pushes first (what was decided), then outcomes, probes and reads, in one batch."""
@@ -139,3 +157,10 @@ class Wire:
         """Take or renew the lease on `job` for `holder` (SET NX PX)."""
         args = ("lease", holder, str(max(1, round(ttl * 1000))))
         return Command("lease", job, (self.key("lease", job),), args)
+
+
+def _brace_free(text: str) -> str:
+    """`text` without `{` or `}` (percent-encoded, reversibly), to sit inside a hash tag."""
+    if "{" not in text and "}" not in text and "%" not in text:
+        return text  # the common case, as is
+    return text.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
