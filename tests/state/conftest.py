@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from state_helpers import MakeStore, require_redis_server
+from state_helpers import MakeStore, require_redis_cli, require_redis_server
 
 from failover import FakeClock
 from failover.state.redis import RedisStore
-from redis_server import RedisServer
+from redis_server import ClusterRedis, RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +20,15 @@ def redis_server() -> Iterator[RedisServer]:
     require_redis_server()
     with RedisServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[ClusterRedis]:
+    """A three-master Redis Cluster for the session (namespaces keep tests apart). Missing
+    redis-server or redis-cli: a failure."""
+    require_redis_cli()
+    with ClusterRedis() as cluster:
+        yield cluster
 
 
 @pytest.fixture

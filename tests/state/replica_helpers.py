@@ -42,6 +42,8 @@ __all__ = [
     "Upstream",
     "breaker_state",
     "quiet_gc",
+    "store_state",
+    "wait_for_state",
     "write_config",
 ]
 
@@ -219,6 +221,26 @@ async def breaker_state(http: Client, deployment: str = PRIMARY, route: str = "c
         if entry["name"] == deployment:
             return str(entry["breaker"]["state"])
     raise AssertionError(f"{deployment} is not in route {route}")
+
+
+async def wait_for_state(
+    http: Client, state: str, *, within: float, deployment: str = PRIMARY
+) -> float:
+    """Poll GET /admin/status (no pause between polls) until the breaker is in `state`;
+    seconds it took."""
+    started = time.perf_counter()
+    while (seen := await breaker_state(http, deployment)) != state:
+        if time.perf_counter() - started > within:
+            raise AssertionError(f"{deployment} still {seen!r}, not {state!r}, after {within}s")
+    return time.perf_counter() - started
+
+
+async def store_state(http: Client) -> dict[str, Any]:
+    """The gateway's state store as GET /admin/status describes it (`gateway.state`)."""
+    answer = await http.get("/admin/status")
+    assert answer.status == 200, answer.body[:300]
+    state: dict[str, Any] = answer.json["gateway"]["state"]
+    return state
 
 
 class GatewayProcess:

@@ -25,6 +25,7 @@ from replica_helpers import (
     Upstream,
     breaker_state,
     quiet_gc,
+    wait_for_state,
     write_config,
 )
 
@@ -46,18 +47,6 @@ async def upstreams() -> AsyncIterator[tuple[Upstream, Upstream]]:
     yield primary, backup
     await primary.close()
     await backup.close()
-
-
-async def wait_for_state(
-    http: Client, state: str, *, within: float, deployment: str = PRIMARY
-) -> float:
-    """Poll GET /admin/status (no pause between polls) until the breaker is in `state`;
-    seconds it took."""
-    started = time.perf_counter()
-    while (seen := await breaker_state(http, deployment)) != state:
-        if time.perf_counter() - started > within:
-            raise AssertionError(f"{deployment} still {seen!r}, not {state!r}, after {within}s")
-    return time.perf_counter() - started
 
 
 async def test_an_open_breaker_on_one_replica_stops_calls_from_the_other(

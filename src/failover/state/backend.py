@@ -23,6 +23,7 @@ Nothing connects before the first call: a store can be built before a fork.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from redis.asyncio import Redis
@@ -30,6 +31,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError, RedisError
 from redis.maint_notifications import MaintNotificationsConfig
 
 from ..config.state import RedisMode, RedisTarget
@@ -56,6 +58,10 @@ class Backend:
         self.where = where  # the URL without credentials, for the status page
         self._owned = owned
         self._sentinel = sentinel
+        # where a Sentinel client's connections go (redis-py's SentinelConnectionPool)
+        self._pool: Any = None
+        if sentinel is not None and isinstance(client, Redis):
+            self._pool = client.connection_pool
 
     @classmethod
     def build(cls, target: RedisTarget, *, connect_timeout: float, client_name: str) -> Backend:
@@ -114,6 +120,26 @@ class Backend:
             return ",".join(sorted(str(info.get("run_id", "")) for info in infos))
         info = await self.client.info("server")
         return str(info.get("run_id", ""))
+
+    async def check_master(self, *, timeout: float) -> None:
+        """Through Sentinel: a ConnectionError if the sentinels now name another master than
+        the one our connections go to (idle connections to the old one are dropped).
+
+        A master that dies breaks our connections at once, but one replaced while it runs
+        (`SENTINEL FAILOVER`, a partition that heals) keeps them, and keeps accepting writes,
+        until the sentinels turn it into a replica, which can take them many seconds: asked
+        periodically, this catches that.
+        """
+        if self._pool is None:
+            return
+        before = self._pool.master_address
+        try:
+            async with asyncio.timeout(timeout):
+                named = await self._pool.get_master_address()
+        except (RedisError, OSError, TimeoutError):
+            return  # the sentinels cannot tell: keep the master we have while it answers
+        if before is not None and tuple(named) != tuple(before):
+            raise ConnectionError(f"the sentinels moved the master to {named[0]}:{named[1]}")
 
     async def aclose(self) -> None:
         """Close the connections this backend made (not a client the caller gave)."""

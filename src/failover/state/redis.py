@@ -423,6 +423,8 @@ class RedisStore(StateStore):
             if message is not None and message.get("type") == "message":
                 self._on_message(message["data"])
             if loop.time() >= refresh_at:
+                # through Sentinel: is the master we talk to still the one they name?
+                await self._backend.check_master(timeout=self.sync_timeout)
                 await self._sync()  # a safety net for lost messages
                 refresh_at = loop.time() + self.refresh_interval
 
