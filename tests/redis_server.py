@@ -28,10 +28,12 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -41,8 +43,11 @@ import redis
 __all__ = [
     "CLI_INSTALL_HINT",
     "INSTALL_HINT",
+    "OPENSSL",
+    "OPENSSL_INSTALL_HINT",
     "REDIS_CLI",
     "REDIS_SERVER",
+    "Certificates",
     "ClusterRedis",
     "RedisServer",
     "SentinelRedis",
@@ -53,8 +58,10 @@ __all__ = [
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 INSTALL_HINT = "apt-get install redis-server (.ci/run installs it)"
 CLI_INSTALL_HINT = "apt-get install redis-tools (.ci/run installs it)"
+OPENSSL_INSTALL_HINT = "apt-get install openssl (.ci/run installs it)"
 
 
 def redis_available(binary: str = REDIS_SERVER) -> bool:
@@ -84,11 +91,50 @@ def wait_for(predicate: Any, *, within: float, what: str) -> None:
         time.sleep(0.02)
 
 
+@dataclass(frozen=True)
+class Certificates:
+    """A throw-away CA and a server certificate for 127.0.0.1 it signed (PEM files)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    @classmethod
+    def make(cls, directory: Path, *, openssl: str = OPENSSL) -> Certificates:
+        """Create them in `directory` with the openssl command (EC keys: quick)."""
+        if not redis_available(openssl):
+            raise RuntimeError(f"openssl not found at {openssl}: {OPENSSL_INSTALL_HINT}")
+        ca, cert, key = directory / "ca.crt", directory / "redis.crt", directory / "redis.key"
+        ca_key, csr, ext = directory / "ca.key", directory / "redis.csr", directory / "san.cnf"
+        ext.write_text("subjectAltName=IP:127.0.0.1\n")
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        for args in (
+            ["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "1", "-subj", "/CN=CA"],
+            ["req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"],
+            ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+             "-out", cert, "-days", "1", "-extfile", ext],
+        ):  # fmt: skip
+            subprocess.run([openssl, *map(str, args)], capture_output=True, check=True)
+        return cls(ca, cert, key)
+
+    def settings(self) -> list[tuple[str, str]]:
+        """Config settings of a server or sentinel that speaks TLS, to clients that bring no
+        certificate of their own, and to the servers it replicates from or watches."""
+        return [
+            ("tls-cert-file", str(self.cert)),
+            ("tls-key-file", str(self.key)),
+            ("tls-ca-cert-file", str(self.ca)),
+            ("tls-auth-clients", "no"),
+            ("tls-replication", "yes"),
+        ]
+
+
 class RedisServer:
     """One redis-server process; `start`, `kill` and `start` again keep the same port.
 
     `password` sets `requirepass` (and `masterauth`, for a replica of a server with the same
-    password); `args` are more command-line options (`--replicaof`, `--cluster-enabled`...).
+    password); `tls` makes it speak TLS only; `args` are more command-line options
+    (`--replicaof`, `--cluster-enabled`...).
     """
 
     kind = "redis-server"
@@ -99,12 +145,14 @@ class RedisServer:
         port: int | None = None,
         binary: str = REDIS_SERVER,
         password: str | None = None,
+        tls: Certificates | None = None,
         args: Sequence[str] = (),
     ) -> None:
         self.port = port or free_port()
         self.binary = binary
         self.host = "127.0.0.1"
         self.password = password
+        self.tls = tls
         self.args = list(args)
         self._tmp = tempfile.TemporaryDirectory(prefix="failover-redis-")
         self._proc: subprocess.Popen[bytes] | None = None
@@ -116,6 +164,8 @@ class RedisServer:
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
+        if self.tls:
+            return f"rediss://{auth}{self.host}:{self.port}/0?ssl_ca_certs={self.tls.ca}"
         return f"redis://{auth}{self.host}:{self.port}/0"
 
     @property
@@ -124,6 +174,8 @@ class RedisServer:
 
     def client(self, **kwargs: Any) -> redis.Redis:
         """A synchronous redis-py client of this server (close it after use)."""
+        if self.tls:
+            kwargs.update(ssl=True, ssl_ca_certs=str(self.tls.ca))
         return redis.Redis(self.host, self.port, password=self.password, socket_timeout=2, **kwargs)
 
     def start(self, *, timeout: float = 5.0) -> Self:
@@ -154,6 +206,9 @@ class RedisServer:
         ]  # fmt: skip
         if self.password:
             args += ["--requirepass", self.password, "--masterauth", self.password]
+        if self.tls:
+            args[1:3] = ["--port", "0", "--tls-port", str(self.port)]
+            args += [part for name, value in self.tls.settings() for part in (f"--{name}", value)]
         return args + self.args
 
     def _wait_ready(self, timeout: float) -> None:
@@ -172,7 +227,11 @@ class RedisServer:
     def _ping(self) -> bool:
         auth = f"AUTH {self.password}\r\n".encode() if self.password else b""
         try:
-            with socket.create_connection((self.host, self.port), timeout=0.2) as sock:
+            with contextlib.ExitStack() as stack:
+                sock = stack.enter_context(socket.create_connection((self.host, self.port), 0.2))
+                if self.tls:
+                    context = ssl.create_default_context(cafile=str(self.tls.ca))
+                    sock = stack.enter_context(context.wrap_socket(sock, server_hostname=self.host))
                 sock.sendall(auth + b"PING\r\n")
                 return b"+PONG" in sock.recv(64)
         except OSError:
@@ -255,8 +314,12 @@ class SentinelServer(RedisServer):
         self.settings = list(settings)  # `sentinel ...` lines, after the monitor line
 
     def command(self) -> list[str]:
+        ports = [f"port {self.port}"]
+        if self.tls:
+            ports = ["port 0", f"tls-port {self.port}"]
+            ports += [f"{name} {value}" for name, value in self.tls.settings()]
         lines = [
-            f"port {self.port}",
+            *ports,
             f"bind {self.host}",
             f"dir {self.dir}",
             f"logfile {self.dir / 'redis.log'}",
@@ -294,12 +357,15 @@ class SentinelRedis:
         sentinel_password: str | None = None,
         down_after_ms: int = 1000,
         failover_timeout_ms: int = 3000,
+        tls: Certificates | None = None,
     ) -> None:
         self.service = service
+        self.tls = tls
         quick_sync = ["--repl-diskless-sync-delay", "0"]  # not 5 s waiting for more replicas
-        self.primary = RedisServer(password=password, args=quick_sync)
+        self.primary = RedisServer(password=password, tls=tls, args=quick_sync)
         self.replica = RedisServer(
             password=password,
+            tls=tls,
             args=[*quick_sync, "--replicaof", "127.0.0.1", str(self.primary.port)],
         )
         ports = [free_port() for _ in range(3)]
@@ -325,17 +391,21 @@ class SentinelRedis:
                 myid=myid,
                 port=own_port,
                 password=sentinel_password,
+                tls=tls,
             )
             for own_port, myid in zip(ports, ids, strict=True)
         ]
 
-    def url(self, *, namespace: str, scheme: str = "redis+sentinel") -> str:
+    def url(self, *, namespace: str) -> str:
         """The `state` URL that finds this master through the three sentinels."""
         hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
         auth = f":{self.primary.password}@" if self.primary.password else ""
         query = f"namespace={namespace}"
         if self.sentinels[0].password:
             query += f"&sentinel_password={self.sentinels[0].password}"
+        scheme = "redis+sentinel"
+        if self.tls:
+            scheme, query = "rediss+sentinel", f"{query}&ssl_ca_certs={self.tls.ca}"
         return f"{scheme}://{auth}{hosts}/{self.service}/0?{query}"
 
     def master(self) -> tuple[str, int] | None:
@@ -399,10 +469,10 @@ class ClusterRedis:
             RedisServer(port=free_port(below=55536), args=cluster_args) for _ in range(masters)
         ]
 
-    def url(self, *, namespace: str, scheme: str = "redis+cluster") -> str:
+    def url(self, *, namespace: str) -> str:
         """The `state` URL that starts from the first two nodes."""
         hosts = ",".join(f"127.0.0.1:{node.port}" for node in self.nodes[:2])
-        return f"{scheme}://{hosts}?namespace={namespace}"
+        return f"redis+cluster://{hosts}?namespace={namespace}"
 
     def start(self, *, timeout: float = 15.0) -> Self:
         """Start the nodes, create the cluster and wait until every node says it is ok."""

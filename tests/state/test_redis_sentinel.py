@@ -11,6 +11,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from state_helpers import eventually, promoted, require_redis_server
@@ -19,7 +20,7 @@ from failover import BreakerPolicy, BreakerState, SystemClock
 from failover.resilience.breaker import Result
 from failover.state.redis import RedisStore
 from failover.state.shared import SharedBreaker
-from redis_server import RedisServer, SentinelRedis
+from redis_server import Certificates, RedisServer, SentinelRedis
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -183,3 +184,31 @@ async def test_readonly_answers_count_as_redis_trouble(own_redis: RedisServer) -
             assert breaker.state is BreakerState.OPEN  # the failure that did not reach Redis
         finally:
             await store.close()
+
+
+async def test_tls_sentinels_and_redis_are_verified_against_the_given_ca(tmp_path: Path) -> None:
+    """rediss+sentinel:// with ssl_ca_certs= speaks TLS to the sentinels and to Redis: two
+    stores share a breaker; with another CA no sentinel is trusted and the store stays
+    degraded."""
+    require_redis_server()
+    certs = Certificates.make(tmp_path)
+    (tmp_path / "other").mkdir()
+    stranger = Certificates.make(tmp_path / "other")
+    with SentinelRedis(password="redis-secret", sentinel_password="s-secret", tls=certs) as redis:
+        url = redis.url(namespace=f"t{uuid.uuid4().hex[:8]}")
+        assert url.startswith("rediss+sentinel://")
+        made = [RedisStore(url, clock=SystemClock(), local_timeout=0.5) for _ in range(2)]
+        wrong = RedisStore(url.replace(str(certs.ca), str(stranger.ca)), clock=SystemClock())
+        try:
+            await asyncio.gather(*(store.start() for store in [*made, wrong]))
+            a, b = made
+            assert not a.degraded and not b.degraded, (a.last_error, b.last_error)
+            ba, bb = a.breaker("p/m", POLICY), b.breaker("p/m", POLICY)
+            await asyncio.gather(a.flush(), b.flush())
+            await fail_calls(ba, 3)
+            await eventually(lambda: bb.state is BreakerState.OPEN, within=1.0)
+            assert wrong.degraded and wrong.last_error is not None
+            assert wrong.last_error.startswith("MasterNotFoundError: No master found")
+        finally:
+            for store in [*made, wrong]:
+                await store.close()

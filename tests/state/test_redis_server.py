@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from state_helpers import require_redis_cli, require_redis_server
 
-from redis_server import ClusterRedis, RedisServer, SentinelRedis
+from redis_server import Certificates, ClusterRedis, RedisServer, SentinelRedis
 
 MISSING = "/nonexistent/redis-server"
 
@@ -51,3 +53,9 @@ def test_sentinels_are_redis_server_in_sentinel_mode() -> None:
         assert command[0] == redis.primary.binary and command[-1] == "--sentinel"
     finally:
         redis.close()
+
+
+def test_certificates_without_openssl_say_how_to_install_it(tmp_path: Path) -> None:
+    """Certificates.make names the missing openssl and its package."""
+    with pytest.raises(RuntimeError, match=f"openssl not found at {MISSING}: apt-get install"):
+        Certificates.make(tmp_path, openssl=MISSING)

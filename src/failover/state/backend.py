@@ -78,27 +78,20 @@ class Backend:
         }
         if target.tls:
             common["ssl"] = True
-        quiet = MaintNotificationsConfig(enabled=False)  # no extra round trip per connection
         where = target.describe()
         if target.mode == "sentinel":
-            sentinels = _sentinel_kwargs(target, connect_timeout)
-            sentinel = Sentinel(target.hosts, sentinel_kwargs=sentinels)  # type: ignore[no-untyped-call]
+            watchers = _sentinel_kwargs(target, connect_timeout)
+            sentinel = Sentinel(target.hosts, sentinel_kwargs=watchers)  # type: ignore[no-untyped-call]
             assert target.service is not None  # parse_redis_url requires it
             master = sentinel.master_for(target.service, db=target.db, **common)
             return cls(master, mode="sentinel", where=where, sentinel=sentinel)
+        # no maintenance notifications: one round trip less per connection
+        common["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
         if target.mode == "cluster":
             nodes = [ClusterNode(host, port) for host, port in target.hosts]
-            cluster = RedisCluster(startup_nodes=nodes, maint_notifications_config=quiet, **common)
-            return cls(cluster, mode="cluster", where=where)
+            return cls(RedisCluster(startup_nodes=nodes, **common), mode="cluster", where=where)
         host, port = target.hosts[0] if target.hosts else ("localhost", 6379)
-        server = Redis(
-            host=host,
-            port=port,
-            unix_socket_path=target.socket,
-            db=target.db,
-            maint_notifications_config=quiet,
-            **common,
-        )
+        server = Redis(host=host, port=port, db=target.db, unix_socket_path=target.socket, **common)
         return cls(server, mode="server", where=where)
 
     @classmethod

@@ -55,6 +55,7 @@ _TROUBLE = (RedisError, OSError, TimeoutError)
 _POLL = 0.05  # how often the subscriber looks up from the channel
 _RECONNECT = (0.05, 1.0)  # first and longest wait between reconnection attempts
 _MAX_PENDING = 10_000  # outcomes queued per breaker before the oldest are dropped
+_MAX_ERROR = 300  # characters of the last error kept for the status page and the log
 _CODES = {(False, False): "00", (True, False): "10", (False, True): "01", (True, True): "11"}
 
 
@@ -471,7 +472,8 @@ class RedisStore(StateStore):
     def _failed(self, exc: BaseException, *, unsent: Outbox | None = None) -> None:
         """Count a failed Redis call; the first one switches this replica to local state."""
         self.redis_errors += 1
-        self.last_error = f"{type(exc).__name__}: {exc}"
+        # redis-py's messages can be long (one that no sentinel answered lists every one)
+        self.last_error = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR]
         if unsent is not None:
             self._outbox.restore(unsent)
         if not self._degraded:
