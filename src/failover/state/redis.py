@@ -18,6 +18,10 @@ decided meanwhile and re-reads the shared state.
 
 Latency EWMAs, percentiles and in-flight counts (`stats`) stay local: they describe what this
 replica sees, which is what its strategies and hedging need.
+
+The Redis may be one server, a master found through Sentinel or a Cluster (`backend.py`
+builds the client and holds what differs); the store above is the same for all three, and
+a failover of that Redis is an outage like any other: degraded, reconnect, resync.
 """
 
 from __future__ import annotations
