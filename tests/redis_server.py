@@ -479,7 +479,7 @@ class ClusterRedis:
         if not redis_available(self.cli):
             raise RuntimeError(f"redis-cli not found at {self.cli}: {CLI_INSTALL_HINT}")
         for node in self.nodes:
-            node.start()
+            self._start_node(node)
         hosts = [f"127.0.0.1:{node.port}" for node in self.nodes]
         create = [self.cli, "--cluster", "create", *hosts, "--cluster-replicas", "0"]
         done = subprocess.run(
@@ -491,6 +491,18 @@ class ClusterRedis:
             )
         wait_for(self._ok, within=timeout, what="the cluster was not ok")
         return self
+
+    @staticmethod
+    def _start_node(node: RedisServer, *, tries: int = 3) -> None:
+        # the bus port (port + 10000) was never checked free: another process may hold it
+        for attempt in range(tries):
+            try:
+                node.start()
+                return
+            except RuntimeError as exc:
+                if "in use" not in str(exc) or attempt == tries - 1:
+                    raise
+                node.port = free_port(below=55536)
 
     def _ok(self) -> bool:
         for node in self.nodes:
