@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from failover import BreakerPolicy, FakeClock, Route, Router, Timeouts
+from failover import BreakerPolicy, DeadlineExceeded, FakeClock, Route, Router, Timeouts
 from failover._local import CURRENT_CALL, LOCAL_LAG, CallInfo, LoopLag, local_cause
 from failover.kinds import Kind
 from failover.resilience.breaker import BreakerState
@@ -113,6 +113,24 @@ async def test_an_opened_breaker_eases_the_deployment_back_in(clock: FakeClock) 
         await router.complete("chat", HI)
     assert router.breaker("primary").state is BreakerState.OPEN
     assert int(router.concurrency("primary").limit) == 3
+
+
+async def test_a_deadline_reached_as_the_slot_frees_is_a_deadline(clock: FakeClock) -> None:
+    """Waiting for a busy deployment's slot until the deadline ends in DeadlineExceeded."""
+    slow = ScriptedDeployment("slow", ok(latency=5.0), clock=clock)
+    router = Router(
+        {"chat": Route([slow])},
+        clock=clock,
+        concurrency=ConcurrencyPolicy(initial=1, min_limit=1),
+    )
+    first = asyncio.ensure_future(router.complete("chat", HI))
+    await clock.advance(0)  # it holds the only slot until t=5
+    second = asyncio.ensure_future(router.complete("chat", HI, timeout=5.0))
+    await clock.advance(0)  # it waits for the slot until its deadline, also t=5
+    await clock.advance(5.0)
+    assert (await first).text == "ok"
+    with pytest.raises(DeadlineExceeded):
+        await second
 
 
 def test_the_rule_blames_our_pool_when_the_wait_took_most_of_the_call() -> None:

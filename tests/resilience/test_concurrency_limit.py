@@ -132,3 +132,15 @@ async def test_room_the_limit_grows_goes_to_waiting_calls_at_once() -> None:
     limit.answered()  # slow start: 2 -> 3
     await asyncio.sleep(0)
     assert waiting.done() and (limit.in_flight, limit.waiting) == (3, 0)
+
+
+async def test_a_cancelled_waiter_whose_slot_frees_at_once_is_cancelled() -> None:
+    """acquire() raises CancelledError when cancelled just before a release hands slots on."""
+    limit = AdaptiveLimit("d", ConcurrencyPolicy(initial=1, min_limit=1))
+    assert limit.try_acquire()
+    waiting = asyncio.ensure_future(limit.acquire())
+    await asyncio.sleep(0)  # queued behind the held slot
+    waiting.cancel()
+    limit.release()  # in the same step as the cancellation
+    with pytest.raises(asyncio.CancelledError):
+        await waiting

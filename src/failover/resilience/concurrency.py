@@ -82,7 +82,7 @@ class AdaptiveLimit:
             if waiter.done() and not waiter.cancelled():
                 self.in_flight -= 1  # the slot was ours already: give it back
                 self._wake()
-            else:
+            elif waiter in self._waiters:  # a release in the same step may have popped it
                 self._waiters.remove(waiter)
             raise
 
