@@ -79,11 +79,12 @@ def test_token_estimate_counts_prompt_and_output() -> None:
 
 
 class Limited(ScriptedDeployment):
-    """Answers with OpenAI rate-limit headers saying how many requests are left."""
+    """Answers with OpenAI rate-limit headers saying how many requests (and tokens) are left."""
 
-    def __init__(self, name: str, clock: FakeClock, left: int) -> None:
+    def __init__(self, name: str, clock: FakeClock, left: int, tokens: int | None = None) -> None:
         super().__init__(name, clock=clock)
         self.left = left
+        self.tokens = tokens
 
     async def complete(self, request: dict[str, Any]) -> Completion:
         info = CURRENT_CALL.get()
@@ -93,6 +94,9 @@ class Limited(ScriptedDeployment):
                 "x-ratelimit-remaining-requests": str(self.left),
                 "x-ratelimit-reset-requests": "30s",
             }
+            if self.tokens is not None:
+                info.headers["x-ratelimit-remaining-tokens"] = str(self.tokens)
+                info.headers["x-ratelimit-reset-tokens"] = "30s"
         return await super().complete(request)
 
 
@@ -116,3 +120,16 @@ async def test_a_route_with_every_deployment_spent_still_tries(clock: FakeClock)
     await router.complete("chat", HI)
     reply = await router.complete("chat", HI)
     assert reply.deployment == "only"
+
+
+async def test_a_deployment_short_of_the_requests_tokens_is_passed_over(clock: FakeClock) -> None:
+    """A primary with 10 tokens left takes no 1000-token request, but still a small one."""
+    primary = Limited("primary", clock, left=500, tokens=10)
+    backup = ScriptedDeployment("backup", clock=clock)
+    router = Router({"chat": Route([primary, backup])}, clock=clock)
+    big = {**HI, "max_tokens": 1000}
+    assert (await router.complete("chat", big)).deployment == "primary"  # no figures yet
+    reply = await router.complete("chat", big)
+    assert reply.deployment == "backup"
+    assert reply.trace.attempts[0].skipped is Skip.QUOTA
+    assert (await router.complete("chat", {**HI, "max_tokens": 2})).deployment == "primary"

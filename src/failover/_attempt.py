@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ._local import CURRENT_CALL, LOCAL_LAG, CallInfo, LoopLag, local_cause
 from ._request import Call, RequestState
@@ -26,13 +26,13 @@ from .clock import Clock, deadline_scope
 from .errors import AttemptTimeout, DeadlineExceeded, ProviderError, last_error
 from .events import Hooks
 from .kinds import Kind
-from .quota import Quota, QuotaPolicy, estimate_tokens
+from .quota import Quota, QuotaPolicy
 from .resilience.breaker import Result
 from .resilience.concurrency import AdaptiveLimit, ConcurrencyPolicy
 from .route import Plan, Slot
 from .state.base import StateStore
 from .stats import DeploymentStats
-from .trace import Attempt, Skip, Trace
+from .trace import Attempt, Skip
 from .types import BaseDeployment
 
 __all__ = ["LOCAL_LAG", "Attempts", "NothingAvailable", "Skipped"]
@@ -94,19 +94,19 @@ class Attempts:
 
     # -- before a call -----------------------------------------------------------------------
 
-    def available(self, plan: Plan, slot: Slot, trace: Trace) -> bool:
-        """Whether `slot` may be called now; a skip is written to the trace."""
-        return self.check(plan, slot, trace) is None
+    def available(self, state: RequestState[Any], plan: Plan, slot: Slot) -> bool:
+        """Whether `slot` may be called now for `state`; a skip is written to its trace."""
+        return self.check(state, plan, slot) is None
 
-    def check(self, plan: Plan, slot: Slot, trace: Trace) -> Skip | None:
-        """Why `slot` may not be called now (written to the trace), or None."""
-        reason = self.unavailable(plan, slot)
+    def check(self, state: RequestState[Any], plan: Plan, slot: Slot) -> Skip | None:
+        """Why `slot` may not be called now for `state` (written to its trace), or None."""
+        reason = self.unavailable(state, plan, slot)
         if reason is not None:
-            trace.attempts.append(Attempt(plan.name, slot.name, skipped=reason))
+            state.trace.attempts.append(Attempt(plan.name, slot.name, skipped=reason))
         return reason
 
-    def unavailable(self, plan: Plan, slot: Slot) -> Skip | None:
-        """Why `slot` may not be called now, or None."""
+    def unavailable(self, state: RequestState[Any], plan: Plan, slot: Slot) -> Skip | None:
+        """Why `slot` may not be called now for `state`, or None."""
         store = self.store
         if store.cooldown_until(slot.name) > self.clock.now():
             return Skip.COOLING_DOWN
@@ -116,7 +116,8 @@ class Attempts:
             return Skip.OPEN
         if self.limit(slot.name).saturated:
             return Skip.SATURATED
-        if self.quota(slot.deployment).exhausted(self.clock.now()):
+        quota = self.quota(slot.deployment)
+        if quota.exhausted(self.clock.now(), state.tokens() if quota.counts_tokens else 0):
             return Skip.QUOTA
         return None
 
@@ -148,7 +149,7 @@ class Attempts:
         now = call.started
         limit = slot.timeout or plan.timeouts.attempt
         until = min(now + limit, state.deadline) if limit is not None else state.deadline
-        self.quota(slot.deployment).sent(now, estimate_tokens(state.request))
+        self.quota(slot.deployment).sent(now, state.tokens())
         token = CURRENT_CALL.set(call.info)
         try:
             async with deadline_scope(self.clock, None if math.isinf(until) else until):

@@ -70,7 +70,7 @@ class HedgeRace(Generic[T]):
     def _launch(self, *, hedge: bool) -> bool:
         while self.queue:
             slot = self.queue.pop(0)
-            if not self.attempts.available(self.plan, slot, self.state.trace):
+            if not self.attempts.available(self.state, self.plan, slot):
                 continue
             coro = self.attempts.send(self.state, self.plan, slot, hedge=hedge)
             self.pending[asyncio.ensure_future(coro)] = slot

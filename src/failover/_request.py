@@ -14,6 +14,7 @@ from typing import ClassVar, Generic, TypeVar
 from ._local import CallInfo
 from .controls import DEFAULT, Controls
 from .errors import ProviderError
+from .quota import estimate_tokens
 from .resilience.breaker import Permit
 from .route import Plan, Slot
 from .state.base import BreakerLike
@@ -48,6 +49,13 @@ class RequestState(Generic[T]):
     operation: Operation[T]
     controls: Controls = DEFAULT  # what the request chose for itself
     last: ProviderError | None = None  # the latest failure, what the caller sees if none answers
+    estimated: int | None = None  # tokens it may use: counted when a quota first asks
+
+    def tokens(self) -> int:
+        """A rough count of the tokens this request may use (prompt and answer)."""
+        if self.estimated is None:
+            self.estimated = estimate_tokens(self.request)
+        return self.estimated
 
 
 @dataclass(slots=True, eq=False)

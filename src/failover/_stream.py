@@ -293,7 +293,7 @@ class StreamSession:
         for plan, slot in self._candidates(broken, self._cause):
             if self.clock.now() >= self._deadline:
                 return None
-            if not self.attempts.available(plan, slot, self.state.trace):
+            if not self.attempts.available(self.state, plan, slot):
                 continue
             found = await self._try(plan, slot)
             if found is not None:

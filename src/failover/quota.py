@@ -52,6 +52,11 @@ class Quota:
         self._in_flight = 0  # calls sent since the figures came
         self._minute: list[tuple[float, int]] = []  # (when, tokens) of calls this minute
 
+    @property
+    def counts_tokens(self) -> bool:
+        """Whether `exhausted` looks at a request's tokens (worth estimating them)."""
+        return self.policy.tpm is not None or not math.isinf(self._tokens)
+
     def exhausted(self, now: float, tokens: int = 0) -> bool:
         """Whether a call needing `tokens` would likely be refused now."""
         policy = self.policy

@@ -350,7 +350,7 @@ class Router:
         saturated: list[Slot] = []
         spent: list[Slot] = []  # near their rate limits: tried only when nothing else answers
         for slot in slots:
-            skip = self._attempts.check(plan, slot, state.trace)
+            skip = self._attempts.check(state, plan, slot)
             if skip is Skip.SATURATED:
                 saturated.append(slot)
             elif skip is Skip.QUOTA:

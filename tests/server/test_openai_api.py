@@ -11,9 +11,10 @@ import openai
 import pytest
 
 from fakes import Drop, FakeOpenAI, Hang
+from fakes.server import Reply
 from openapi_schema import validate
 
-from .harness import Raw, Stack
+from .harness import CLIENT_KEY, Raw, Stack
 
 HI = [{"role": "user", "content": "hi"}]
 WEATHER_TOOL = {
@@ -279,3 +280,23 @@ def test_provider_keys_never_reach_the_client(stack: Stack, http: Raw) -> None:
     assert answer.status == 502
     assert b"SECRET" not in answer.body
     assert "SECRET" not in json.dumps(answer.headers)
+
+
+def test_a_deployment_short_of_tokens_is_passed_over(make_stack: Any) -> None:
+    """After the primary said it has 10 tokens left, a 1000-token request goes to the backup."""
+    stack = make_stack()
+    low_on_tokens = {
+        "x-ratelimit-remaining-requests": "500",
+        "x-ratelimit-remaining-tokens": "10",
+        "x-ratelimit-reset-requests": "60s",
+        "x-ratelimit-reset-tokens": "60s",
+    }
+    stack.primary.push(Reply(FakeOpenAI.completion("first"), headers=low_on_tokens))
+    auth = {"authorization": f"Bearer {CLIENT_KEY}"}
+    request = {"model": "chat", "max_tokens": 1000, "messages": [{"role": "user", "content": "hi"}]}
+    with Raw(stack.port) as http:
+        first = http.post("/v1/chat/completions", request, auth)
+        second = http.post("/v1/chat/completions", request, auth)
+    assert first.status == second.status == 200
+    assert first.headers["x-failover-deployment"].startswith("primary")
+    assert second.headers["x-failover-deployment"].startswith("backup")
