@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from failover import FakeClock, Route, Router
+from failover import BreakerPolicy, FakeClock, Route, Router
 from failover.config import HealthConfig
 from failover.errors import Overloaded
 from failover.health import HealthChecker
-from failover.resilience.breaker import BreakerState
+from failover.resilience.breaker import BreakerState, Result
 from failover.testing import ScriptedDeployment
 from failover.types import Completion
 
@@ -71,3 +71,34 @@ async def test_failed_trials_do_not_push_the_open_period_to_minutes(clock: FakeC
     primary, (_, _, _, opened) = await drive(clock, every=4.0, outage=240, run=250)
     assert max(opened) <= 30 * 1.2  # never doubled: no trial failed
     assert primary.answered  # and it was used again once it came back
+
+
+async def test_a_breaker_opened_between_probes_is_probed_within_the_recovery_interval(
+    clock: FakeClock,
+) -> None:
+    """Opened 1 s after a regular probe, the breaker gets its canary 3 s later, not at 15 s."""
+    primary = ScriptedDeployment("primary", clock=clock)  # answers fine: it has recovered
+    router = Router(
+        {"chat": Route([primary])}, clock=clock, breaker=BreakerPolicy(consecutive_failures=3)
+    )
+    config = HealthConfig(interval=15.0, jitter=0.0, recovery_interval=3.0)
+    async with HealthChecker(router, config, clock=clock):
+        await clock.advance(1.0)  # the regular probe ran at t=0; the next is due at t=15
+        breaker = router.breaker("primary")
+        for _ in range(3):  # traffic failed: the breaker opens (for 30 s)
+            breaker.record(breaker.try_acquire(), Result.FAILURE)  # type: ignore[attr-defined]
+        assert breaker.state is BreakerState.OPEN
+        await clock.advance(4.0)  # well past one recovery_interval
+        assert primary.calls == 1  # the canary completion
+        assert breaker.state is BreakerState.HALF_OPEN
+
+
+async def test_a_drained_deployment_gets_no_recovery_canaries(clock: FakeClock) -> None:
+    """A minute of draining sends no completion to the drained deployment."""
+    drained = ScriptedDeployment("drained", clock=clock)
+    router = Router({"chat": Route([drained])}, clock=clock)
+    router.breaker("drained").force_open()
+    async with HealthChecker(router, HealthConfig(jitter=0.0), clock=clock):
+        for _ in range(60):
+            await clock.advance(1.0)
+    assert drained.calls == 0

@@ -237,14 +237,25 @@ class HealthChecker:
                     await self.check(target.name)
             except Exception:  # a bug in a listener or the store must not end the loop
                 log.exception("health check of %s failed", target.name)
-            wait = started + self._interval_of(target.name) - self.clock.now()
-            await self.clock.sleep(max(0.0, wait))
+            await self._wait_after(target.name, started)
+
+    async def _wait_after(self, name: str, started: float) -> None:
+        """Sleep until the next probe of `name` is due. A breaker that opens meanwhile makes
+        it due `recovery_interval` after the last one, so a regular interval of 15 s does not
+        delay the first canary by up to 15 s."""
+        due = started + self._interval_of(name)
+        step = self.config.recovery_interval
+        while (now := self.clock.now()) < due:
+            await self.clock.sleep(min(due - now, step))
+            if self._recovering(name):
+                due = min(due, started + step)
 
     def _recovering(self, name: str) -> bool:
-        """Its breaker is not closed: its traffic failed."""
+        """Its breaker opened on failed traffic (not drained or disabled by an operator, whom
+        a passing probe does not overrule)."""
         if self._breaker is None:
             return False
-        return self._breaker(name).state not in (BreakerState.CLOSED, BreakerState.DISABLED)
+        return self._breaker(name).state in (BreakerState.OPEN, BreakerState.HALF_OPEN)
 
     def _interval_of(self, name: str) -> float:
         if self._recovering(name):
