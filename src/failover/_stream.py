@@ -19,7 +19,6 @@ deployment's failure, a recovery that diverged or whose prefill was refused as n
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from typing import Any
@@ -114,6 +113,7 @@ class StreamSession:
         self._source: _Source | None = _Source(opened, None)
         self._last = opened.call.slot.name
         self._cause: ProviderError | None = None  # the first break: what an error names
+        self._recovery: asyncio.Task[_Source | None] | None = None  # a break being recovered
         self._done = False
 
     @property
@@ -238,15 +238,29 @@ class StreamSession:
         self._cause = self._cause or err
 
     async def _close(self, exc: BaseException | None, *, ok: bool) -> None:
-        """The caller is done (or gone): close what is still open, once."""
+        """The caller is done (or gone): stop a recovery, close what is still open, once."""
         if self._done:
             return
         self._done = True
+        recovery, self._recovery = self._recovery, None
+        if recovery is not None:
+            await self._stop(recovery)
         source, self._source = self._source, None
         if source is not None:
             await aclose_quietly(source.chunks)
             await self.attempts.record(source.call, None, success=False)
         self._on_end(exc, ok)
+
+    async def _stop(self, recovery: asyncio.Task[_Source | None]) -> None:
+        """Cancel a recovery nobody waits for; a stream it already caught up is closed."""
+        recovery.cancel()
+        await asyncio.wait((recovery,))
+        if recovery.cancelled() or recovery.exception() is not None:
+            return  # what it had opened was recorded as it unwound
+        found = recovery.result()
+        if found is not None:
+            await aclose_quietly(found.chunks)
+            await self.attempts.record_cancelled(found.call)
 
     async def aclose(self) -> None:
         """Stop early: the upstream is closed and nobody is blamed."""
@@ -257,20 +271,18 @@ class StreamSession:
     async def _recovering(self, broken: _Source) -> AsyncIterator[Heartbeat]:
         """Recover the break, yielding heartbeats while it takes; raise if it cannot be."""
         self._source = None
-        task = asyncio.ensure_future(self._recover(broken.call.slot))
-        try:
-            while not task.done():
-                try:
-                    async with deadline_scope(self.clock, self.clock.now() + self.policy.heartbeat):
-                        await asyncio.shield(task)
-                except TimeoutError:
-                    yield HEARTBEAT
-            source = task.result()
-        finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
+        # kept on the session, so that closing the stream (or the caller leaving) stops it
+        task = self._recovery = asyncio.ensure_future(self._recover(broken.call.slot))
+        while not task.done():
+            try:
+                async with deadline_scope(self.clock, self.clock.now() + self.policy.heartbeat):
+                    await asyncio.wait((task,))
+            except TimeoutError:
+                yield HEARTBEAT
+        self._recovery = None
+        if task.cancelled():  # the stream was closed meanwhile: nothing more to send
+            return
+        source = task.result()
         if source is None:
             self._tell(broken.call.slot.name, "failed")
             raise self._interrupted()
@@ -370,6 +382,10 @@ class StreamSession:
             await aclose_quietly(source.chunks)
             await self.attempts.record(source.call, err)
             return False
+        except BaseException:  # the caller left (or closed the stream) while it caught up
+            await aclose_quietly(source.chunks)
+            await self.attempts.record_cancelled(source.call)
+            raise
         return True
 
     def _interrupted(self) -> StreamInterrupted:
