@@ -98,6 +98,11 @@ class OpenStream(Operation[Opened]):
         call.attempt.ttft = self.clock.now() - call.started
         return Opened(call, held, first, rest)
 
+    async def discard(self, answer: Opened) -> Call | None:
+        """Close a stream nobody will read; its call is still to be recorded."""
+        await aclose_quietly(answer.rest)
+        return answer.call
+
 
 async def _first_content(
     rest: AsyncIterator[Chunk], held: list[Chunk], malformed: int, deployment: str
