@@ -105,9 +105,19 @@ class Splice:
                 continue  # said before it caught up (text before a tool call): not the caller's
             if fresh or finish:
                 out.append(self._maker.chunk(fresh, finish_reason=finish).body)
-        if isinstance(body.get("usage"), dict) and not body.get("choices"):
-            out.append(self._maker.usage_chunk(body["usage"]).body)
+        self._usage(body, out)
         return out
+
+    def _usage(self, body: dict[str, Any], out: list[dict[str, Any]]) -> None:
+        """Pass the usage on: in its own chunk, or with the chunk it came with (a native
+        stream's finish carries it)."""
+        usage = body.get("usage")
+        if not isinstance(usage, dict):
+            return
+        if out:
+            out[-1]["usage"] = usage
+        elif not body.get("choices"):
+            out.append(self._maker.usage_chunk(usage).body)
 
     def _delta(self, delta: dict[str, Any]) -> dict[str, Any]:
         fresh: dict[str, Any] = {}
