@@ -38,7 +38,6 @@ from .errors import (
     StreamInterrupted,
 )
 from .events import Hooks, StreamBreak
-from .openai_shapes import wants_usage
 from .resilience.streams import Prefill, Resume, StreamPolicy
 from .route import Plan, Slot
 from .types import Chunk
@@ -63,12 +62,13 @@ Candidates = Callable[[Slot, ProviderError], Iterator[tuple[Plan, Slot]]]
 class _Source:
     """One upstream stream feeding the session, and how its chunks reach the caller."""
 
-    __slots__ = ("call", "chunks", "first", "longest", "malformed", "mode", "splice")
+    __slots__ = ("call", "chunks", "first", "longest", "malformed", "mode", "splice", "usage")
 
     def __init__(self, opened: Opened, splice: Splice | None, mode: Resume | None = None) -> None:
         self.call = opened.call
         self.mode = mode  # how it resumes a broken answer (None: the original stream)
         self.chunks = opened.rest
+        self.usage = opened.usage  # it was asked for a usage chunk after its finish reason
         # a recovery's first content goes through its splice like the rest
         self.first: Chunk | None = opened.first if splice is not None else None
         self.splice = splice
@@ -106,7 +106,6 @@ class StreamSession:
         self._silence = silence
         self._deadline = deadline
         self._on_end = on_end
-        self._wants_usage = wants_usage(state.request)
         self._queue: deque[Chunk] = deque([*opened.held, opened.first])
         for chunk in self._queue:  # read once already: they parse
             self.delivered.feed(chunk.body)
@@ -160,14 +159,15 @@ class StreamSession:
                 return True
             await self._broke(source, err)
             return False
-        if self._whole():
+        if self._whole(source):
             await self._finished(source, drain=True)
         return True
 
-    def _whole(self) -> bool:
-        """A finish reason arrived, and the usage when the caller asked for it."""
+    def _whole(self, source: _Source) -> bool:
+        """A finish reason arrived, and the usage when the source was asked for it (by the
+        caller, or by the gateway translating the caller's request for it)."""
         delivered = self.delivered
-        return delivered.complete and (delivered.usage is not None or not self._wants_usage)
+        return delivered.complete and (delivered.usage is not None or not source.usage)
 
     async def _read(self, source: _Source) -> Chunk | None:
         """One chunk within the silence limit and the stream's deadline; None at its end."""
