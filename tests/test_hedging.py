@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from failover import FakeClock, HedgePolicy, Kind, Route, Router
@@ -99,3 +101,20 @@ async def test_bad_request_in_race_is_returned(clock: FakeClock) -> None:
         with pytest.raises(RequestRejected):
             await hedged(clock, primary, backup).complete("chat", HI)
     assert primary.cancelled == 1
+
+
+async def test_a_tied_hedge_loser_gives_back_its_concurrency_slot(clock: FakeClock) -> None:
+    """Primary and hedge reach first content together; the stream not returned is released."""
+    primary = ScriptedDeployment("primary", ok("p", latency=2.0), clock=clock)
+    backup = ScriptedDeployment("backup", ok("b", latency=1.0), clock=clock)
+    router = hedged(clock, primary, backup, delay=1.0)
+    opening = asyncio.ensure_future(router.open_stream("chat", {**HI, "stream": True}))
+    await clock.advance(0)  # the primary starts at t=0
+    await clock.advance(1.0)  # the hedge starts at t=1 and, like the primary, answers at t=2
+    await clock.advance(1.0)
+    reply = await opening
+    async for _ in reply:
+        pass
+    assert backup.calls == 1  # the race really was run
+    loser = "backup" if reply.deployment == "primary" else "primary"
+    assert router.concurrency(loser).in_flight == 0

@@ -3,6 +3,8 @@ recovery turned off a distinguishable error after it (recovery itself: test_stre
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from failover import (
@@ -16,8 +18,10 @@ from failover import (
     StreamInterrupted,
     Timeouts,
 )
+from failover.openai_shapes import ChunkMaker
 from failover.resilience.streams import Resume, StreamPolicy
 from failover.testing import ScriptedDeployment, fail, hang, ok
+from failover.types import BaseDeployment, Chunk, Completion, Request
 
 NO_RESUME = StreamPolicy(resume=Resume.OFF)
 
@@ -140,3 +144,36 @@ async def test_hedged_stream_races_first_chunk(clock: FakeClock) -> None:
         reply = await r.open_stream("chat", HI)
         assert text_of([c.body async for c in reply]) == "fast"
     assert primary.cancelled == 1
+
+
+class TwoAnswers(BaseDeployment):
+    """Streams two choices, as OpenAI does for n=2: choice 0 finishes before choice 1."""
+
+    name = model = "two"
+
+    async def complete(self, request: Request) -> Completion:
+        raise NotImplementedError
+
+    async def stream(self, request: Request) -> AsyncIterator[Chunk]:
+        maker = ChunkMaker(id="chatcmpl-two", model="two", created=0)
+        yield maker.chunk({"role": "assistant", "content": "Short."}, index=0)
+        yield maker.chunk({"role": "assistant", "content": "A longer"}, index=1)
+        yield maker.chunk({}, finish_reason="stop", index=0)
+        yield maker.chunk({"content": " second answer."}, index=1)
+        yield maker.chunk({}, finish_reason="stop", index=1)
+
+
+async def test_every_choice_of_an_n_2_stream_is_relayed_to_its_end(clock: FakeClock) -> None:
+    """With n=2, the first choice's finish does not end the stream: both reach the caller."""
+    reply = await Router({"chat": Route([TwoAnswers()])}, clock=clock).open_stream(
+        "chat", {**HI, "n": 2}
+    )
+    texts = {0: "", 1: ""}
+    finished: set[int] = set()
+    async for chunk in reply:
+        for choice in chunk.body["choices"]:
+            texts[choice["index"]] += choice["delta"].get("content") or ""
+            if choice.get("finish_reason"):
+                finished.add(choice["index"])
+    assert texts == {0: "Short.", 1: "A longer second answer."}
+    assert finished == {0, 1}

@@ -164,9 +164,7 @@ class Attempts:
             await self.record(call, exc)
             raise
         except asyncio.CancelledError:
-            call.attempt.cancelled = True
-            call.attempt.kind = Kind.CANCELLED
-            await self.record(call, None, success=False)
+            await self.record_cancelled(call)
             raise
         except Exception as exc:
             err = self.classify(exc)
@@ -271,6 +269,13 @@ class Attempts:
             await call.breaker.release(call.permit, result, duration=elapsed)
         if self.hooks.attempt:
             self.hooks.attempted(attempt)
+
+    async def record_cancelled(self, call: Call) -> None:
+        """Record a call whose answer nobody wants any more (the caller left, another attempt
+        won): no verdict on its deployment."""
+        call.attempt.cancelled = True
+        call.attempt.kind = Kind.CANCELLED
+        await self.record(call, None, success=False)
 
     def _observe_quota(self, call: Call) -> None:
         quota = self.quota(call.slot.deployment)

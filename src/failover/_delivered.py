@@ -56,10 +56,12 @@ class Delivered:
     created: int | None = None
     parts: list[str] = field(default_factory=list)
     tools: dict[int, ToolCall] = field(default_factory=dict)
-    finish: str | None = None
+    finish: str | None = None  # the first choice's finish reason
     usage: dict[str, Any] | None = None
     other_choices: bool = False  # n > 1: several answers interleaved, none can be resumed
     reasoning: bool = False  # reasoning deltas were sent: they cannot be prefilled
+    choices: set[int] = field(default_factory=set)  # the indices of the choices seen
+    finished: set[int] = field(default_factory=set)  # ... and of those that have finished
 
     def feed(self, body: dict[str, Any]) -> None:
         """Take one chunk the caller received."""
@@ -70,16 +72,24 @@ class Delivered:
         if isinstance(body.get("usage"), dict):
             self.usage = body["usage"]
         for choice in body.get("choices") or ():
-            if not isinstance(choice, dict):
-                continue
-            if choice.get("index", 0) != 0:
-                self.other_choices = True
-                continue
-            delta = choice.get("delta")
-            if isinstance(delta, dict):
-                self._delta(delta)
-            if choice.get("finish_reason"):
-                self.finish = choice["finish_reason"]
+            if isinstance(choice, dict):
+                self._choice(choice)
+
+    def _choice(self, choice: dict[str, Any]) -> None:
+        index = choice.get("index", 0)
+        if not isinstance(index, int):
+            index = -1  # unreadable: counted as another choice, never as the first
+        self.choices.add(index)
+        if choice.get("finish_reason"):
+            self.finished.add(index)
+        if index != 0:
+            self.other_choices = True
+            return
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            self._delta(delta)
+        if choice.get("finish_reason"):
+            self.finish = choice["finish_reason"]
 
     def _delta(self, delta: dict[str, Any]) -> None:
         text = delta.get("content")
@@ -111,8 +121,9 @@ class Delivered:
 
     @property
     def complete(self) -> bool:
-        """A finish reason arrived: the answer is whole (usage may still follow)."""
-        return self.finish is not None
+        """Every choice seen has its finish reason: the answer is whole (usage may still
+        follow). With n > 1 the first choice to finish does not end the others."""
+        return self.finish is not None and self.choices <= self.finished
 
     @property
     def started(self) -> bool:

@@ -1,9 +1,10 @@
 """Running a hedged route: the first attempt races later ones started after the hedge delay.
 
 The first success wins; the losers are cancelled (their connections closed) and their outcomes
-are not held against their deployments. A failure starts the next candidate at once when no
-other attempt is still running (plain failover). Hedges are bounded by `max_hedges` and by the
-route's hedge budget, so hedging cannot double the load during a slowdown.
+are not held against their deployments. A loser that answered in the same turn as the winner is
+let go the same way: a stream it opened is closed. A failure starts the next candidate at once
+when no other attempt is still running (plain failover). Hedges are bounded by `max_hedges` and
+by the route's hedge budget, so hedging cannot double the load during a slowdown.
 """
 
 from __future__ import annotations
@@ -112,4 +113,15 @@ class HedgeRace(Generic[T]):
             task.cancel()
         if self.pending:
             await asyncio.gather(*self.pending, return_exceptions=True)
+        for task in self.pending:
+            await self._let_go(task)
         self.pending.clear()
+
+    async def _let_go(self, task: asyncio.Task[T]) -> None:
+        """A loser that answered in the same turn as the winner, too late to be cancelled:
+        its answer (an open stream) is let go, not held against its deployment."""
+        if task.cancelled() or task.exception() is not None:
+            return
+        call = await self.state.operation.discard(task.result())
+        if call is not None:
+            await self.attempts.record_cancelled(call)

@@ -79,7 +79,14 @@ class NativeSource:
         self.dialect = dialect
         self.headers = headers
 
-    def __call__(self, deployment: BaseDeployment, request: Request) -> AsyncIterator[Chunk]:
+    def request_for(self, deployment: BaseDeployment, request: Request) -> Request:
+        """The request as it is where `deployment` speaks the dialect, else translated."""
+        if speaks(deployment, self.dialect):
+            return request
+        return chat_request(self.dialect, request)
+
+    def stream(self, deployment: BaseDeployment, request: Request) -> AsyncIterator[Chunk]:
+        """`request_for`'s request streamed: the deployment's own events, or OpenAI chunks."""
         if speaks(deployment, self.dialect):
             return deployment.stream_native(self.dialect.name, request, self.headers)
-        return deployment.stream(chat_request(self.dialect, request))
+        return deployment.stream(request)

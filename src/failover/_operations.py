@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from ._aio import aclose_quietly
 from ._delivered import has_content
 from ._request import Call, Operation
 from .clock import Clock, deadline_scope
 from .errors import ConnectionFailed, ServerError
+from .openai_shapes import wants_usage
 from .types import BaseDeployment, Chunk, Completion, Payload, Request
 
-__all__ = ["COMPLETE", "EMBED", "OpenStream", "Opened", "Source"]
+__all__ = ["CHAT", "COMPLETE", "EMBED", "OpenStream", "Opened", "Source"]
 
 
 class _Complete(Operation[Completion]):
@@ -33,26 +34,52 @@ COMPLETE: Operation[Completion] = _Complete()
 EMBED: Operation[Payload] = _Embed()
 
 
-Source = Callable[[BaseDeployment, Request], AsyncIterator[Chunk]]
+class Source(Protocol):
+    """Where each deployment's stream comes from: the request it is sent, and the stream."""
+
+    def request_for(self, deployment: BaseDeployment, request: Request) -> Request:
+        """The request `deployment` is sent for `request` (translated, maybe)."""
+        ...
+
+    def stream(self, deployment: BaseDeployment, request: Request) -> AsyncIterator[Chunk]:
+        """The stream of `request_for`'s request."""
+        ...
 
 
-def _chat_stream(deployment: BaseDeployment, request: Request) -> AsyncIterator[Chunk]:
-    return deployment.stream(request)
+class _Chat:
+    """OpenAI chat streams of the request as it is."""
+
+    def request_for(self, deployment: BaseDeployment, request: Request) -> Request:
+        return request
+
+    def stream(self, deployment: BaseDeployment, request: Request) -> AsyncIterator[Chunk]:
+        return deployment.stream(request)
+
+
+CHAT: Source = _Chat()
 
 
 class Opened:
     """A stream whose first content has arrived: the lifecycle chunks before it (a role-only
-    first chunk), that content, the rest, and the call it belongs to."""
+    first chunk), that content, the rest, and the call it belongs to. `usage`: the request
+    sent asked for a usage chunk after the finish reason (`stream_options.include_usage`)."""
 
-    __slots__ = ("call", "first", "held", "rest")
+    __slots__ = ("call", "first", "held", "rest", "usage")
 
     def __init__(
-        self, call: Call, held: list[Chunk], first: Chunk, rest: AsyncIterator[Chunk]
+        self,
+        call: Call,
+        held: list[Chunk],
+        first: Chunk,
+        rest: AsyncIterator[Chunk],
+        *,
+        usage: bool = False,
     ) -> None:
         self.call = call
         self.held = held
         self.first = first
         self.rest = rest
+        self.usage = usage
 
 
 class OpenStream(Operation[Opened]):
@@ -73,14 +100,16 @@ class OpenStream(Operation[Opened]):
     ) -> None:
         self.clock = clock
         self.first_content = first_content  # the limit for a call: configured or learned
-        self.source = source or _chat_stream  # what to ask each deployment for
+        self.source = source or CHAT  # what to ask each deployment for
 
     def using(self, source: Source) -> OpenStream:
         """The same operation with another source (a request in another client API)."""
         return OpenStream(self.clock, self.first_content, source)
 
     async def send(self, call: Call, request: Request) -> Opened:
-        rest = self.source(call.slot.deployment, request).__aiter__()
+        deployment = call.slot.deployment
+        sent = self.source.request_for(deployment, request)
+        rest = self.source.stream(deployment, sent).__aiter__()
         limit = self.first_content(call)
         held: list[Chunk] = []
         malformed = call.plan.streams.max_malformed
@@ -96,7 +125,12 @@ class OpenStream(Operation[Opened]):
             await aclose_quietly(rest)
             raise
         call.attempt.ttft = self.clock.now() - call.started
-        return Opened(call, held, first, rest)
+        return Opened(call, held, first, rest, usage=wants_usage(sent))
+
+    async def discard(self, answer: Opened) -> Call | None:
+        """Close a stream nobody will read; its call is still to be recorded."""
+        await aclose_quietly(answer.rest)
+        return answer.call
 
 
 async def _first_content(

@@ -37,6 +37,11 @@ class Operation(abc.ABC, Generic[T]):
     async def send(self, call: Call, request: Request) -> T:
         """Ask `call.slot`'s deployment; raise what it raised."""
 
+    async def discard(self, answer: T) -> Call | None:
+        """Let go of an answer nobody will read (a hedge race's loser that answered in the
+        same turn as its winner); the call still to be recorded, if any."""
+        return None
+
 
 @dataclass(slots=True, eq=False)
 class RequestState(Generic[T]):

@@ -2,10 +2,12 @@
 
     continue   the original request plus an assistant message holding exactly the text the
                caller already has (its trailing whitespace aside, which some providers
-               refuse); the new stream continues it
+               refuse); the new stream continues it, and what it repeats of the held-back
+               whitespace is dropped
     restart    the original request; the new stream is held back until it has reproduced
                what the caller already has (text, and any tool call begun), then only the
-               rest is sent; if it says something else, it is dropped
+               rest is sent; what it says before catching up that the caller never had (text
+               before a tool call) is not sent; if it says something else, it is dropped
 
 Either way the caller keeps one stream: the spliced chunks carry the original stream's id,
 model and creation time, and lifecycle frames of the new stream are not repeated.
@@ -61,9 +63,10 @@ class Splice:
     """Turns the chunks of a stream that finishes someone else's answer into the chunks the
     caller still needs.
 
-    `expected` text (and tool calls) must be reproduced first; with `strict` false (a
-    continuation) a text that does not repeat it is taken as it is, since only whitespace was
-    held back.
+    `expected` text (and tool calls) must be reproduced first; with `strict` (a restart)
+    nothing the new stream says reaches the caller before it has caught up, and a difference
+    is `Diverged`. With `strict` false (a continuation) only whitespace was held back: what
+    the text repeats of it is dropped, the rest taken as it is.
     """
 
     def __init__(self, delivered: Delivered, *, expected: str, strict: bool) -> None:
@@ -98,11 +101,23 @@ class Splice:
                 if self._strict:
                     raise Diverged("the new answer ended before it caught up")
                 self._pending = ""  # a continuation that ends at once: only whitespace was due
+            if self._strict and not self.matched:
+                continue  # said before it caught up (text before a tool call): not the caller's
             if fresh or finish:
                 out.append(self._maker.chunk(fresh, finish_reason=finish).body)
-        if isinstance(body.get("usage"), dict) and not body.get("choices"):
-            out.append(self._maker.usage_chunk(body["usage"]).body)
+        self._usage(body, out)
         return out
+
+    def _usage(self, body: dict[str, Any], out: list[dict[str, Any]]) -> None:
+        """Pass the usage on: in its own chunk, or with the chunk it came with (a native
+        stream's finish carries it)."""
+        usage = body.get("usage")
+        if not isinstance(usage, dict):
+            return
+        if out:
+            out[-1]["usage"] = usage
+        elif not body.get("choices"):
+            out.append(self._maker.usage_chunk(usage).body)
 
     def _delta(self, delta: dict[str, Any]) -> dict[str, Any]:
         fresh: dict[str, Any] = {}
@@ -134,8 +149,10 @@ class Splice:
             return text[len(pending) :]
         if self._strict:
             raise Diverged("the new answer's text differs from what the caller has")
-        self._pending = ""  # a continuation that did not repeat the held-back whitespace
-        return text
+        # a continuation that repeated only part of the held-back whitespace ("\nTwo." after
+        # "\n\n"): what it repeated is dropped, so the caller gets the same however it is split
+        self._pending = ""
+        return text[_shared(pending, text) :]
 
     def _tool(self, call: dict[str, Any]) -> dict[str, Any] | None:
         index = call.get("index", 0)
@@ -161,3 +178,13 @@ class Splice:
             raise Diverged("the new answer's tool arguments differ from what the caller has")
         del self._tools[index]
         return {"index": index, "function": {"arguments": args[len(pending) :]}}
+
+
+def _shared(a: str, b: str) -> int:
+    """How many leading characters `a` and `b` have in common."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -19,7 +19,6 @@ deployment's failure, a recovery that diverged or whose prefill was refused as n
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from typing import Any
@@ -39,7 +38,6 @@ from .errors import (
     StreamInterrupted,
 )
 from .events import Hooks, StreamBreak
-from .openai_shapes import wants_usage
 from .resilience.streams import Prefill, Resume, StreamPolicy
 from .route import Plan, Slot
 from .types import Chunk
@@ -64,12 +62,13 @@ Candidates = Callable[[Slot, ProviderError], Iterator[tuple[Plan, Slot]]]
 class _Source:
     """One upstream stream feeding the session, and how its chunks reach the caller."""
 
-    __slots__ = ("call", "chunks", "first", "longest", "malformed", "mode", "splice")
+    __slots__ = ("call", "chunks", "first", "longest", "malformed", "mode", "splice", "usage")
 
     def __init__(self, opened: Opened, splice: Splice | None, mode: Resume | None = None) -> None:
         self.call = opened.call
         self.mode = mode  # how it resumes a broken answer (None: the original stream)
         self.chunks = opened.rest
+        self.usage = opened.usage  # it was asked for a usage chunk after its finish reason
         # a recovery's first content goes through its splice like the rest
         self.first: Chunk | None = opened.first if splice is not None else None
         self.splice = splice
@@ -107,13 +106,13 @@ class StreamSession:
         self._silence = silence
         self._deadline = deadline
         self._on_end = on_end
-        self._wants_usage = wants_usage(state.request)
         self._queue: deque[Chunk] = deque([*opened.held, opened.first])
         for chunk in self._queue:  # read once already: they parse
             self.delivered.feed(chunk.body)
         self._source: _Source | None = _Source(opened, None)
         self._last = opened.call.slot.name
         self._cause: ProviderError | None = None  # the first break: what an error names
+        self._recovery: asyncio.Task[_Source | None] | None = None  # a break being recovered
         self._done = False
 
     @property
@@ -160,14 +159,15 @@ class StreamSession:
                 return True
             await self._broke(source, err)
             return False
-        if self._whole():
+        if self._whole(source):
             await self._finished(source, drain=True)
         return True
 
-    def _whole(self) -> bool:
-        """A finish reason arrived, and the usage when the caller asked for it."""
+    def _whole(self, source: _Source) -> bool:
+        """A finish reason arrived, and the usage when the source was asked for it (by the
+        caller, or by the gateway translating the caller's request for it)."""
         delivered = self.delivered
-        return delivered.complete and (delivered.usage is not None or not self._wants_usage)
+        return delivered.complete and (delivered.usage is not None or not source.usage)
 
     async def _read(self, source: _Source) -> Chunk | None:
         """One chunk within the silence limit and the stream's deadline; None at its end."""
@@ -238,15 +238,29 @@ class StreamSession:
         self._cause = self._cause or err
 
     async def _close(self, exc: BaseException | None, *, ok: bool) -> None:
-        """The caller is done (or gone): close what is still open, once."""
+        """The caller is done (or gone): stop a recovery, close what is still open, once."""
         if self._done:
             return
         self._done = True
+        recovery, self._recovery = self._recovery, None
+        if recovery is not None:
+            await self._stop(recovery)
         source, self._source = self._source, None
         if source is not None:
             await aclose_quietly(source.chunks)
             await self.attempts.record(source.call, None, success=False)
         self._on_end(exc, ok)
+
+    async def _stop(self, recovery: asyncio.Task[_Source | None]) -> None:
+        """Cancel a recovery nobody waits for; a stream it already caught up is closed."""
+        recovery.cancel()
+        await asyncio.wait((recovery,))
+        if recovery.cancelled() or recovery.exception() is not None:
+            return  # what it had opened was recorded as it unwound
+        found = recovery.result()
+        if found is not None:
+            await aclose_quietly(found.chunks)
+            await self.attempts.record_cancelled(found.call)
 
     async def aclose(self) -> None:
         """Stop early: the upstream is closed and nobody is blamed."""
@@ -257,20 +271,18 @@ class StreamSession:
     async def _recovering(self, broken: _Source) -> AsyncIterator[Heartbeat]:
         """Recover the break, yielding heartbeats while it takes; raise if it cannot be."""
         self._source = None
-        task = asyncio.ensure_future(self._recover(broken.call.slot))
-        try:
-            while not task.done():
-                try:
-                    async with deadline_scope(self.clock, self.clock.now() + self.policy.heartbeat):
-                        await asyncio.shield(task)
-                except TimeoutError:
-                    yield HEARTBEAT
-            source = task.result()
-        finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
+        # kept on the session, so that closing the stream (or the caller leaving) stops it
+        task = self._recovery = asyncio.ensure_future(self._recover(broken.call.slot))
+        while not task.done():
+            try:
+                async with deadline_scope(self.clock, self.clock.now() + self.policy.heartbeat):
+                    await asyncio.wait((task,))
+            except TimeoutError:
+                yield HEARTBEAT
+        self._recovery = None
+        if task.cancelled():  # the stream was closed meanwhile: nothing more to send
+            return
+        source = task.result()
         if source is None:
             self._tell(broken.call.slot.name, "failed")
             raise self._interrupted()
@@ -370,6 +382,10 @@ class StreamSession:
             await aclose_quietly(source.chunks)
             await self.attempts.record(source.call, err)
             return False
+        except BaseException:  # the caller left (or closed the stream) while it caught up
+            await aclose_quietly(source.chunks)
+            await self.attempts.record_cancelled(source.call)
+            raise
         return True
 
     def _interrupted(self) -> StreamInterrupted:

@@ -63,6 +63,16 @@ async def test_async_stream(aclaude: anthropic.AsyncAnthropic) -> None:
     assert final.content[0].type == "text"
 
 
+def test_a_translated_stream_reports_its_usage(stack: Stack, claude: anthropic.Anthropic) -> None:
+    """Streamed from an OpenAI deployment (asked for its usage chunk), the final message
+    carries that usage: 9 prompt tokens, one completion token per piece."""
+    with claude.messages.stream(model="chat", max_tokens=50, messages=HI) as stream:
+        final = stream.get_final_message()
+    assert stack.primary.requests[-1].json["stream_options"] == {"include_usage": True}
+    pieces = len(stack.primary.split(stack.primary.text))
+    assert (final.usage.input_tokens, final.usage.output_tokens) == (9, pieces)
+
+
 def test_stream_event_sequence(http: Raw) -> None:
     """The events follow Anthropic's order: start, block start/deltas/stop, delta, stop."""
     body = {"model": "chat", "max_tokens": 50, "messages": HI, "stream": True}

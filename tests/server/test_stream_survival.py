@@ -295,6 +295,22 @@ def test_a_drop_through_the_messages_api_is_finished(story: MakeStack) -> None:
     assert_healthy(stack, BACKUP)
 
 
+def test_a_native_stream_finished_natively_elsewhere_keeps_its_usage(story: MakeStack) -> None:
+    """A Claude stream read natively on /v1/messages, dropped after 40 words and continued on
+    a second Claude deployment, ends with that deployment's usage, not zeros."""
+    first = {"provider": "claude", "model": "claude-sonnet-4-5"}
+    second = {"provider": "claude", "model": "claude-haiku-4-5"}
+    stack = story({"routes": {"claude": {"deployments": [first, second]}}})
+    stack.claude.push(cut(stack.claude, 40))
+    client = anthropic.Anthropic(base_url=stack.url, api_key=CLIENT_KEY, max_retries=0)
+    with client, client.messages.stream(model="claude", max_tokens=512, messages=HI) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text == ANSWER
+    assert posted(stack.claude)[1]["model"] == "claude-haiku-4-5"  # continued on the second
+    assert final.usage.output_tokens == 15  # what the second's message_delta counted
+
+
 def test_a_break_is_continued_on_a_deployment_that_prefills(story: MakeStack) -> None:
     """A Claude backup continues the answer from the delivered text (its trailing whitespace
     held back, which Anthropic refuses), and only the rest comes back."""

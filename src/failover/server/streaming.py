@@ -114,7 +114,11 @@ def routing_headers(route: str, deployment: str, trace: Trace) -> tuple[tuple[by
 async def relay(call: Call, reply: StreamReply, encoder: Encoder, headers: Headers) -> None:
     """Send `reply` to the client as an event stream, ending it cleanly whatever happens."""
     headers.extend(routing_headers(reply.route, reply.deployment, reply.trace))
-    await call.start_stream(headers)
+    try:
+        await call.start_stream(headers)
+    except BaseException:  # the client is gone (or the task cancelled) before the headers
+        await reply.aclose()
+        raise
     watch = _DisconnectWatch(call.receive)
     try:
         async for item in reply.events():
