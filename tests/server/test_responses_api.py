@@ -114,6 +114,23 @@ def test_a_follow_up_continues_a_translated_conversation(stack: Stack, oai: open
     assert messages[1]["content"] == "Hello from the fake OpenAI."
 
 
+def test_a_follow_up_does_not_inherit_the_previous_instructions(
+    stack: Stack, oai: openai.OpenAI
+) -> None:
+    """With previous_response_id, the follow-up reaches the deployment with its own
+    instructions only, as OpenAI does not carry `instructions` over."""
+    first = oai.responses.create(model="chat", input="Hi.", instructions="Answer in French.")
+    oai.responses.create(
+        model="chat",
+        input="And now?",
+        instructions="Answer in German.",
+        previous_response_id=first.id,
+    )
+    messages = sent_to(stack, stack.primary)["messages"]
+    systems = [m["content"] for m in messages if m["role"] in ("system", "developer")]
+    assert systems == ["Answer in German."]
+
+
 def test_an_unknown_previous_response_is_a_clear_400(oai: openai.OpenAI) -> None:
     """An id this gateway never made: 400, saying to send the conversation instead."""
     with pytest.raises(openai.BadRequestError, match="unknown previous_response_id"):
