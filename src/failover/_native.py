@@ -41,11 +41,6 @@ class Dialect(Protocol):
         ...
 
 
-def speaks(deployment: BaseDeployment, dialect: Dialect) -> bool:
-    """Whether `deployment` takes requests in `dialect` as they are."""
-    return dialect.name in deployment.dialects
-
-
 def chat_request(dialect: Dialect, request: Request) -> Request:
     """`request` translated for a deployment that speaks only OpenAI chat."""
     chat = dialect.to_chat(request)
@@ -64,7 +59,7 @@ class NativeComplete(Operation[Completion]):
 
     async def send(self, call: Call, request: Request) -> Completion:
         deployment = call.slot.deployment
-        if speaks(deployment, self.dialect):
+        if deployment.speaks(self.dialect.name):
             payload = await deployment.complete_native(self.dialect.name, request, self.headers)
             return Completion(raw=payload.raw)
         answer = await deployment.complete(chat_request(self.dialect, request))
@@ -80,6 +75,6 @@ class NativeSource:
         self.headers = headers
 
     def __call__(self, deployment: BaseDeployment, request: Request) -> AsyncIterator[Chunk]:
-        if speaks(deployment, self.dialect):
+        if deployment.speaks(self.dialect.name):
             return deployment.stream_native(self.dialect.name, request, self.headers)
         return deployment.stream(chat_request(self.dialect, request))

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .._native import speaks
 from ..errors import BadRequest, RequestFailed
 from ..trace import Trace
 from .controls import RequestControls, read_controls
@@ -151,7 +150,7 @@ def _remember(
     history: list[dict[str, Any]],
 ) -> None:
     answered_by = gen.router.deployments().get(deployment)
-    if not history and answered_by is not None and speaks(answered_by, RESPONSES):
+    if not history and answered_by is not None and answered_by.speaks(RESPONSES.name):
         gen.conversations.pin(str(response["id"]), deployment)
         return
     messages = [*history, *input_messages(body), *_assistant(response)]
