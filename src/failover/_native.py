@@ -74,7 +74,12 @@ class NativeSource:
         self.dialect = dialect
         self.headers = headers
 
+    def passes_through(self, deployment: BaseDeployment) -> bool:
+        """Whether `deployment` gets the client's request as it is, with fields the gateway
+        does not read (a refusal of it may be that request's, not the deployment's)."""
+        return deployment.speaks(self.dialect.name)
+
     def __call__(self, deployment: BaseDeployment, request: Request) -> AsyncIterator[Chunk]:
-        if deployment.speaks(self.dialect.name):
+        if self.passes_through(deployment):
             return deployment.stream_native(self.dialect.name, request, self.headers)
         return deployment.stream(chat_request(self.dialect, request))
