@@ -40,3 +40,27 @@ def test_every_module_has_a_layer() -> None:
         if (path.suffix == ".py" or (path / "__init__.py").exists()) and path.stem != "__init__"
     }
     assert modules - placed == set()
+
+
+def test_the_gateway_and_the_applications_import_no_private_module() -> None:
+    """server/, simulate/ and cli/ reach the core through its public modules only, never a
+    private one (`failover._x`)."""
+    private = [
+        f"{path.relative_to(SOURCE)}: {name}"
+        for package in ("server", "simulate", "cli")
+        for path in sorted((SOURCE / package).rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom)
+        and (name := _resolved(path, node)).split(".")[1:2] != []
+        and name.split(".")[1].startswith("_")
+    ]
+    assert private == []
+
+
+def _resolved(path: Path, node: ast.ImportFrom) -> str:
+    """The absolute dotted name of the module an import statement in `path` imports from."""
+    if not node.level:
+        return node.module or ""
+    package = ["failover", *path.relative_to(SOURCE).parent.parts]
+    base = package[: len(package) - node.level + 1]
+    return ".".join([*base, *([node.module] if node.module else [])])

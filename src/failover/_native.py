@@ -41,11 +41,6 @@ class Dialect(Protocol):
         ...
 
 
-def speaks(deployment: BaseDeployment, dialect: Dialect) -> bool:
-    """Whether `deployment` takes requests in `dialect` as they are."""
-    return dialect.name in deployment.dialects
-
-
 def chat_request(dialect: Dialect, request: Request) -> Request:
     """`request` translated for a deployment that speaks only OpenAI chat."""
     chat = dialect.to_chat(request)
@@ -64,7 +59,7 @@ class NativeComplete(Operation[Completion]):
 
     async def send(self, call: Call, request: Request) -> Completion:
         deployment = call.slot.deployment
-        if speaks(deployment, self.dialect):
+        if deployment.speaks(self.dialect.name):
             payload = await deployment.complete_native(self.dialect.name, request, self.headers)
             return Completion(raw=payload.raw)
         answer = await deployment.complete(chat_request(self.dialect, request))
@@ -79,14 +74,19 @@ class NativeSource:
         self.dialect = dialect
         self.headers = headers
 
+    def passes_through(self, deployment: BaseDeployment) -> bool:
+        """Whether `deployment` gets the client's request as it is, with fields the gateway
+        does not read (a refusal of it may be that request's, not the deployment's)."""
+        return deployment.speaks(self.dialect.name)
+
     def request_for(self, deployment: BaseDeployment, request: Request) -> Request:
         """The request as it is where `deployment` speaks the dialect, else translated."""
-        if speaks(deployment, self.dialect):
+        if self.passes_through(deployment):
             return request
         return chat_request(self.dialect, request)
 
     def stream(self, deployment: BaseDeployment, request: Request) -> AsyncIterator[Chunk]:
         """`request_for`'s request streamed: the deployment's own events, or OpenAI chunks."""
-        if speaks(deployment, self.dialect):
+        if self.passes_through(deployment):
             return deployment.stream_native(self.dialect.name, request, self.headers)
         return deployment.stream(request)

@@ -26,7 +26,8 @@ from typing import Any
 from ._aio import aclose_quietly
 from ._attempt import Attempts, Skipped
 from ._delivered import Delivered
-from ._operations import Opened
+from ._native import NativeSource
+from ._operations import Opened, OpenStream
 from ._request import Call, Operation, RequestState
 from ._resume import Diverged, Splice, continue_request
 from .clock import Clock, deadline_scope
@@ -103,6 +104,7 @@ class StreamSession:
         self._opener = opener
         self._candidates = candidates
         self._no_prefill = no_prefill
+        self._refused: set[str] = set()  # deployments that refused this stream's prefill
         self._silence = silence
         self._deadline = deadline
         self._on_end = on_end
@@ -316,7 +318,7 @@ class StreamSession:
         """Finish the answer on `slot`: continue where it can, else restart and match."""
         if self._can_continue(slot):
             found = await self._open(plan, slot, resume=Resume.CONTINUE)
-            if found is not None or slot.name not in self._no_prefill:
+            if found is not None or slot.name not in self._refused:
                 return found
         return await self._open(plan, slot, resume=Resume.RESTART)
 
@@ -326,6 +328,7 @@ class StreamSession:
             self.policy.resume is Resume.CONTINUE
             and slot.deployment.prefill is not Prefill.NONE
             and slot.name not in self._no_prefill
+            and slot.name not in self._refused
             and bool(delivered.text.strip())
             and not delivered.tools
             and not delivered.reasoning
@@ -346,7 +349,9 @@ class StreamSession:
             return None
         except BadRequest:
             if resume is Resume.CONTINUE:  # the prefill is all that differs: it was refused
-                self._no_prefill.add(slot.name)
+                self._refused.add(slot.name)
+                if not self._passed_through(slot):
+                    self._no_prefill.add(slot.name)
             return None
         except ProviderError:
             return None
@@ -355,6 +360,14 @@ class StreamSession:
         if not await self._caught_up(source):
             return None
         return source
+
+    def _passed_through(self, slot: Slot) -> bool:
+        """Whether `slot` got the client's own request in its API (not chat built here): a
+        prefill refused there may be that request's (Anthropic's extended thinking forbids
+        one), so it is not learned for the deployment."""
+        opener = self._opener
+        source = opener.source if isinstance(opener, OpenStream) else None
+        return isinstance(source, NativeSource) and source.passes_through(slot.deployment)
 
     def _request_for(self, slot: Slot, resume: Resume) -> tuple[dict[str, Any], str]:
         original = self.state.request

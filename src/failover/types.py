@@ -145,6 +145,10 @@ class BaseDeployment(abc.ABC):
     #: of those reaches it as it is, and its answer comes back as it was sent
     dialects: frozenset[str] = frozenset()
 
+    def speaks(self, dialect: str) -> bool:
+        """Whether a request in `dialect` (a client API's name) reaches it as it is."""
+        return dialect in self.dialects
+
     async def complete_native(
         self, dialect: str, request: Request, headers: Mapping[str, str]
     ) -> Payload:

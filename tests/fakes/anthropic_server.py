@@ -19,13 +19,23 @@ PREFILL_REFUSED = (
     "This model does not support assistant message prefill. "
     "The conversation must end with a user message."
 )
+THINKING_PREFILL = (
+    "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `text`. "
+    "When `thinking` is enabled, a final `assistant` message must start with a thinking block "
+    "(preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you "
+    "include thinking blocks from previous turns. To avoid this requirement, disable "
+    "`thinking`. Please consult our documentation at "
+    "https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
+)
+THOUGHT = ["Let me ", "think."]  # the thinking a normal answer streams when thinking is on
 
 
 class FakeAnthropic(FakeServer):
     """Anthropic at `base_url`: POST /v1/messages (stream or not), GET /v1/models.
 
     A trailing assistant message is continued (prefill), and refused as Anthropic does when
-    it ends in whitespace.
+    it ends in whitespace, or when the request enables extended thinking and the message does
+    not start with a thinking block. With thinking enabled, a streamed answer thinks first.
     """
 
     lead = 3  # message_start, content_block_start, ping
@@ -50,11 +60,16 @@ class FakeAnthropic(FakeServer):
             prefix = _assistant_prefix(body.get("messages"))
             if prefix is not None and prefix != prefix.rstrip():
                 return self.error(400, "invalid_request_error", TRAILING_WHITESPACE)
+            thinks = _thinking(body)
+            if prefix is not None and thinks and not _starts_with_thinking(body["messages"]):
+                return self.error(400, "invalid_request_error", THINKING_PREFILL)
             if prefix is not None and self.prefill == "refuse":
                 return self.refuse_prefill()
             text = self.continued(prefix)
             if body.get("stream"):
-                return self.stream(self.split(text), model=model)
+                return self.stream(
+                    self.split(text), model=model, thinking=THOUGHT if thinks else None
+                )
             return Reply(self.message(text, model=model))
         if received.path == "/v1/models":
             entry = {"type": "model", "id": MODEL, "display_name": "Claude Sonnet 4.5"}
@@ -99,12 +114,17 @@ class FakeAnthropic(FakeServer):
         tool: ToolUse | None = None,
         stop_reason: str | None = None,
         message_stop: bool = True,
+        thinking: list[str] | None = None,
     ) -> list[bytes]:
-        """The frames of a whole answer: text blocks from `pieces`, then an optional tool use,
-        message_delta (the stop reason and usage) and, unless told not to, message_stop."""
+        """The frames of a whole answer: an optional thinking block from `thinking`, a text
+        block from `pieces`, then an optional tool use, message_delta (the stop reason and
+        usage) and, unless told not to, message_stop."""
         start = cls.message(None, model=model, usage={"input_tokens": 12, "output_tokens": 1})
         frames = [cls.frame({"type": "message_start", "message": {**start, "stop_reason": None}})]
         index = 0
+        if thinking:
+            frames += cls._thinking_block(index, thinking)
+            index += 1
         if pieces:
             frames += cls._text_block(index, pieces)
             index += 1
@@ -140,6 +160,21 @@ class FakeAnthropic(FakeServer):
         return frames
 
     @classmethod
+    def _thinking_block(cls, index: int, pieces: list[str]) -> list[bytes]:
+        block = {"type": "thinking", "thinking": "", "signature": ""}
+        frames = [
+            cls.frame({"type": "content_block_start", "index": index, "content_block": block})
+        ]
+        deltas = [{"type": "thinking_delta", "thinking": piece} for piece in pieces]
+        deltas.append({"type": "signature_delta", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA"})
+        frames += [
+            cls.frame({"type": "content_block_delta", "index": index, "delta": delta})
+            for delta in deltas
+        ]
+        frames.append(cls.frame({"type": "content_block_stop", "index": index}))
+        return frames
+
+    @classmethod
     def _tool_block(cls, index: int, tool: ToolUse) -> list[bytes]:
         id_, name, pieces = tool
         block = {"type": "tool_use", "id": id_, "name": name, "input": {}}
@@ -171,9 +206,13 @@ class FakeAnthropic(FakeServer):
         malformed_after: int | None = None,
         stall_after: int | None = None,
         stall_for: float = 30.0,
+        thinking: list[str] | None = None,
     ) -> Stream:
-        """A streamed answer (see `events`); faults as in `shaped`."""
-        frames = self.events(pieces, model=model, tool=tool, message_stop=message_stop)
+        """A streamed answer (see `events`); faults as in `shaped`, whose pieces are counted
+        as if there were no `thinking` block (place faults by frame when there is one)."""
+        frames = self.events(
+            pieces, model=model, tool=tool, message_stop=message_stop, thinking=thinking
+        )
         return self.shaped(
             frames,
             gates=gates,
@@ -206,6 +245,19 @@ class FakeAnthropic(FakeServer):
     @classmethod
     def error_event(cls, type: str, message: str) -> bytes:
         return sse(json.dumps(cls.error_body(type, message)), event="error")
+
+
+def _thinking(body: dict[str, Any]) -> bool:
+    """Whether a request enables extended thinking."""
+    thinking = body.get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+
+
+def _starts_with_thinking(messages: list[Any]) -> bool:
+    """Whether the final (assistant) message starts with a thinking block."""
+    content = messages[-1].get("content")
+    first = content[0] if isinstance(content, list) and content else None
+    return isinstance(first, dict) and first.get("type") in ("thinking", "redacted_thinking")
 
 
 def _assistant_prefix(messages: Any) -> str | None:

@@ -1,5 +1,6 @@
 """A fake OpenAI (and Azure OpenAI) server speaking the Chat Completions wire format: JSON
-bodies, `data: ...` SSE chunks ending in `data: [DONE]`, OpenAI error bodies and headers."""
+bodies, `data: ...` SSE chunks ending in `data: [DONE]`, OpenAI error bodies and headers; and
+whole answers of the Responses API (`POST /v1/responses`)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,8 @@ class FakeOpenAI(FakeServer):
                 usage = bool((body.get("stream_options") or {}).get("include_usage"))
                 return self.stream(self.split(text), model=model, usage=usage)
             return self.reply(text, model=model)
+        if received.path.endswith("/responses"):
+            return Reply(self.response([self.message_item(self.text)], model=model))
         if received.path.endswith("/embeddings"):
             return Reply(self.embeddings(body.get("input"), model=model))
         if received.path.endswith("/models"):
@@ -124,6 +127,55 @@ class FakeOpenAI(FakeServer):
             used["total_tokens"] += len(pieces)
             last.append({**cls.chunk({}, model=model), "choices": [], "usage": used})
         return [*first, *middle, *last]
+
+    @staticmethod
+    def response(
+        output: list[dict[str, Any]], *, model: str = "gpt-4o", response_id: str = "resp_fake1"
+    ) -> dict[str, Any]:
+        """A whole Responses API answer (`POST /v1/responses`) with these output items."""
+        return {
+            "id": response_id,
+            "object": "response",
+            "created_at": CREATED,
+            "status": "completed",
+            "completed_at": CREATED,
+            "error": None,
+            "incomplete_details": None,
+            "instructions": None,
+            "max_output_tokens": None,
+            "model": model,
+            "output": output,
+            "parallel_tool_calls": True,
+            "previous_response_id": None,
+            "reasoning": {"effort": None, "summary": None},
+            "store": True,
+            "temperature": 1.0,
+            "text": {"format": {"type": "text"}},
+            "tool_choice": "auto",
+            "tools": [],
+            "top_p": 1.0,
+            "truncation": "disabled",
+            "usage": {
+                "input_tokens": 9,
+                "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                "output_tokens": 12,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": 21,
+            },
+            "metadata": {},
+        }
+
+    @staticmethod
+    def message_item(text: str, *, item_id: str = "msg_fake1") -> dict[str, Any]:
+        """A Responses output item: the assistant's text."""
+        part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+        return {
+            "id": item_id,
+            "type": "message",
+            "status": "completed",
+            "role": "assistant",
+            "content": [part],
+        }
 
     @staticmethod
     def embeddings(inputs: Any, *, model: str = "text-embedding-3-small") -> dict[str, Any]:

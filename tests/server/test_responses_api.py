@@ -9,6 +9,7 @@ from typing import Any
 import openai
 import pytest
 
+from fakes import FakeOpenAI, Reply, Stream, sse
 from openapi_schema import validate
 
 from .harness import Raw, Stack
@@ -19,6 +20,19 @@ WEATHER = {
     "description": "Weather in a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
 }
+
+
+def payloads(body: bytes) -> list[dict[str, Any]]:
+    """The data of each event of a Responses stream."""
+    return [
+        json.loads(line.removeprefix(b"data: "))
+        for line in body.split(b"\n")
+        if line.startswith(b"data: ")
+    ]
+
+
+NATIVE = {"providers": {"primary": {"options": {"responses": True}}}}  # serves /v1/responses
+REASONING = {"id": "rs_fake1", "type": "reasoning", "summary": [], "status": "completed"}
 
 
 def sent_to(stack: Stack, fake: Any) -> dict[str, Any]:
@@ -48,18 +62,13 @@ def test_a_whole_response_from_a_chat_deployment(stack: Stack, oai: openai.OpenA
 def test_a_streamed_response_has_the_sdks_events(stack: Stack, oai: openai.OpenAI) -> None:
     """`stream=True` gives the event sequence the SDK expects, each event per the schema."""
     with oai.responses.with_streaming_response.create(model="chat", input="hi", stream=True) as raw:
-        body = raw.read()
-    payloads = [
-        json.loads(line.removeprefix(b"data: "))
-        for line in body.split(b"\n")
-        if line.startswith(b"data: ")
-    ]
-    for event in payloads:
+        events = payloads(raw.read())
+    for event in events:
         validate("ResponseStreamEvent", event)
-    kinds = [e["type"] for e in payloads]
+    kinds = [e["type"] for e in events]
     assert kinds[:3] == ["response.created", "response.in_progress", "response.output_item.added"]
     assert kinds[-1] == "response.completed"
-    assert [e["sequence_number"] for e in payloads] == list(range(len(payloads)))
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
     events = list(oai.responses.create(model="chat", input="hi", stream=True))
     final = events[-1]
     assert final.type == "response.completed"
@@ -102,6 +111,47 @@ def test_function_calls_round_trip(stack: Stack, oai: openai.OpenAI) -> None:
     assert messages[2] == {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}
 
 
+def interleaved_tool_calls() -> Stream:
+    """A chat stream of two tool calls whose argument pieces alternate between them."""
+    starts = [
+        {"index": i, "id": f"call_{i}", "type": "function",
+         "function": {"name": name, "arguments": ""}}
+        for i, name in enumerate(("get_weather", "get_time"))
+    ]  # fmt: skip
+    pieces = [(0, '{"city":'), (1, '{"zone":'), (0, '"Paris"}'), (1, '"CET"}')]
+    chunks = [
+        FakeOpenAI.chunk({"role": "assistant", "content": None}),
+        *(FakeOpenAI.chunk({"tool_calls": [start]}) for start in starts),
+        *(
+            FakeOpenAI.chunk({"tool_calls": [{"index": i, "function": {"arguments": a}}]})
+            for i, a in pieces
+        ),
+        FakeOpenAI.chunk({}, finish="tool_calls"),
+    ]
+    return Stream([*(sse(c) for c in chunks), sse("[DONE]")])
+
+
+def test_interleaved_tool_calls_stream_into_their_own_items(stack: Stack, http: Raw) -> None:
+    """Argument pieces of two tool calls that alternate each go to their own function_call
+    item, in events that fit OpenAI's schema."""
+    stack.primary.push(interleaved_tool_calls())
+    answer = http.post("/v1/responses", {"model": "chat", "input": "hi", "stream": True})
+    events = payloads(answer.body)
+    for event in events:
+        validate("ResponseStreamEvent", event)
+    items = events[-1]["response"]["output"]
+    streamed = {item["id"]: "" for item in items}
+    for event in events:
+        if event["type"] == "response.function_call_arguments.delta":
+            assert items[event["output_index"]]["id"] == event["item_id"]
+            streamed[event["item_id"]] += event["delta"]
+    assert [(i["name"], i["arguments"]) for i in items] == [
+        ("get_weather", '{"city":"Paris"}'),
+        ("get_time", '{"zone":"CET"}'),
+    ]
+    assert [streamed[i["id"]] for i in items] == [i["arguments"] for i in items]
+
+
 def test_a_follow_up_continues_a_translated_conversation(stack: Stack, oai: openai.OpenAI) -> None:
     """`previous_response_id` of a translated response: the gateway kept the conversation."""
     first = oai.responses.create(model="chat", input="My name is Ada.")
@@ -112,6 +162,23 @@ def test_a_follow_up_continues_a_translated_conversation(stack: Stack, oai: open
     assert [m["role"] for m in messages] == ["user", "assistant", "user"]
     assert messages[0]["content"] == "My name is Ada."
     assert messages[1]["content"] == "Hello from the fake OpenAI."
+
+
+def test_a_follow_up_does_not_inherit_the_previous_instructions(
+    stack: Stack, oai: openai.OpenAI
+) -> None:
+    """With previous_response_id, the follow-up reaches the deployment with its own
+    instructions only, as OpenAI does not carry `instructions` over."""
+    first = oai.responses.create(model="chat", input="Hi.", instructions="Answer in French.")
+    oai.responses.create(
+        model="chat",
+        input="And now?",
+        instructions="Answer in German.",
+        previous_response_id=first.id,
+    )
+    messages = sent_to(stack, stack.primary)["messages"]
+    systems = [m["content"] for m in messages if m["role"] in ("system", "developer")]
+    assert systems == ["Answer in German."]
 
 
 def test_an_unknown_previous_response_is_a_clear_400(oai: openai.OpenAI) -> None:
@@ -132,3 +199,27 @@ def test_a_request_without_input_is_refused(http: Raw) -> None:
     assert answer.status == 400
     validate("ErrorResponse", answer.json)
     assert answer.json["error"]["param"] == "input"
+
+
+def test_a_pinned_stream_names_each_item_as_the_final_response_does(make_stack: Any) -> None:
+    """A pinned follow-up asked as a stream: every event's output_index and item id are those
+    of the item at that index in the response.completed output, reasoning included."""
+    stack: Stack = make_stack(NATIVE)
+    with Raw(stack.port) as http:
+        first = http.post("/v1/responses", {"model": "solo", "input": "hi"}).json
+        answer = FakeOpenAI.response(
+            [REASONING, FakeOpenAI.message_item("Hi again.")], response_id="resp_fake2"
+        )
+        stack.primary.push(Reply(answer))
+        follow_up = {"model": "solo", "input": "and?", "previous_response_id": first["id"]}
+        events = payloads(http.post("/v1/responses", {**follow_up, "stream": True}).body)
+    for event in events:
+        validate("ResponseStreamEvent", event)
+    ids = [item["id"] for item in events[-1]["response"]["output"]]
+    assert ids == ["rs_fake1", "msg_fake1"]
+    added = [e for e in events if e["type"] == "response.output_item.added"]
+    assert [(e["output_index"], e["item"]["id"]) for e in added] == list(enumerate(ids))
+    for event in events:
+        if "output_index" in event:
+            named = event.get("item_id") or event["item"]["id"]
+            assert named == ids[event["output_index"]], event["type"]

@@ -250,12 +250,15 @@ class _StreamTranslator:
         kind = delta.get("type")
         if kind == "text_delta":
             return [self.maker.chunk({"content": str(delta.get("text") or "")})]
+        if kind == "thinking_delta" and delta.get("thinking"):
+            # reasoning, as OpenAI-compatible servers stream it: what a prefill cannot carry
+            return [self.maker.chunk({"reasoning_content": str(delta["thinking"])})]
         if kind == "input_json_delta" and delta.get("partial_json"):
             index = self._tools.get(int(data.get("index", 0)))
             if index is not None:
                 piece = {"index": index, "function": {"arguments": str(delta["partial_json"])}}
                 return [self.maker.chunk({"tool_calls": [piece]})]
-        return []  # thinking, signature and citation deltas have no OpenAI counterpart
+        return []  # signature and citation deltas have no OpenAI counterpart
 
     def _message_delta(self, data: JSON) -> list[Chunk]:
         self._add_usage(data.get("usage"))

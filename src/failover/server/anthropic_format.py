@@ -42,6 +42,7 @@ STOP_REASONS = {
 }
 _TOOL_CHOICE = {"auto": "auto", "any": "required", "none": "none"}
 _DROPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
+_ADOPTED = {"text": "text", "tool_use": "tool"}  # native blocks a translated chunk may continue
 
 
 # -- request -----------------------------------------------------------------------------
@@ -403,7 +404,11 @@ class StreamTranslator:
         elif kind == "content_block_start":
             self._index = max(self._index, int(data.get("index", 0)))
             block = data.get("content_block") or {}
-            self._block = "text" if block.get("type") == "text" else "native"
+            self._block = _ADOPTED.get(str(block.get("type")), "native")
+            if self._block == "tool":
+                # the deployment numbers its tool calls in order of appearance, and so does a
+                # restart elsewhere: a call it continues goes on in this block, not a new one
+                self._tools[len(self._tools)] = self._index
         elif kind == "content_block_stop":
             self._block = None
         elif kind == "message_delta":

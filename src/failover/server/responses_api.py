@@ -25,13 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .._native import speaks
 from ..errors import BadRequest, RequestFailed
 from ..trace import Trace
 from .controls import RequestControls, read_controls
 from .errors import ClientError, Failure
 from .http import JSON_TYPE, Call
-from .responses_format import RESPONSES, chat_messages, responses_request
+from .responses_format import RESPONSES, chat_messages, input_messages, responses_request
 from .responses_stream import ResponseEvents
 from .streaming import relay, routing_headers
 
@@ -105,7 +104,7 @@ async def _stream(
     events = ResponseEvents({**body, "previous_response_id": previous}, model=str(body["model"]))
     await relay(call, reply, events, call.headers())
     if events.response is not None:
-        messages = [*history, *chat_messages(body), *_assistant(events.response)]
+        messages = [*history, *input_messages(body), *_assistant(events.response)]
         gen.conversations.keep(events.response["id"], messages)
 
 
@@ -151,16 +150,16 @@ def _remember(
     history: list[dict[str, Any]],
 ) -> None:
     answered_by = gen.router.deployments().get(deployment)
-    if not history and answered_by is not None and speaks(answered_by, RESPONSES):
+    if not history and answered_by is not None and answered_by.speaks(RESPONSES.name):
         gen.conversations.pin(str(response["id"]), deployment)
         return
-    messages = [*history, *chat_messages(body), *_assistant(response)]
+    messages = [*history, *input_messages(body), *_assistant(response)]
     gen.conversations.keep(str(response["id"]), messages)
 
 
 def _with_history(body: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
     chat = _translated(body)
-    chat["messages"] = [*history, *chat["messages"]]
+    chat["messages"] = chat_messages(body, history)  # this request's instructions come first
     return chat
 
 

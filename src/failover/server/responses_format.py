@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import BadRequest
@@ -28,6 +29,7 @@ __all__ = [
     "ResponsesDialect",
     "chat_messages",
     "function_item",
+    "input_messages",
     "message_item",
     "new_response_id",
     "output_items",
@@ -85,12 +87,21 @@ RESPONSES = ResponsesDialect()
 # -- request ------------------------------------------------------------------------------
 
 
-def chat_messages(request: Request) -> list[dict[str, Any]]:
-    """The chat messages for a Responses request's `instructions` and `input`."""
+def chat_messages(request: Request, history: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """The chat messages for a Responses request's `instructions`, then the `history` of the
+    conversation it follows up, then its `input`."""
     out: list[dict[str, Any]] = []
     instructions = request.get("instructions")
     if isinstance(instructions, str) and instructions:
         out.append({"role": "system", "content": instructions})
+    out.extend(history)
+    return out + input_messages(request)
+
+
+def input_messages(request: Request) -> list[dict[str, Any]]:
+    """The chat messages for a Responses request's `input` alone: what a follow-up carries on
+    (OpenAI does not carry a response's `instructions` over to the next one)."""
+    out: list[dict[str, Any]] = []
     given = request.get("input")
     if isinstance(given, str):
         out.append({"role": "user", "content": given})

@@ -8,8 +8,11 @@
                       response.output_item.done
     response.completed (or response.incomplete), with the whole Response and its usage
 
-Every event carries its `sequence_number`. A break nobody could finish ends with an `error`
-event (no completed event follows); keep-alives while a break is recovered are SSE comments.
+Every event carries its `sequence_number`, and names its item by `output_index` and `item_id`
+as the final Response lists it. Tool calls whose argument pieces alternate (chat streams may
+interleave them by index) stream into their own items, each open until the answer finishes.
+A break nobody could finish ends with an `error` event (no completed event follows);
+keep-alives while a break is recovered are SSE comments.
 """
 
 from __future__ import annotations
@@ -43,7 +46,9 @@ class ResponseEvents:
         self._seq = 0
         self._started = False
         self._items: list[dict[str, Any]] = []  # output items, as they stand
-        self._open: dict[str, Any] | None = None  # the item being streamed
+        self._open: list[int] = []  # output indexes of the items still streaming
+        self._message: int | None = None  # output index of the open message item
+        self._text = ""  # the open message item's text so far
         self._tools: dict[int, int] = {}  # chat tool_call index -> output index
         self._finish: str | None = None
         self._usage: dict[str, Any] | None = None
@@ -61,13 +66,13 @@ class ResponseEvents:
             delta = choice.get("delta") or {}
             text = delta.get("content")
             if isinstance(text, str) and text:
-                out += self._text(text)
+                out += self._text_delta(text)
             for call in delta.get("tool_calls") or ():
                 if isinstance(call, dict):
                     out += self._tool(call)
             if choice.get("finish_reason"):
                 self._finish = choice["finish_reason"]
-                out += self._close()
+                out += self._close_all()
         return out
 
     def heartbeat(self) -> bytes:
@@ -75,7 +80,7 @@ class ResponseEvents:
 
     def done(self) -> bytes:
         out = b"" if self._started else self._start({})
-        out += self._close()
+        out += self._close_all()
         completion = {
             "created": self._created,
             "model": self._model,
@@ -90,20 +95,13 @@ class ResponseEvents:
 
     def replay(self, response: dict[str, Any]) -> bytes:
         """Every event a stream of a whole Response would have sent (a follow-up that only its
-        own deployment can answer, answered whole, asked for as a stream)."""
+        own deployment can answer, answered whole, asked for as a stream): each output item at
+        its own index, with its own id."""
         self._id = str(response.get("id") or self._id)
         out = self._start({"created": response.get("created_at"), "model": response.get("model")})
-        for item in response.get("output") or []:
-            if not isinstance(item, dict):
-                continue
-            if item.get("type") == "message":
-                parts = item.get("content") or []
-                out += self._text("".join(str(p.get("text") or "") for p in parts))
-            elif item.get("type") == "function_call":
-                function = {"name": item.get("name"), "arguments": item.get("arguments")}
-                call = {"index": len(self._tools), "id": item.get("call_id"), "function": function}
-                out += self._tool(call)
-        out += self._close()
+        for index, item in enumerate(response.get("output") or []):
+            if isinstance(item, dict):
+                out += self._replay_item(index, item)
         name = (
             "response.completed" if response.get("status") == "completed" else "response.incomplete"
         )
@@ -115,7 +113,7 @@ class ResponseEvents:
             "error", code=failure.code or "server_error", message=failure.message, param=None
         )
 
-    # -- the pieces --------------------------------------------------------------------------
+    # -- streamed from chat chunks -------------------------------------------------------------
 
     def _start(self, body: dict[str, Any]) -> bytes:
         self._started = True
@@ -127,26 +125,24 @@ class ResponseEvents:
             "response.in_progress", response=snapshot
         )
 
-    def _text(self, text: str) -> bytes:
+    def _text_delta(self, text: str) -> bytes:
         out = b""
-        if self._open is None or self._open["type"] != "message":
-            out += self._close()
+        if self._message is None:
             item = message_item([], status="in_progress")
             out += self._add(item)
+            self._message, self._text = len(self._items) - 1, ""
             out += self._event(
                 "response.content_part.added",
                 item_id=item["id"],
-                output_index=len(self._items) - 1,
+                output_index=self._message,
                 content_index=0,
                 part=text_part(""),
             )
-            item["_text"] = ""
-        assert self._open is not None
-        self._open["_text"] += text
+        self._text += text
         return out + self._event(
             "response.output_text.delta",
-            item_id=self._open["id"],
-            output_index=len(self._items) - 1,
+            item_id=self._items[self._message]["id"],
+            output_index=self._message,
             content_index=0,
             delta=text,
             logprobs=[],
@@ -157,56 +153,47 @@ class ResponseEvents:
         position = call.get("index", 0)
         function = call.get("function") or {}
         if position not in self._tools:
-            out += self._close()
+            if self._message is not None:  # text before a tool call is over
+                out += self._close(self._message)
             name = str(function.get("name") or "")
-            item = function_item(str(call.get("id") or ""), name, "", status="in_progress")
-            out += self._add(item)
+            out += self._add(
+                function_item(str(call.get("id") or ""), name, "", status="in_progress")
+            )
             self._tools[position] = len(self._items) - 1
+        index = self._tools[position]
         arguments = function.get("arguments")
-        if isinstance(arguments, str) and arguments and self._open is not None:
-            self._open["arguments"] += arguments
+        if isinstance(arguments, str) and arguments and index in self._open:
+            item = self._items[index]
+            item["arguments"] += arguments
             out += self._event(
                 "response.function_call_arguments.delta",
-                item_id=self._open["id"],
-                output_index=len(self._items) - 1,
+                item_id=item["id"],
+                output_index=index,
                 delta=arguments,
             )
         return out
 
     def _add(self, item: dict[str, Any]) -> bytes:
         self._items.append(item)
-        self._open = item
-        shown = {k: v for k, v in item.items() if not k.startswith("_")}
-        return self._event(
-            "response.output_item.added", output_index=len(self._items) - 1, item=shown
-        )
+        index = len(self._items) - 1
+        self._open.append(index)
+        return self._event("response.output_item.added", output_index=index, item=item)
 
-    def _close(self) -> bytes:
-        item, self._open = self._open, None
-        if item is None:
-            return b""
-        index = self._items.index(item)
+    def _close_all(self) -> bytes:
         out = b""
-        if item["type"] == "message":
-            text = item.pop("_text", "")
-            item["content"] = [text_part(text)]
-            out += self._event(
-                "response.output_text.done",
-                item_id=item["id"],
-                output_index=index,
-                content_index=0,
-                text=text,
-                logprobs=[],
-            )
-            out += self._event(
-                "response.content_part.done",
-                item_id=item["id"],
-                output_index=index,
-                content_index=0,
-                part=text_part(text),
-            )
+        for index in list(self._open):
+            out += self._close(index)
+        return out
+
+    def _close(self, index: int) -> bytes:
+        self._open.remove(index)
+        item = self._items[index]
+        if index == self._message:
+            self._message = None
+            item["content"] = [text_part(self._text)]
+            out = self._text_done(index, item["id"], 0, item["content"][0])
         else:
-            out += self._event(
+            out = self._event(
                 "response.function_call_arguments.done",
                 item_id=item["id"],
                 output_index=index,
@@ -215,6 +202,58 @@ class ResponseEvents:
             )
         item["status"] = "completed"
         return out + self._event("response.output_item.done", output_index=index, item=item)
+
+    def _text_done(self, index: int, item_id: str, part: int, content: dict[str, Any]) -> bytes:
+        where = {"item_id": item_id, "output_index": index, "content_index": part}
+        text, logprobs = content.get("text") or "", content.get("logprobs") or []
+        return self._event(
+            "response.output_text.done", **where, text=text, logprobs=logprobs
+        ) + self._event("response.content_part.done", **where, part=content)
+
+    # -- replayed from a whole Response ------------------------------------------------------
+
+    def _replay_item(self, index: int, item: dict[str, Any]) -> bytes:
+        kind = item.get("type")
+        added = {**item, "status": "in_progress"} if "status" in item else dict(item)
+        if kind == "message":
+            added["content"] = []
+        elif kind == "function_call":
+            added["arguments"] = ""
+        out = self._event("response.output_item.added", output_index=index, item=added)
+        if kind == "message":
+            for part, content in enumerate(item.get("content") or []):
+                out += self._replay_part(index, str(item.get("id")), part, content)
+        elif kind == "function_call":
+            where = {"item_id": str(item.get("id")), "output_index": index}
+            arguments = str(item.get("arguments") or "")
+            out += self._event("response.function_call_arguments.delta", **where, delta=arguments)
+            out += self._event(
+                "response.function_call_arguments.done",
+                **where,
+                name=item.get("name"),
+                arguments=arguments,
+            )
+        return out + self._event("response.output_item.done", output_index=index, item=item)
+
+    def _replay_part(self, index: int, item_id: str, part: int, content: Any) -> bytes:
+        if not isinstance(content, dict):
+            return b""
+        where = {"item_id": item_id, "output_index": index, "content_index": part}
+        if content.get("type") == "refusal":
+            refusal = str(content.get("refusal") or "")
+            empty: dict[str, Any] = {"type": "refusal", "refusal": ""}
+            return (
+                self._event("response.content_part.added", **where, part=empty)
+                + self._event("response.refusal.delta", **where, delta=refusal)
+                + self._event("response.refusal.done", **where, refusal=refusal)
+                + self._event("response.content_part.done", **where, part=content)
+            )
+        text = str(content.get("text") or "")
+        return (
+            self._event("response.content_part.added", **where, part=text_part(""))
+            + self._event("response.output_text.delta", **where, delta=text, logprobs=[])
+            + self._text_done(index, item_id, part, content)
+        )
 
     def _event(self, event_type: str, /, **data: Any) -> bytes:
         payload = {"type": event_type, **data, "sequence_number": self._seq}
