@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from failover import FakeClock, Route, Router
+from failover import FakeClock, MemoryStore, Route, Router
 from failover._local import CURRENT_CALL
 from failover.quota import Quota, QuotaPolicy, estimate_tokens
 from failover.testing import ScriptedDeployment
@@ -133,3 +133,17 @@ async def test_a_deployment_short_of_the_requests_tokens_is_passed_over(clock: F
     assert reply.deployment == "backup"
     assert reply.trace.attempts[0].skipped is Skip.QUOTA
     assert (await router.complete("chat", {**HI, "max_tokens": 2})).deployment == "primary"
+
+
+async def test_a_routers_quotas_are_its_stores(clock: FakeClock) -> None:
+    """Two routers on one store count a deployment's rpm together: the store keeps the quota."""
+    store = MemoryStore(clock=clock)
+    routers = []
+    for _ in range(2):
+        primary = ScriptedDeployment("primary", clock=clock)
+        primary.rpm = 2
+        backup = ScriptedDeployment("backup", clock=clock)
+        routers.append(Router({"chat": Route([primary, backup])}, store=store, clock=clock))
+    replies = [await router.complete("chat", HI) for router in routers * 2]
+    assert [r.deployment for r in replies] == ["primary", "primary", "backup", "backup"]
+    assert store.quota("primary", QuotaPolicy(rpm=2)).exhausted(clock.now())

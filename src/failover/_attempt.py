@@ -26,14 +26,13 @@ from .clock import Clock, deadline_scope
 from .errors import AttemptTimeout, DeadlineExceeded, ProviderError, last_error
 from .events import Hooks
 from .kinds import Kind
-from .quota import Quota, QuotaPolicy
+from .quota import Quota
 from .resilience.breaker import Result
 from .resilience.concurrency import AdaptiveLimit, ConcurrencyPolicy
 from .route import Plan, Slot
 from .state.base import StateStore
 from .stats import DeploymentStats
 from .trace import Attempt, Skip
-from .types import BaseDeployment
 
 __all__ = ["LOCAL_LAG", "Attempts", "NothingAvailable", "Skipped"]
 
@@ -71,7 +70,6 @@ class Attempts:
         self.lag = lag
         self.local_lag = local_lag  # loop lag during a call that makes its failure ours
         self._limits: dict[str, AdaptiveLimit] = {}
-        self._quotas: dict[str, Quota] = {}
 
     def limit(self, deployment: str) -> AdaptiveLimit:
         """The adaptive concurrency limit of a deployment (this process's own)."""
@@ -80,13 +78,10 @@ class Attempts:
             found = self._limits[deployment] = AdaptiveLimit(deployment, self.concurrency)
         return found
 
-    def quota(self, deployment: BaseDeployment) -> Quota:
-        """What a deployment has left of its rate limits (this process's view)."""
-        found = self._quotas.get(deployment.name)
-        if found is None:
-            policy = QuotaPolicy(rpm=deployment.rpm, tpm=deployment.tpm)
-            found = self._quotas[deployment.name] = Quota(deployment.name, policy)
-        return found
+    def quota(self, slot: Slot) -> Quota:
+        """What a deployment has left of its rate limits: kept by the store, so replicas sharing
+        one count their rpm / tpm together."""
+        return self.store.quota(slot.name, slot.quota)
 
     def limits(self) -> dict[str, AdaptiveLimit]:
         """Every deployment's concurrency limit made so far."""
@@ -116,7 +111,7 @@ class Attempts:
             return Skip.OPEN
         if self.limit(slot.name).saturated:
             return Skip.SATURATED
-        quota = self.quota(slot.deployment)
+        quota = self.quota(slot)
         if quota.exhausted(self.clock.now(), state.tokens() if quota.counts_tokens else 0):
             return Skip.QUOTA
         return None
@@ -149,7 +144,7 @@ class Attempts:
         now = call.started
         limit = slot.timeout or plan.timeouts.attempt
         until = min(now + limit, state.deadline) if limit is not None else state.deadline
-        self.quota(slot.deployment).sent(now, state.tokens())
+        self.quota(slot).sent(now, state.tokens())
         token = CURRENT_CALL.set(call.info)
         try:
             async with deadline_scope(self.clock, None if math.isinf(until) else until):
@@ -278,7 +273,7 @@ class Attempts:
         await self.record(call, None, success=False)
 
     def _observe_quota(self, call: Call) -> None:
-        quota = self.quota(call.slot.deployment)
+        quota = self.quota(call.slot)
         headers = call.info.headers
         if headers is None:
             quota.ended()

@@ -6,7 +6,8 @@ Two sources of what is left of a deployment's rate limits:
                `x-ratelimit-reset-*` (OpenAI, Azure, many compatible servers), or
                `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-remaining`
                and `-reset`: the provider's own count, the latest one wins
-    config     `rpm` / `tpm` of a deployment: counted here, a minute at a time
+    config     `rpm` / `tpm` of a deployment: counted here, a minute at a time (with
+               replicas on a shared store, `SharedQuota` counts every replica's calls)
 
 A deployment with fewer than `reserve` requests (or tokens for this request) left before its
 reset is passed over while others have room (and tried anyway when none has). Calls in flight
@@ -17,6 +18,7 @@ Pure: no I/O; times come in as arguments (`now` monotonic, `wall` for header tim
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,7 +43,16 @@ class QuotaPolicy:
 class Quota:
     """What one deployment has left of its rate limits."""
 
-    __slots__ = ("_in_flight", "_minute", "_requests", "_tokens", "_until", "name", "policy")
+    __slots__ = (
+        "_in_flight",
+        "_minute",
+        "_minute_tokens",
+        "_requests",
+        "_tokens",
+        "_until",
+        "name",
+        "policy",
+    )
 
     def __init__(self, name: str, policy: QuotaPolicy | None = None) -> None:
         self.name = name
@@ -50,7 +61,8 @@ class Quota:
         self._tokens: float = math.inf
         self._until = 0.0  # monotonic time when those figures reset
         self._in_flight = 0  # calls sent since the figures came
-        self._minute: list[tuple[float, int]] = []  # (when, tokens) of calls this minute
+        self._minute: deque[tuple[float, int]] = deque()  # (when, tokens) of calls this minute
+        self._minute_tokens = 0  # their tokens, summed
 
     @property
     def counts_tokens(self) -> bool:
@@ -66,19 +78,25 @@ class Quota:
             if tokens and self._tokens < tokens + policy.reserve_tokens:
                 return True
         if policy.rpm is not None or policy.tpm is not None:
-            self._forget(now)
-            if policy.rpm is not None and len(self._minute) >= policy.rpm:
+            requests, used = self.counted(now)
+            if policy.rpm is not None and requests >= policy.rpm:
                 return True
-            used = sum(n for _, n in self._minute)
             if policy.tpm is not None and used + tokens > policy.tpm:
                 return True
         return False
+
+    def counted(self, now: float) -> tuple[float, float]:
+        """(requests, tokens) sent in the minute before `now`, as counted against rpm / tpm:
+        here, this process's own calls."""
+        self._forget(now)
+        return len(self._minute), self._minute_tokens
 
     def sent(self, now: float, tokens: int) -> None:
         """A call went out, estimated at `tokens`."""
         self._in_flight += 1
         if self.policy.rpm is not None or self.policy.tpm is not None:
             self._minute.append((now, tokens))
+            self._minute_tokens += tokens
 
     def observe(self, headers: Mapping[str, str], now: float, wall: float) -> None:
         """Take the provider's figures from an answer's headers (when it sent any)."""
@@ -99,8 +117,9 @@ class Quota:
 
     def _forget(self, now: float) -> None:
         horizon = now - _WINDOW
-        while self._minute and self._minute[0][0] <= horizon:
-            self._minute.pop(0)
+        minute = self._minute
+        while minute and minute[0][0] <= horizon:
+            self._minute_tokens -= minute.popleft()[1]
 
     def __repr__(self) -> str:
         left = "?" if math.isinf(self._requests) else f"{self._requests - self._in_flight:g}"

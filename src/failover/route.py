@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .config import Timeouts
 from .kinds import Failover
+from .quota import QuotaPolicy
 from .resilience.breaker import BreakerPolicy
 from .resilience.hedging import HedgePolicy
 from .resilience.panic import Panic
@@ -86,10 +87,12 @@ class Slot:
     deployment: BaseDeployment
     weight: float
     timeout: float | None
+    quota: QuotaPolicy  # its configured rpm / tpm, made once
 
     @classmethod
     def of(cls, deployment: BaseDeployment) -> Slot:
-        return cls(deployment.name, deployment, float(deployment.weight), deployment.timeout)
+        quota = QuotaPolicy(rpm=deployment.rpm, tpm=deployment.tpm)
+        return cls(deployment.name, deployment, float(deployment.weight), deployment.timeout, quota)
 
 
 @dataclass(slots=True)

@@ -1,4 +1,5 @@
-"""The outbox of a Redis store: which push of a breaker's state wins, and what it sends."""
+"""The outbox of a Redis store: which push of a breaker's state wins, and what it sends
+(again, after a failed flush)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from collections.abc import Iterator
 import pytest
 
 from failover import BreakerPolicy, FakeClock
+from failover.quota import QuotaPolicy
 from failover.state.outbox import Outbox
 from failover.state.redis import RedisStore
-from failover.state.shared import SharedBreaker
+from failover.state.shared import SharedBreaker, SharedQuota
 from failover.state.snapshot import SetMode
 
 
@@ -50,3 +52,31 @@ def test_a_restored_weaker_push_does_not_replace_a_newer_stronger_one(
     box.add_set(breaker, SetMode.FORCE)
     box.restore(unsent)
     assert box.sets == {breaker: SetMode.FORCE}
+
+
+def test_calls_counted_against_a_quota_survive_a_failed_flush(clock: FakeClock) -> None:
+    """A quota's calls taken for a flush that failed are sent again with the next one."""
+    store = RedisStore("redis://127.0.0.1:1/0", clock=clock)
+    quota = store.quota("p/m", QuotaPolicy(rpm=10))
+    assert isinstance(quota, SharedQuota)
+    quota.sent(clock.now(), 7)
+    quota.sent(clock.now(), 5)
+    box = Outbox()
+    box.quotas.add(quota)
+    unsent = box.take()
+    assert quota.take_delta() == (2, 12)  # what the failed flush carried
+    box.restore(unsent)
+    assert box.quotas == {quota}
+    assert quota.take_delta() == (2, 12)
+
+
+def test_calls_held_back_over_a_minute_are_not_sent(clock: FakeClock) -> None:
+    """Calls that waited more than a minute for Redis no longer count in the shared minute."""
+    store = RedisStore("redis://127.0.0.1:1/0", clock=clock)
+    quota = store.quota("p/m", QuotaPolicy(rpm=10))
+    assert isinstance(quota, SharedQuota)
+    quota.sent(clock.now(), 7)
+    clock.advance_sync(30)
+    quota.sent(clock.now(), 5)
+    clock.advance_sync(31)
+    assert quota.take_delta() == (1, 5)

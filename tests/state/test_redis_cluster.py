@@ -1,5 +1,6 @@
 """Stores on a real Redis Cluster (three masters): every deployment's keys in one slot, the
-deployments spread over the nodes, and changes heard by every replica wherever they happen."""
+deployments spread over the nodes, and changes and counts heard by every replica wherever they
+happen."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from redis import RedisCluster as SyncCluster
 from redis.crc import key_slot
 from state_helpers import MakeStore, eventually
 
-from failover import BreakerPolicy, BreakerState, SystemClock
+from failover import BreakerPolicy, BreakerState, FakeClock, SystemClock
+from failover.quota import QuotaPolicy
 from failover.resilience.breaker import Result
 from failover.state.redis import RedisStore
 from failover.state.shared import SharedBreaker
@@ -110,4 +112,29 @@ async def test_a_retry_budget_is_one_bucket_on_a_cluster(
     budget_b.deposit()  # any change makes B settle with the shared bucket
     await b.flush()
     assert not budget_b.spend()
+    assert (a.redis_errors, b.redis_errors) == (0, 0)
+
+
+async def test_a_quota_is_counted_once_on_a_cluster(
+    make_store: MakeStore, redis_cluster: ClusterRedis, namespace: str, clock: FakeClock
+) -> None:
+    """Calls counted through A, for deployments whose keys live on all three masters, are B's
+    count too: a quota's script call touches its two minutes in one slot."""
+    url = redis_cluster.url(namespace="x")
+    a, b = (make_store(url=url, clock=clock, refresh_interval=3600.0) for _ in "ab")
+    await asyncio.gather(a.start(), b.start())
+    policy = QuotaPolicy(rpm=3)
+    pairs = [(a.quota(name, policy), b.quota(name, policy)) for name in DEPLOYMENTS]
+    await asyncio.gather(a.flush(), b.flush())  # both have heard: no calls yet
+    for quota_a, _ in pairs:
+        for _ in range(3):
+            quota_a.sent(clock.now(), 10)
+    await a.flush()
+    await clock.advance(1.5)
+    assert not any(quota_b.exhausted(clock.now()) for _, quota_b in pairs)  # as last heard
+    await b.flush()
+    assert all(quota_b.exhausted(clock.now()) for _, quota_b in pairs)
+    minute = int(clock.wall() // 60)
+    keys = [f"{namespace}:quota:{{{name}}}:{minute}" for name in DEPLOYMENTS]
+    assert len(owners(redis_cluster, keys)) == 3
     assert (a.redis_errors, b.redis_errors) == (0, 0)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from failover import BreakerPolicy, FakeClock, MemoryStore, StateStore
+from failover.quota import Quota, QuotaPolicy
 from failover.resilience.breaker import BreakerEvent
 from failover.resilience.retry import RetryBudget
 from failover.state.base import BreakerLike
@@ -25,6 +26,9 @@ class Minimal(StateStore):
 
     def budget(self, key: str, *, ratio: float, min_per_second: float, burst: float) -> RetryBudget:
         return self.inner.budget(key, ratio=ratio, min_per_second=min_per_second, burst=burst)
+
+    def quota(self, key: str, policy: QuotaPolicy) -> Quota:
+        return self.inner.quota(key, policy)
 
     def stats(self, key: str) -> DeploymentStats:
         return self.inner.stats(key)

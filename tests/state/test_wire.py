@@ -8,7 +8,9 @@ import pytest
 from redis.crc import key_slot
 
 from failover import BreakerPolicy, FakeClock
+from failover.quota import QuotaPolicy
 from failover.state.redis import RedisStore
+from failover.state.shared import SharedQuota
 from failover.state.wire import Wire
 
 NAMES = ["openai/gpt-4o", "a{b}c", "}x{", "{}", "odd }{ name", "ünï/cödé"]
@@ -64,3 +66,30 @@ def test_encoded_names_never_collide(clock: FakeClock) -> None:
     """A name that looks encoded and the name it looks like keep keys of their own."""
     tagged = wire(clock, hash_tags=True)
     assert tagged.key("breaker", "a{b") != tagged.key("breaker", "a%7Bb")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_quotas_two_minutes_share_one_slot_whatever_the_name(clock: FakeClock, name: str) -> None:
+    """A quota's call touches this minute's hash and the last one's, in its deployment's slot."""
+    quota = RedisStore("redis://127.0.0.1:1/0", clock=clock).quota(name, QuotaPolicy(rpm=1))
+    assert isinstance(quota, SharedQuota)
+    command = wire(clock, hash_tags=True).quota(quota)
+    slots = {key_slot(key.encode()) for key in command.keys}
+    assert len(command.keys) == 2 and len(slots) == 1
+
+
+def test_a_quotas_keys_name_the_wall_clock_minute(clock: FakeClock) -> None:
+    """A quota counts into namespace:quota:name:<unix minute>, reading the minute before too."""
+    quota = RedisStore("redis://127.0.0.1:1/0", clock=clock).quota("p/m", QuotaPolicy(tpm=5))
+    assert isinstance(quota, SharedQuota)
+    minute = int(clock.wall() // 60)
+    assert wire(clock, hash_tags=False).quota(quota).keys == (
+        f"prod:quota:p/m:{minute}",
+        f"prod:quota:p/m:{minute - 1}",
+    )
+
+
+def test_a_quota_without_rpm_or_tpm_is_not_shared(clock: FakeClock) -> None:
+    """Header figures alone are the provider's count of every replica: nothing to send."""
+    quota = RedisStore("redis://127.0.0.1:1/0", clock=clock).quota("p/m", QuotaPolicy())
+    assert not isinstance(quota, SharedQuota)

@@ -1,5 +1,9 @@
 """The Redis side of `RedisStore`: one Lua script, run atomically by Redis, one operation per call.
 
+A quota's calls live in one hash per deployment and wall-clock minute (`r` requests, `t`
+tokens), kept two minutes: the replica estimates the last 60 s from this minute's and the last
+one's, which every call returns.
+
 A breaker lives in a hash (`state gen until reopens probes ok cons fails slows since`) and its
 sliding window in a list of `"<wall time> <failed><slow>"` entries (the time is the flush's: a
 time-based window is as precise as the flush interval, a few milliseconds). Every transition
@@ -67,6 +71,18 @@ if op == 'budget' then  -- KEYS: budget; ARGV: op now min_per_second burst depos
   redis.call('HSET', KEYS[1], 'tokens', fmt(tokens), 'last', fmt(math.max(now, last)))
   redis.call('PEXPIRE', KEYS[1], ARGV[7])
   return fmt(tokens)
+end
+
+-- KEYS: this minute's count, the last one's; ARGV: op minute requests tokens ttl_ms
+if op == 'quota' then
+  if ARGV[3] ~= '0' or ARGV[4] ~= '0' then
+    redis.call('HINCRBY', KEYS[1], 'r', ARGV[3])
+    redis.call('HINCRBY', KEYS[1], 't', ARGV[4])
+    redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  end
+  local cur = redis.call('HMGET', KEYS[1], 'r', 't')
+  local prev = redis.call('HMGET', KEYS[2], 'r', 't')
+  return {ARGV[2], prev[1] or '0', prev[2] or '0', cur[1] or '0', cur[2] or '0'}
 end
 
 if op == 'lease' then  -- KEYS: lease; ARGV: op holder ttl_ms

@@ -1,4 +1,4 @@
-"""Where learned state lives: breakers, retry budgets, passive stats, cool-downs, health.
+"""Where learned state lives: breakers, retry budgets, quotas, passive stats, cool-downs, health.
 
 The router only talks to a `StateStore`. `MemoryStore` keeps everything in this process;
 a shared store (Redis) keeps the same things where every replica can see them.
@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ..quota import Quota, QuotaPolicy
 from ..resilience.breaker import BreakerEvent, BreakerPolicy, BreakerState, Permit, Result
 from ..resilience.retry import RetryBudget
 from ..stats import DeploymentStats
@@ -79,6 +80,11 @@ class StateStore(ABC):
     @abstractmethod
     def budget(self, key: str, *, ratio: float, min_per_second: float, burst: float) -> RetryBudget:
         """The retry (or hedge) budget `key`, created on first use."""
+
+    @abstractmethod
+    def quota(self, key: str, policy: QuotaPolicy) -> Quota:
+        """What deployment `key` has left of its rate limits, created with `policy` on first use
+        (its `rpm` / `tpm` counted by every process that shares the store)."""
 
     @abstractmethod
     def stats(self, key: str) -> DeploymentStats:

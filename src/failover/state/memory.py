@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..clock import Clock, SystemClock
+from ..quota import Quota, QuotaPolicy
 from ..resilience.breaker import BreakerEvent, BreakerPolicy, CircuitBreaker
 from ..resilience.retry import RetryBudget
 from ..stats import DeploymentStats
@@ -23,6 +24,7 @@ class MemoryStore(StateStore):
         self._rng = rng or random.Random()
         self._breakers: dict[str, CircuitBreaker] = {}
         self._budgets: dict[str, RetryBudget] = {}
+        self._quotas: dict[str, Quota] = {}
         self._stats: dict[str, DeploymentStats] = {}
         self._cooldowns: dict[str, float] = {}
         self._unhealthy: set[str] = set()
@@ -46,6 +48,12 @@ class MemoryStore(StateStore):
                 key, ratio=ratio, min_per_second=min_per_second, burst=burst, clock=self.clock
             )
             self._budgets[key] = found
+        return found
+
+    def quota(self, key: str, policy: QuotaPolicy) -> Quota:
+        found = self._quotas.get(key)
+        if found is None:
+            found = self._quotas[key] = Quota(key, policy)
         return found
 
     def stats(self, key: str) -> DeploymentStats:

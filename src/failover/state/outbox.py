@@ -1,8 +1,9 @@
 """Updates on their way to Redis: batched per flush, bounded by the number of keys.
 
 Outcomes and probe results are only worth sending while Redis answers (during an outage each
-replica judges them itself); manual and locally decided breaker states, cool-downs and health
-marks wait in the outbox until Redis is back, latest value per key.
+replica judges them itself); manual and locally decided breaker states, cool-downs, health
+marks and the calls counted against a quota wait in the outbox until Redis is back, latest
+value per key.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..resilience.breaker import Result
-from .shared import SharedBreaker, SharedBudget
+from .shared import SharedBreaker, SharedBudget, SharedQuota
 from .snapshot import SetMode
 
 __all__ = ["Outbox", "Outcome"]
@@ -29,6 +30,7 @@ class Outbox:
     cooldowns: dict[str, float] = field(default_factory=dict)  # wall-clock until
     health: dict[str, bool] = field(default_factory=dict)
     budgets: set[SharedBudget] = field(default_factory=set)
+    quotas: set[SharedQuota] = field(default_factory=set)  # calls to count, or a read
 
     def __bool__(self) -> bool:
         return bool(
@@ -39,6 +41,7 @@ class Outbox:
             or self.cooldowns
             or self.health
             or self.budgets
+            or self.quotas
         )
 
     def add_set(self, breaker: SharedBreaker, mode: SetMode) -> None:
@@ -57,9 +60,10 @@ class Outbox:
             self.cooldowns,
             self.health,
             self.budgets,
+            self.quotas,
         )
         self.sets, self.outcomes, self.probes, self.reads = {}, {}, {}, set()
-        self.cooldowns, self.health, self.budgets = {}, {}, set()
+        self.cooldowns, self.health, self.budgets, self.quotas = {}, {}, set(), set()
         return taken
 
     def take_outcomes(self) -> dict[SharedBreaker, list[Outcome]]:
@@ -86,3 +90,6 @@ class Outbox:
         for key, healthy in unsent.health.items():
             self.health.setdefault(key, healthy)
         # budget deltas were taken when sent: lost with the flush, the local balance goes on
+        for quota in unsent.quotas:  # calls counted are not lost: they go with the next flush
+            quota.give_back()
+            self.quotas.add(quota)

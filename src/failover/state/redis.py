@@ -1,4 +1,5 @@
-"""Shared state for gateway replicas: breakers, probes, cool-downs, health and budgets in Redis.
+"""Shared state for gateway replicas: breakers, probes, cool-downs, health, budgets and the
+rpm / tpm count of quotas in Redis.
 
     replica A                         Redis                              replica B
     acquire (CLOSED): local, free
@@ -17,7 +18,8 @@ state (counted in `redis_errors`), and a supervisor reconnects, re-subscribes, p
 decided meanwhile and re-reads the shared state.
 
 Latency EWMAs, percentiles and in-flight counts (`stats`) stay local: they describe what this
-replica sees, which is what its strategies and hedging need.
+replica sees, which is what its strategies and hedging need. So do the provider's rate-limit
+headers a quota reads: they are the provider's count of every replica's calls already.
 
 The Redis may be one server, a master found through Sentinel or a Cluster (`backend.py`
 builds the client and holds what differs); the store above is the same for all three, and
@@ -41,15 +43,16 @@ from redis.exceptions import NoScriptError, RedisError
 
 from ..clock import Clock, SystemClock
 from ..config.state import parse_redis_url
+from ..quota import Quota, QuotaPolicy
 from ..resilience.breaker import BreakerEvent, BreakerPolicy, BreakerState, Result
 from ..stats import DeploymentStats
 from ._lua import SCRIPT, SHA
 from .backend import Backend, Client
 from .base import StateStore
 from .outbox import Outbox
-from .shared import SharedBreaker, SharedBudget
+from .shared import SharedBreaker, SharedBudget, SharedQuota
 from .snapshot import SetMode, Snapshot
-from .wire import Command, Wire
+from .wire import Command, Wire, parse_quota
 
 __all__ = ["RedisStore"]
 
@@ -118,6 +121,7 @@ class RedisStore(StateStore):
         self._channel = self._wire.channel
         self._breakers: dict[str, SharedBreaker] = {}
         self._budgets: dict[str, SharedBudget] = {}
+        self._quotas: dict[str, Quota] = {}
         self._stats: dict[str, DeploymentStats] = {}
         self._cooldowns: dict[str, float] = {}
         self._unhealthy: set[str] = set()
@@ -162,6 +166,19 @@ class RedisStore(StateStore):
                 store=self,
             )
             self._budgets[key] = found
+        return found
+
+    def quota(self, key: str, policy: QuotaPolicy) -> Quota:
+        found = self._quotas.get(key)
+        if found is None:
+            if policy.rpm is None and policy.tpm is None:
+                # headers alone: the provider's own count of every replica's calls
+                found = Quota(key, policy)
+            else:
+                found = SharedQuota(key, policy, store=self, clock=self.clock)
+                self._outbox.quotas.add(found)  # learn the cluster's count at the next flush
+                self._wake(urgent=True)
+            self._quotas[key] = found
         return found
 
     def stats(self, key: str) -> DeploymentStats:
@@ -262,6 +279,7 @@ class RedisStore(StateStore):
         if self._degraded:
             return
         async with self._lock:
+            self._refresh_quotas()
             box = self._outbox.take()
             if box:
                 with contextlib.suppress(_Unreachable):
@@ -327,6 +345,18 @@ class RedisStore(StateStore):
         self._outbox.budgets.add(budget)
         self._wake(urgent=False)
 
+    def queue_quota(self, quota: SharedQuota) -> None:
+        """Send the quota's calls (or read the cluster's count) with the next unhurried flush."""
+        self._outbox.quotas.add(quota)
+        self._wake(urgent=False)
+
+    def _refresh_quotas(self) -> None:
+        """Quotas in use whose cluster count is over a second old go with this flush too."""
+        now = self.clock.now()
+        for quota in self._quotas.values():
+            if isinstance(quota, SharedQuota) and quota.due(now):
+                self._outbox.quotas.add(quota)
+
     def _wake(self, *, urgent: bool) -> None:
         if self._degraded:
             return  # kept in the outbox until the resync
@@ -385,6 +415,8 @@ class RedisStore(StateStore):
                     self.queue_set(target, SetMode.MERGE)
             elif isinstance(target, SharedBudget):
                 target.adopt(float(result))
+            elif isinstance(target, SharedQuota):
+                target.adopt(*parse_quota(result))
             elif kind == "cooldown":
                 self._merge_cooldown(str(target), float(result))
             elif kind == "health?":
@@ -438,6 +470,7 @@ class RedisStore(StateStore):
         async with self._lock:
             box = self._outbox.take()  # pushes go first: what waited, then what is new
             box.reads.update(self._breakers.values())
+            box.quotas.update(q for q in self._quotas.values() if isinstance(q, SharedQuota))
             for key in self._cooldowns.keys() | self._breakers.keys():
                 wall = self._to_wall(self._cooldowns.get(key, 0.0))
                 box.cooldowns[key] = max(wall, box.cooldowns.get(key, 0.0))

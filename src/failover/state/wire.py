@@ -5,36 +5,41 @@
     {namespace}:cooldown:{deployment}  string: wall-clock end of a Retry-After cool-down
     {namespace}:health:{deployment}    string "0" while marked unhealthy (absent: healthy)
     {namespace}:budget:{route}         hash: a retry budget's tokens
+    {namespace}:quota:{deployment}:{minute}
+                                       hash: calls (`r`) and tokens (`t`) every replica sent
+                                       in that wall-clock minute (unix time // 60), for rpm/tpm
     {namespace}:lease:{job}            string: the replica holding a periodic job (a probe)
     {namespace}:events                 the pub/sub channel of every change
 
-Every key carries a TTL (`ttl`, or the cool-down's own end) except a breaker drained or
-disabled by hand, which lasts until it is reset by hand.
+Every key carries a TTL (`ttl`, the cool-down's own end, two minutes for a quota's minute)
+except a breaker drained or disabled by hand, which lasts until it is reset by hand.
 
 On a Redis Cluster (`hash_tags`) the name is a hash tag, `{namespace}:breaker:{{deployment}}`
 (`failover:breaker:{openai/gpt-4o}`): Redis hashes only what is between the first `{` and
 the next `}`, so a breaker's hash and its window, which one script call touches together,
-share a slot, while different deployments spread over the nodes. Braces (and `%`) inside the
-namespace and the name are percent-encoded there, so the first brace is always the tag's and
-the tag is never empty, whatever a deployment is called.
+share a slot (so do a quota's two minutes), while different deployments spread over the
+nodes. Braces (and `%`) inside the namespace and the name are percent-encoded there, so the
+first brace is always the tag's and the tag is never empty, whatever a deployment is called.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..clock import Clock
 from ..resilience.breaker import BreakerState, Result
 from ._lua import SHA
 from .outbox import Outbox, Outcome
-from .shared import SharedBreaker, SharedBudget
+from .shared import SharedBreaker, SharedBudget, SharedQuota
 from .snapshot import SetMode
 
-__all__ = ["Command", "Wire"]
+__all__ = ["Command", "Wire", "parse_quota"]
 
 _PROBE_RESULTS = {Result.SUCCESS: "s", Result.FAILURE: "f", Result.IGNORE: "i"}
 _REASONS = {"forced_open": "forced open", "disabled": "disabled", "closed": "reset"}
+_QUOTA_TTL_MS = "120000"  # a minute's count is read until the end of the next minute
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +47,7 @@ class Command:
     """One Redis command of a pipeline, and what its reply updates."""
 
     kind: str
-    target: SharedBreaker | SharedBudget | str
+    target: SharedBreaker | SharedBudget | SharedQuota | str
     keys: tuple[str, ...]
     argv: tuple[str, ...]
     raw: str | None = None  # a plain command instead of the script
@@ -95,6 +100,7 @@ class Wire:
         out.extend(self.cooldown(key, until) for key, until in box.cooldowns.items())
         out.extend(self.health(key, healthy) for key, healthy in box.health.items())
         out.extend(self.budget(budget) for budget in box.budgets)
+        out.extend(self.quota(quota) for quota in box.quotas)
         out.extend(
             Command("health?", key, (self.key("health", key),), (), raw="GET")
             for key in health_reads
@@ -153,10 +159,27 @@ class Wire:
                 repr(budget.burst), repr(deposits), repr(spends), self._ttl_ms)  # fmt: skip
         return Command("budget", budget, (self.key("budget", budget.name),), args)
 
+    def quota(self, quota: SharedQuota) -> Command:
+        """Add `quota`'s calls since the last call to this minute's count (none: just read), and
+        read back this minute's and the last one's."""
+        requests, tokens = quota.take_delta()
+        minute = int(self._clock.wall() // 60)
+        key = self.key("quota", quota.name)
+        args = ("quota", str(minute), str(requests), str(tokens), _QUOTA_TTL_MS)
+        return Command("quota", quota, (f"{key}:{minute}", f"{key}:{minute - 1}"), args)
+
     def lease(self, job: str, holder: str, ttl: float) -> Command:
         """Take or renew the lease on `job` for `holder` (SET NX PX)."""
         args = ("lease", holder, str(max(1, round(ttl * 1000))))
         return Command("lease", job, (self.key("lease", job),), args)
+
+
+def parse_quota(
+    reply: Sequence[str | bytes],
+) -> tuple[int, tuple[float, float], tuple[float, float]]:
+    """A `quota` call's reply: (minute, (requests, tokens) the minute before, ... in it)."""
+    minute, prev_requests, prev_tokens, requests, tokens = reply
+    return int(minute), (float(prev_requests), float(prev_tokens)), (float(requests), float(tokens))
 
 
 def _brace_free(text: str) -> str:
