@@ -9,9 +9,10 @@ import pytest
 
 from failover import BreakerPolicy, FakeClock
 from failover.quota import QuotaPolicy
+from failover.state.counts import SharedQuota
 from failover.state.outbox import Outbox
 from failover.state.redis import RedisStore
-from failover.state.shared import SharedBreaker, SharedQuota
+from failover.state.shared import SharedBreaker
 from failover.state.snapshot import SetMode
 
 

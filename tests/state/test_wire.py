@@ -9,8 +9,8 @@ from redis.crc import key_slot
 
 from failover import BreakerPolicy, FakeClock
 from failover.quota import QuotaPolicy
+from failover.state.counts import SharedQuota
 from failover.state.redis import RedisStore
-from failover.state.shared import SharedQuota
 from failover.state.wire import Wire
 
 NAMES = ["openai/gpt-4o", "a{b}c", "}x{", "{}", "odd }{ name", "ünï/cödé"]

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..resilience.breaker import Result
-from .shared import SharedBreaker, SharedBudget, SharedQuota
+from .counts import SharedBudget, SharedQuota
+from .shared import SharedBreaker
 from .snapshot import SetMode
 
 __all__ = ["Outbox", "Outcome"]

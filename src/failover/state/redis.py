@@ -49,8 +49,9 @@ from ..stats import DeploymentStats
 from ._lua import SCRIPT, SHA
 from .backend import Backend, Client
 from .base import StateStore
+from .counts import SharedBudget, SharedQuota
 from .outbox import Outbox
-from .shared import SharedBreaker, SharedBudget, SharedQuota
+from .shared import SharedBreaker
 from .snapshot import SetMode, Snapshot
 from .wire import Command, Wire, parse_quota
 

@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from ..clock import Clock
 from ..resilience.breaker import BreakerState, Result
 from ._lua import SHA
+from .counts import SharedBudget, SharedQuota
 from .outbox import Outbox, Outcome
-from .shared import SharedBreaker, SharedBudget, SharedQuota
+from .shared import SharedBreaker
 from .snapshot import SetMode
 
 __all__ = ["Command", "Wire", "parse_quota"]
