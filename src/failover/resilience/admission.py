@@ -1,0 +1,335 @@
+"""Admission control: how much work the process takes on at once, and who is turned away
+first when it is full (SRE "Handling Overload": shed early, by criticality, never queue).
+
+    gate       a count in flight against a limit: the process's whole requests, its streams,
+               each limited route's requests and streams, each limited client key's
+    priority   a request of priority p passes a gate only while the gate is below `shed[p]`
+               of its limit: low from 70%, normal from 90%, high at 100% (a key's own quota
+               applies at 100% whatever the priority: it is that client's budget)
+    loop lag   how late the event loop wakes, against `max_lag`: the process's own CPU
+               saturation; priority p is shed once lag >= shed[p] * max_lag
+    shed       a request turned away gets a `Shed` (why, how full, when to retry) and is
+               answered at once: nothing waits for room
+
+`admit` is O(1): a dict lookup or two and a few integer comparisons, no allocation when the
+request is admitted. Pure: no I/O; the caller passes the loop lag it measured, and the clock
+only dates sheds (for "shedding since" and the log line that marks an episode's start).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from ..clock import Clock, SystemClock
+
+__all__ = [
+    "OTHER",
+    "PRIORITIES",
+    "REASONS",
+    "Admission",
+    "AdmissionPolicy",
+    "Gate",
+    "Limits",
+    "Shed",
+    "Ticket",
+]
+
+PRIORITIES = ("high", "normal", "low")  # the values of `failover.Priority`, most important first
+OTHER = "_other"  # the route label of a shed request whose route is not configured
+# why a request was shed: the limit it met (named after its config field), or the loop lag
+REASONS = (
+    "max_requests",
+    "max_streams",
+    "route_max_requests",
+    "route_max_streams",
+    "key_max_requests",
+    "key_max_streams",
+    "loop_lag",
+)
+QUIET = 10.0  # seconds without a shed that end a shedding episode
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Requests and streams one route or one client key may have in flight (None: no limit)."""
+
+    max_requests: int | None = None
+    max_streams: int | None = None
+
+    def __post_init__(self) -> None:
+        for value in (self.max_requests, self.max_streams):
+            if value is not None and value < 1:
+                raise ValueError("admission limits must be at least 1")
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionPolicy:
+    """What the process admits: limits in flight, loop lag, and each priority's share."""
+
+    enabled: bool = True
+    max_requests: int = 2000  # whole (non-streamed) requests in flight in the process
+    max_streams: int = 10_000  # streams in flight in the process
+    max_lag: float | None = 0.2  # seconds of event-loop lag that mean saturation; None: ignore
+    shed: Mapping[str, float] = field(
+        default_factory=lambda: {"high": 1.0, "normal": 0.9, "low": 0.7}
+    )  # from what share of a limit (and of max_lag) each priority is shed
+    retry_after: float = 1.0  # seconds a shed client is told to wait (up to +50%, jittered)
+    routes: Mapping[str, Limits] = field(default_factory=dict)
+    keys: Mapping[str, Limits] = field(default_factory=dict)  # by client key name
+
+    def __post_init__(self) -> None:
+        if self.max_requests < 1 or self.max_streams < 1:
+            raise ValueError("max_requests and max_streams must be at least 1")
+        if self.max_lag is not None and not self.max_lag > 0:
+            raise ValueError("max_lag must be more than 0 (or None to ignore the loop lag)")
+        if set(self.shed) != set(PRIORITIES):
+            raise ValueError(f"shed needs a share for each of {', '.join(PRIORITIES)}")
+        high, normal, low = (self.shed[p] for p in PRIORITIES)
+        if not 0 < low <= normal <= high <= 1:
+            raise ValueError("shed shares need 0 < low <= normal <= high <= 1")
+        if not self.retry_after > 0:
+            raise ValueError("retry_after must be more than 0")
+
+
+class Gate:
+    """A count in flight and, for each priority, the count from which it is shed."""
+
+    __slots__ = ("caps", "in_flight", "limit", "reason")
+
+    def __init__(self, reason: str, limit: int, shares: Mapping[str, float]) -> None:
+        self.reason = reason
+        self.in_flight = 0
+        self.limit = limit
+        self.caps: dict[str, int] = {}
+        self.set_limit(limit, shares)
+
+    def set_limit(self, limit: int, shares: Mapping[str, float]) -> None:
+        """A new limit (the count in flight carries over)."""
+        self.limit = limit
+        # at least one: a tiny limit must still admit something of every priority
+        self.caps = {p: max(1, math.floor(shares[p] * limit + 1e-9)) for p in PRIORITIES}
+
+    def __repr__(self) -> str:
+        return f"<Gate {self.reason} {self.in_flight}/{self.limit}>"
+
+
+Ticket = tuple[Gate, ...]  # the gates an admitted request holds; give it back with `leave`
+
+
+@dataclass(frozen=True, slots=True)
+class Shed:
+    """A request turned away: which limit it met, how full that was, and when to come back."""
+
+    reason: str  # one of REASONS
+    route: str  # the route label (OTHER when it is not a configured one)
+    priority: str
+    in_use: float  # requests or streams in flight, or the loop lag in seconds
+    limit: float  # the gate's limit, or max_lag
+    share: float  # the share of `limit` from which this priority is shed
+    retry_after: float  # seconds
+    starts_episode: bool = False  # the first shed after QUIET seconds without one
+
+    @property
+    def client_quota(self) -> bool:
+        """The client key's own quota (a 429), not the gateway's overload (a 503)."""
+        return self.reason.startswith("key_")
+
+    @property
+    def message(self) -> str:
+        """Why, in words a client's developer can act on."""
+        if self.reason == "loop_lag":
+            from_ms = self.limit * self.share * 1000
+            why = (
+                f"the gateway is saturated (event loop {self.in_use * 1000:.0f} ms late; "
+                f"{self.priority}-priority requests are shed from {from_ms:.0f} ms)"
+            )
+        else:
+            what = "streams" if self.reason.endswith("streams") else "requests"
+            whose = {"route": f"route {self.route!r}", "key": "your key"}.get(
+                self.reason.split("_", 1)[0], "the gateway"
+            )
+            why = (
+                f"{whose} has {self.in_use:.0f} {what} in flight of its {self.limit:.0f} "
+                f"({self.priority}-priority requests are shed from {self.share:.0%})"
+            )
+        return f"{why}; retry after {self.retry_after:.1f}s"
+
+
+class Admission:
+    """The process's gates and its shed counts; reconfigurable without losing its counts."""
+
+    def __init__(
+        self,
+        policy: AdmissionPolicy | None = None,
+        *,
+        routes: Iterable[str] = (),
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        """`routes`: the names a shed may be counted under (others count as OTHER)."""
+        self.clock = clock or SystemClock()
+        self.rng = rng or random.Random()
+        self.policy = policy = policy or AdmissionPolicy()
+        self.requests = Gate("max_requests", policy.max_requests, policy.shed)
+        self.streams = Gate("max_streams", policy.max_streams, policy.shed)
+        self.routes: dict[str, tuple[Gate | None, Gate | None]] = {}
+        self.keys: dict[str, tuple[Gate | None, Gate | None]] = {}
+        self.shed_counts: dict[tuple[str, str, str], int] = {}
+        self.last_shed: float | None = None
+        self.episode_started: float | None = None
+        self._process: tuple[Ticket, Ticket] = ((self.requests,), (self.streams,))
+        self._paths: tuple[dict[str, Ticket], dict[str, Ticket]] = ({}, {})
+        self._lag_caps: dict[str, float] = {}
+        self._labels: frozenset[str] = frozenset()
+        self.configure(policy, routes=routes)
+
+    def configure(self, policy: AdmissionPolicy, *, routes: Iterable[str] = ()) -> None:
+        """Apply a new policy (a config reload): limits change, counts in flight carry over."""
+        self.policy = policy
+        self.requests.set_limit(policy.max_requests, policy.shed)
+        self.streams.set_limit(policy.max_streams, policy.shed)
+        self.routes = _gates(self.routes, policy.routes, "route_", policy.shed)
+        everyone = dict.fromkeys(PRIORITIES, 1.0)  # a key's quota is its own, whatever its priority
+        self.keys = _gates(self.keys, policy.keys, "key_", everyone)
+        self._paths = (self._routed(stream=False), self._routed(stream=True))
+        lag = policy.max_lag
+        self._lag_caps = {p: math.inf if lag is None else lag * policy.shed[p] for p in PRIORITIES}
+        self._labels = frozenset(routes) | frozenset(policy.routes)
+
+    def _routed(self, *, stream: bool) -> dict[str, Ticket]:
+        process = self._process[stream]
+        out = {}
+        for name, pair in self.routes.items():
+            gate = pair[stream]
+            if gate is not None:
+                out[name] = (*process, gate)
+        return out
+
+    # -- the hot path ------------------------------------------------------------------------
+
+    def admit(
+        self,
+        route: str,
+        *,
+        stream: bool,
+        priority: str,
+        lag: float = 0.0,
+        key: str | None = None,
+    ) -> Ticket | Shed:
+        """Take room for a request (a `Ticket` to `leave` with), or the `Shed` that refuses it."""
+        if not self.policy.enabled:
+            return ()
+        if lag >= self._lag_caps[priority]:
+            return self._shed("loop_lag", route, priority, lag, self.policy.max_lag or 0.0)
+        gates = self._paths[stream].get(route) or self._process[stream]
+        if key is not None and key in self.keys and (own := self.keys[key][stream]) is not None:
+            gates = (*gates, own)
+        for gate in gates:
+            if gate.in_flight >= gate.caps[priority]:
+                return self._shed(gate.reason, route, priority, gate.in_flight, gate.limit)
+        for gate in gates:
+            gate.in_flight += 1
+        return gates
+
+    def leave(self, ticket: Ticket) -> None:
+        """An admitted request has finished."""
+        for gate in ticket:
+            gate.in_flight -= 1
+
+    def _shed(self, reason: str, route: str, priority: str, in_use: float, limit: float) -> Shed:
+        label = route if route in self._labels else OTHER
+        counted = (label, priority, reason)
+        self.shed_counts[counted] = self.shed_counts.get(counted, 0) + 1
+        now = self.clock.now()
+        starts = self.last_shed is None or now - self.last_shed >= QUIET
+        if starts:
+            self.episode_started = now
+        self.last_shed = now
+        share = 1.0 if reason.startswith("key_") else self.policy.shed[priority]
+        retry_after = self.policy.retry_after * (1.0 + 0.5 * self.rng.random())
+        return Shed(reason, label, priority, in_use, limit, share, retry_after, starts)
+
+    # -- what is visible ---------------------------------------------------------------------
+
+    @property
+    def shedding(self) -> bool:
+        """A request was shed within the last QUIET seconds."""
+        return self.last_shed is not None and self.clock.now() - self.last_shed < QUIET
+
+    def shed_total(self) -> int:
+        """Requests shed since the process started."""
+        return sum(self.shed_counts.values())
+
+    def describe(self) -> dict[str, object]:
+        """Limits, counts in flight and sheds, for /admin/status."""
+        now = self.clock.now()
+        by_reason: dict[str, int] = {}
+        by_priority: dict[str, int] = {}
+        for (_, priority, reason), count in self.shed_counts.items():
+            by_reason[reason] = by_reason.get(reason, 0) + count
+            by_priority[priority] = by_priority.get(priority, 0) + count
+        policy = self.policy
+        return {
+            "enabled": policy.enabled,
+            "requests": _gauge(self.requests),
+            "streams": _gauge(self.streams),
+            "routes": {name: _pair(pair) for name, pair in self.routes.items()},
+            "keys": {name: _pair(pair) for name, pair in self.keys.items()},
+            "max_lag_ms": None if policy.max_lag is None else round(policy.max_lag * 1000, 3),
+            "shed_from": dict(policy.shed),
+            "shed": {"total": sum(by_reason.values()), "by_reason": by_reason,
+                     "by_priority": by_priority},
+            "shedding": self.shedding,
+            "shedding_for_s": (
+                round(now - self.episode_started, 3)
+                if self.shedding and self.episode_started is not None
+                else None
+            ),
+        }  # fmt: skip
+
+    def __repr__(self) -> str:
+        state = "shedding" if self.shedding else "admitting"
+        return (
+            f"<Admission {state} requests {self.requests.in_flight}/{self.requests.limit} "
+            f"streams {self.streams.in_flight}/{self.streams.limit} shed={self.shed_total()}>"
+        )
+
+
+def _gates(
+    old: Mapping[str, tuple[Gate | None, Gate | None]],
+    limits: Mapping[str, Limits],
+    prefix: str,
+    shares: Mapping[str, float],
+) -> dict[str, tuple[Gate | None, Gate | None]]:
+    """One (requests, streams) pair of gates per limited name, reusing the gates of `old` so
+    requests admitted before a reload leave the same counters they entered."""
+    out: dict[str, tuple[Gate | None, Gate | None]] = {}
+    for name, limit in limits.items():
+        previous = old.get(name, (None, None))
+        out[name] = (
+            _gate(previous[0], f"{prefix}max_requests", limit.max_requests, shares),
+            _gate(previous[1], f"{prefix}max_streams", limit.max_streams, shares),
+        )
+    return out
+
+
+def _gate(
+    old: Gate | None, reason: str, limit: int | None, shares: Mapping[str, float]
+) -> Gate | None:
+    if limit is None:
+        return None
+    if old is None:
+        return Gate(reason, limit, shares)
+    old.set_limit(limit, shares)
+    return old
+
+
+def _gauge(gate: Gate | None) -> dict[str, int] | None:
+    return None if gate is None else {"in_flight": gate.in_flight, "limit": gate.limit}
+
+
+def _pair(pair: tuple[Gate | None, Gate | None]) -> dict[str, dict[str, int] | None]:
+    return {"requests": _gauge(pair[0]), "streams": _gauge(pair[1])}

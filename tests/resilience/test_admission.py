@@ -1,0 +1,311 @@
+"""Admission control: gates, priority shares, loop lag, quotas, reconfiguration, episodes."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from failover import FakeClock
+from failover._local import LoopLag
+from failover.resilience.admission import (
+    OTHER,
+    QUIET,
+    Admission,
+    AdmissionPolicy,
+    Limits,
+    Shed,
+    Ticket,
+)
+
+
+def admission(clock: FakeClock, **policy: object) -> Admission:
+    """An `Admission` on the fake clock with a fixed random source."""
+    return Admission(
+        AdmissionPolicy(**policy),  # type: ignore[arg-type]
+        routes=["chat", "batch"],
+        clock=clock,
+        rng=random.Random(7),
+    )
+
+
+def fill(adm: Admission, count: int, *, route: str = "chat", stream: bool = False) -> list[Ticket]:
+    """Admit `count` high-priority requests, failing the test if any is shed."""
+    tickets = []
+    for _ in range(count):
+        ticket = adm.admit(route, stream=stream, priority="high")
+        assert not isinstance(ticket, Shed)
+        tickets.append(ticket)
+    return tickets
+
+
+def test_admits_until_the_limit_then_sheds(clock: FakeClock) -> None:
+    """High priority fills the gate to its limit; the next request is shed."""
+    adm = admission(clock, max_requests=10)
+    fill(adm, 10)
+    shed = adm.admit("chat", stream=False, priority="high")
+    assert isinstance(shed, Shed)
+    assert (shed.reason, shed.in_use, shed.limit) == ("max_requests", 10, 10)
+
+
+def test_low_priority_is_shed_first(clock: FakeClock) -> None:
+    """At 70% of the limit low is shed, normal and high still pass."""
+    adm = admission(clock, max_requests=10)
+    fill(adm, 7)
+    assert isinstance(adm.admit("chat", stream=False, priority="low"), Shed)
+    assert not isinstance(adm.admit("chat", stream=False, priority="normal"), Shed)
+
+
+def test_normal_is_shed_from_its_share(clock: FakeClock) -> None:
+    """At 90% normal is shed while high still passes."""
+    adm = admission(clock, max_requests=10)
+    fill(adm, 9)
+    assert isinstance(adm.admit("chat", stream=False, priority="normal"), Shed)
+    assert not isinstance(adm.admit("chat", stream=False, priority="high"), Shed)
+
+
+def test_shares_are_configurable(clock: FakeClock) -> None:
+    """Custom shares move the point where each priority is shed."""
+    adm = admission(clock, max_requests=10, shed={"high": 1.0, "normal": 0.5, "low": 0.2})
+    fill(adm, 2)
+    assert isinstance(adm.admit("chat", stream=False, priority="low"), Shed)
+    fill(adm, 3)
+    assert isinstance(adm.admit("chat", stream=False, priority="normal"), Shed)
+
+
+def test_a_tiny_limit_still_admits_every_priority(clock: FakeClock) -> None:
+    """With a limit of 1, an idle gate admits even a low-priority request."""
+    adm = admission(clock, max_requests=1)
+    assert not isinstance(adm.admit("chat", stream=False, priority="low"), Shed)
+
+
+def test_leaving_makes_room_again(clock: FakeClock) -> None:
+    """A finished request gives its room back."""
+    adm = admission(clock, max_requests=2)
+    first, _ = fill(adm, 2)
+    adm.leave(first)
+    assert not isinstance(adm.admit("chat", stream=False, priority="high"), Shed)
+    assert adm.requests.in_flight == 2
+
+
+def test_streams_and_requests_have_separate_limits(clock: FakeClock) -> None:
+    """Full of whole requests, the process still admits streams."""
+    adm = admission(clock, max_requests=1, max_streams=1)
+    fill(adm, 1)
+    assert not isinstance(adm.admit("chat", stream=True, priority="high"), Shed)
+    shed = adm.admit("chat", stream=True, priority="high")
+    assert isinstance(shed, Shed) and shed.reason == "max_streams"
+
+
+def test_a_route_limit_sheds_only_that_route(clock: FakeClock) -> None:
+    """A route at its own limit is shed; other routes are not."""
+    adm = admission(clock, routes={"batch": Limits(max_requests=2)})
+    fill(adm, 2, route="batch")
+    shed = adm.admit("batch", stream=False, priority="high")
+    assert isinstance(shed, Shed) and shed.reason == "route_max_requests"
+    assert not isinstance(adm.admit("chat", stream=False, priority="high"), Shed)
+
+
+def test_route_requests_count_against_the_process_too(clock: FakeClock) -> None:
+    """A request on a limited route holds room in the process's gate as well."""
+    adm = admission(clock, max_requests=3, routes={"batch": Limits(max_requests=10)})
+    fill(adm, 3, route="batch")
+    shed = adm.admit("chat", stream=False, priority="high")
+    assert isinstance(shed, Shed) and shed.reason == "max_requests"
+
+
+def test_route_priority_shares_apply(clock: FakeClock) -> None:
+    """Low priority is shed from 70% of a route's own limit."""
+    adm = admission(clock, routes={"batch": Limits(max_streams=10)})
+    fill(adm, 7, route="batch", stream=True)
+    shed = adm.admit("batch", stream=True, priority="low")
+    assert isinstance(shed, Shed) and shed.reason == "route_max_streams"
+
+
+def test_a_key_quota_applies_at_its_full_limit_whatever_the_priority(clock: FakeClock) -> None:
+    """A key's own quota is its budget: low priority gets all of it, and no more."""
+    adm = admission(clock, keys={"batch": Limits(max_requests=3)})
+    for _ in range(3):
+        assert not isinstance(adm.admit("chat", stream=False, priority="low", key="batch"), Shed)
+    shed = adm.admit("chat", stream=False, priority="low", key="batch")
+    assert isinstance(shed, Shed) and shed.reason == "key_max_requests" and shed.client_quota
+
+
+def test_a_key_quota_is_per_key(clock: FakeClock) -> None:
+    """Another key, or no key, is not held back by one key's quota."""
+    adm = admission(clock, keys={"batch": Limits(max_requests=1)})
+    assert not isinstance(adm.admit("chat", stream=False, priority="normal", key="batch"), Shed)
+    assert not isinstance(adm.admit("chat", stream=False, priority="normal", key="app"), Shed)
+    assert not isinstance(adm.admit("chat", stream=False, priority="normal"), Shed)
+
+
+def test_loop_lag_sheds_by_priority(clock: FakeClock) -> None:
+    """Low is shed from 70% of max_lag, normal from 90%, high from 100%."""
+    adm = admission(clock, max_lag=0.2)
+    assert isinstance(adm.admit("chat", stream=False, priority="low", lag=0.15), Shed)
+    assert not isinstance(adm.admit("chat", stream=False, priority="normal", lag=0.15), Shed)
+    assert isinstance(adm.admit("chat", stream=False, priority="normal", lag=0.19), Shed)
+    assert not isinstance(adm.admit("chat", stream=False, priority="high", lag=0.19), Shed)
+    shed = adm.admit("chat", stream=True, priority="high", lag=0.2)
+    assert isinstance(shed, Shed) and shed.reason == "loop_lag" and not shed.client_quota
+
+
+def test_no_max_lag_ignores_the_loop(clock: FakeClock) -> None:
+    """With max_lag None, any lag is admitted."""
+    adm = admission(clock, max_lag=None)
+    assert not isinstance(adm.admit("chat", stream=False, priority="low", lag=30.0), Shed)
+
+
+def test_a_shed_takes_no_room(clock: FakeClock) -> None:
+    """A shed request leaves every count as it was."""
+    adm = admission(clock, max_requests=1, routes={"chat": Limits(max_requests=5)})
+    fill(adm, 1)
+    adm.admit("chat", stream=False, priority="high")
+    assert adm.requests.in_flight == 1
+    assert adm.routes["chat"][0] is not None and adm.routes["chat"][0].in_flight == 1
+
+
+def test_sheds_are_counted_by_route_priority_and_reason(clock: FakeClock) -> None:
+    """Each shed adds one to its (route, priority, reason) count."""
+    adm = admission(clock, max_requests=1)
+    fill(adm, 1)
+    adm.admit("chat", stream=False, priority="low")
+    adm.admit("chat", stream=False, priority="low")
+    adm.admit("chat", stream=False, priority="low", lag=5.0)
+    assert adm.shed_counts == {
+        ("chat", "low", "max_requests"): 2,
+        ("chat", "low", "loop_lag"): 1,
+    }
+
+
+def test_unknown_routes_are_counted_as_other(clock: FakeClock) -> None:
+    """A model name nobody configured cannot create a label of its own."""
+    adm = admission(clock, max_requests=1)
+    fill(adm, 1)
+    shed = adm.admit("made-up-model", stream=False, priority="high")
+    assert isinstance(shed, Shed) and shed.route == OTHER
+    assert adm.shed_counts == {(OTHER, "high", "max_requests"): 1}
+
+
+def test_disabled_admits_everything(clock: FakeClock) -> None:
+    """With enabled false nothing is counted or shed."""
+    adm = admission(clock, enabled=False, max_requests=1)
+    for _ in range(5):
+        assert adm.admit("chat", stream=False, priority="low", lag=9.0) == ()
+    assert adm.requests.in_flight == 0
+
+
+def test_reconfiguring_keeps_the_counts_in_flight(clock: FakeClock) -> None:
+    """A reload changes limits; requests admitted before it leave the counters they entered."""
+    adm = admission(clock, max_requests=10, routes={"batch": Limits(max_requests=4)})
+    tickets = fill(adm, 3, route="batch")
+    adm.configure(AdmissionPolicy(max_requests=3, routes={"batch": Limits(max_requests=8)}))
+    assert isinstance(adm.admit("chat", stream=False, priority="high"), Shed)
+    for ticket in tickets:
+        adm.leave(ticket)
+    route_gate = adm.routes["batch"][0]
+    assert adm.requests.in_flight == 0 and route_gate is not None and route_gate.in_flight == 0
+
+
+def test_retry_after_is_jittered_up_to_half_again(clock: FakeClock) -> None:
+    """Shed clients are told to wait between retry_after and 1.5x, not all the same."""
+    adm = admission(clock, max_requests=1, retry_after=2.0)
+    fill(adm, 1)
+    waits = set()
+    for _ in range(50):
+        shed = adm.admit("chat", stream=False, priority="high")
+        assert isinstance(shed, Shed)
+        assert 2.0 <= shed.retry_after <= 3.0
+        waits.add(round(shed.retry_after, 3))
+    assert len(waits) > 10
+
+
+def test_an_episode_starts_after_a_quiet_spell(clock: FakeClock) -> None:
+    """The first shed, and the first after QUIET seconds without one, start an episode."""
+    adm = admission(clock, max_requests=1)
+    fill(adm, 1)
+
+    def shed() -> Shed:
+        result = adm.admit("chat", stream=False, priority="high")
+        assert isinstance(result, Shed)
+        return result
+
+    assert shed().starts_episode
+    clock.advance_sync(QUIET - 1)
+    assert not shed().starts_episode
+    clock.advance_sync(QUIET)
+    assert shed().starts_episode
+
+
+def test_shedding_ends_after_a_quiet_spell(clock: FakeClock) -> None:
+    """`shedding` is true within QUIET seconds of the last shed, and says for how long."""
+    adm = admission(clock, max_requests=1)
+    fill(adm, 1)
+    assert not adm.shedding
+    adm.admit("chat", stream=False, priority="high")
+    clock.advance_sync(3)
+    adm.admit("chat", stream=False, priority="high")
+    assert adm.shedding and adm.describe()["shedding_for_s"] == 3
+    clock.advance_sync(QUIET)
+    assert not adm.shedding and adm.describe()["shedding_for_s"] is None
+
+
+def test_describe_shows_limits_counts_and_sheds(clock: FakeClock) -> None:
+    """The status document holds each gate and the sheds by reason and priority."""
+    adm = admission(clock, max_requests=2, keys={"batch": Limits(max_streams=4)})
+    fill(adm, 2)
+    adm.admit("chat", stream=False, priority="low")
+    doc = adm.describe()
+    assert doc["requests"] == {"in_flight": 2, "limit": 2}
+    assert doc["keys"] == {"batch": {"requests": None, "streams": {"in_flight": 0, "limit": 4}}}
+    assert doc["shed"] == {"total": 1, "by_reason": {"max_requests": 1}, "by_priority": {"low": 1}}
+
+
+def test_the_shed_message_names_the_limit_and_the_share(clock: FakeClock) -> None:
+    """A client's developer reads which limit was met, how full it was, and when to retry."""
+    adm = admission(clock, routes={"batch": Limits(max_requests=10)})
+    fill(adm, 7, route="batch")
+    shed = adm.admit("batch", stream=False, priority="low")
+    assert isinstance(shed, Shed)
+    assert "route 'batch' has 7 requests in flight of its 10" in shed.message
+    assert "low-priority requests are shed from 70%" in shed.message
+    assert "retry after" in shed.message
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        {"max_requests": 0},
+        {"max_lag": 0.0},
+        {"retry_after": 0.0},
+        {"shed": {"high": 1.0, "normal": 0.9}},
+        {"shed": {"high": 0.5, "normal": 0.9, "low": 0.7}},
+        {"shed": {"high": 1.0, "normal": 0.9, "low": 0.0}},
+    ],
+)
+def test_invalid_policies_are_rejected(policy: dict[str, object]) -> None:
+    """Limits below 1, a lag or wait of 0, missing or unordered shares are errors."""
+    with pytest.raises(ValueError):
+        AdmissionPolicy(**policy)  # type: ignore[arg-type]
+
+
+def test_limits_below_one_are_rejected() -> None:
+    """A route or key limit of 0 is an error (leave it out for no limit)."""
+    with pytest.raises(ValueError):
+        Limits(max_streams=0)
+
+
+def test_one_late_wake_up_is_not_a_sustained_lag() -> None:
+    """The loop lag admission sheds on ignores a spike between prompt wake-ups."""
+    lag = LoopLag()
+    for at, late in enumerate([0.001, 0.9, 0.002, 0.001]):
+        lag.note(float(at), late)
+    assert lag.sustained == pytest.approx(0.001)
+
+
+def test_a_lag_that_lasts_is_sustained() -> None:
+    """Three late wake-ups in a row: the least of them is the sustained lag."""
+    lag = LoopLag()
+    for at, late in enumerate([0.001, 0.4, 0.3, 0.5]):
+        lag.note(float(at), late)
+    assert lag.sustained == pytest.approx(0.3)
