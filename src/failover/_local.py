@@ -6,7 +6,7 @@
 
 `CallInfo` follows each attempt through a context variable, so the transport can note how
 long it waited for a connection without the layers in between passing it along. `LoopLag`
-samples how late the event loop wakes (its `sustained` lag is what the gateway's admission
+samples how late the event loop wakes (its `smoothed` lag is what the gateway's admission
 control sheds on); `PoolStats` is how full one of our connection pools is, and `PoolWait` one
 request's wait for a connection of it. `local_cause` is the one rule, asked by `Attempts`
 before it blames a deployment and by the health checker before it marks one unhealthy: a
@@ -58,7 +58,7 @@ class CallInfo:
     probe: bool = False  # a health probe: sent over the provider's own small probe pool
 
 
-SUSTAINED = 3  # samples in a row a lag must last to count as the process's saturation
+SMOOTHING = 1 / 3  # weight of a new sample in `smoothed` (as toobusy's dampening)
 
 CURRENT_CALL: ContextVar[CallInfo | None] = ContextVar("failover_call", default=None)
 
@@ -70,7 +70,7 @@ class LoopLag:
         self.interval = interval
         self._samples: deque[tuple[float, float]] = deque(maxlen=max(1, int(keep / interval)))
         self._task: asyncio.Task[None] | None = None
-        self.sustained = 0.0  # the least lag of the last SUSTAINED samples: a lag that lasted
+        self.smoothed = 0.0  # an exponential average of the samples: a lag that lasts
 
     def start(self) -> None:
         """Start sampling on the running loop (again after `stop`); idempotent."""
@@ -87,11 +87,8 @@ class LoopLag:
 
     def note(self, at: float, lag: float) -> None:
         """Record one sample: at loop time `at`, the loop woke `lag` seconds late."""
-        samples = self._samples
-        samples.append((at, lag))
-        if len(samples) >= SUSTAINED:
-            # one late wake-up (a collection, a slow callback) is a spike, not saturation
-            self.sustained = min(samples[-i][1] for i in range(1, SUSTAINED + 1))
+        self._samples.append((at, lag))
+        self.smoothed += SMOOTHING * (lag - self.smoothed)
 
     def worst_since(self, since: float) -> float:
         """The largest lag seen from loop time `since` until now (0 when none)."""

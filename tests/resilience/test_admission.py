@@ -139,15 +139,54 @@ def test_a_key_quota_is_per_key(clock: FakeClock) -> None:
     assert not isinstance(adm.admit("chat", stream=False, priority="normal"), Shed)
 
 
-def test_loop_lag_sheds_by_priority(clock: FakeClock) -> None:
-    """Low is shed from 70% of max_lag, normal from 90%, high from 100%."""
-    adm = admission(clock, max_lag=0.2)
-    assert isinstance(adm.admit("chat", stream=False, priority="low", lag=0.15), Shed)
-    assert not isinstance(adm.admit("chat", stream=False, priority="normal", lag=0.15), Shed)
-    assert isinstance(adm.admit("chat", stream=False, priority="normal", lag=0.19), Shed)
-    assert not isinstance(adm.admit("chat", stream=False, priority="high", lag=0.19), Shed)
-    shed = adm.admit("chat", stream=True, priority="high", lag=0.2)
-    assert isinstance(shed, Shed) and shed.reason == "loop_lag" and not shed.client_quota
+def lag_sheds(adm: Admission, priority: str, lag: float, tries: int = 400) -> float:
+    """The share of `tries` requests of `priority` shed at loop lag `lag`."""
+    shed = 0
+    for _ in range(tries):
+        result = adm.admit("chat", stream=False, priority=priority, lag=lag)
+        if isinstance(result, Shed):
+            assert result.reason == "loop_lag" and not result.client_quota
+            shed += 1
+        else:
+            adm.leave(result)
+    return shed / tries
+
+
+def test_at_max_lag_low_and_normal_are_shed_and_high_is_served(clock: FakeClock) -> None:
+    """At max_lag every low and normal request is shed; high ones are still admitted."""
+    adm = admission(clock, max_lag=0.2, lag_min_in_flight=0)
+    assert lag_sheds(adm, "low", 0.2) == 1.0
+    assert lag_sheds(adm, "normal", 0.2) == 1.0
+    assert lag_sheds(adm, "high", 0.2) == 0.0
+
+
+def test_below_its_share_a_priority_is_never_shed_for_lag(clock: FakeClock) -> None:
+    """Under 90% of max_lag normal priority passes, under 100% high does."""
+    adm = admission(clock, max_lag=0.2, lag_min_in_flight=0)
+    assert lag_sheds(adm, "normal", 0.179) == 0.0
+    assert lag_sheds(adm, "high", 0.199) == 0.0
+
+
+def test_between_its_share_and_max_lag_a_priority_is_shed_in_proportion(clock: FakeClock) -> None:
+    """Low priority a third of the way from 70% to 100% of max_lag: about a third is shed."""
+    adm = admission(clock, max_lag=0.3, lag_min_in_flight=0)
+    assert 0.25 <= lag_sheds(adm, "low", 0.24) <= 0.42
+
+
+def test_high_is_shed_in_proportion_past_max_lag_and_all_at_twice(clock: FakeClock) -> None:
+    """High priority: half shed at 1.5x max_lag, all of it at 2x."""
+    adm = admission(clock, max_lag=0.2, lag_min_in_flight=0)
+    assert 0.4 <= lag_sheds(adm, "high", 0.3) <= 0.6
+    assert lag_sheds(adm, "high", 0.4) == 1.0
+
+
+def test_lag_is_ignored_while_few_requests_are_in_flight(clock: FakeClock) -> None:
+    """A late loop with fewer than lag_min_in_flight requests in flight sheds nothing."""
+    adm = admission(clock, max_lag=0.1, lag_min_in_flight=4)
+    fill(adm, 3)
+    assert lag_sheds(adm, "low", 5.0, tries=1) == 0.0
+    fill(adm, 1)
+    assert lag_sheds(adm, "low", 5.0, tries=1) == 1.0
 
 
 def test_no_max_lag_ignores_the_loop(clock: FakeClock) -> None:
@@ -167,7 +206,7 @@ def test_a_shed_takes_no_room(clock: FakeClock) -> None:
 
 def test_sheds_are_counted_by_route_priority_and_reason(clock: FakeClock) -> None:
     """Each shed adds one to its (route, priority, reason) count."""
-    adm = admission(clock, max_requests=1)
+    adm = admission(clock, max_requests=1, lag_min_in_flight=0)
     fill(adm, 1)
     adm.admit("chat", stream=False, priority="low")
     adm.admit("chat", stream=False, priority="low")
@@ -295,17 +334,19 @@ def test_limits_below_one_are_rejected() -> None:
         Limits(max_streams=0)
 
 
-def test_one_late_wake_up_is_not_a_sustained_lag() -> None:
-    """The loop lag admission sheds on ignores a spike between prompt wake-ups."""
+def test_the_smoothed_lag_follows_a_lasting_lag() -> None:
+    """A lag that lasts several samples moves the smoothed lag most of the way to it."""
     lag = LoopLag()
-    for at, late in enumerate([0.001, 0.9, 0.002, 0.001]):
-        lag.note(float(at), late)
-    assert lag.sustained == pytest.approx(0.001)
+    for at in range(6):
+        lag.note(float(at), 0.3)
+    assert 0.27 <= lag.smoothed <= 0.3
 
 
-def test_a_lag_that_lasts_is_sustained() -> None:
-    """Three late wake-ups in a row: the least of them is the sustained lag."""
+def test_one_late_wake_up_moves_the_smoothed_lag_a_third() -> None:
+    """One spike between prompt wake-ups weighs a third, and fades."""
     lag = LoopLag()
-    for at, late in enumerate([0.001, 0.4, 0.3, 0.5]):
-        lag.note(float(at), late)
-    assert lag.sustained == pytest.approx(0.3)
+    lag.note(0.0, 0.3)
+    assert lag.smoothed == pytest.approx(0.1)
+    for at in range(1, 6):
+        lag.note(float(at), 0.0)
+    assert lag.smoothed < 0.02

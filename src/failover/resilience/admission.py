@@ -6,8 +6,14 @@ first when it is full (SRE "Handling Overload": shed early, by criticality, neve
     priority   a request of priority p passes a gate only while the gate is below `shed[p]`
                of its limit: low from 70%, normal from 90%, high at 100% (a key's own quota
                applies at 100% whatever the priority: it is that client's budget)
-    loop lag   how late the event loop wakes, against `max_lag`: the process's own CPU
-               saturation; priority p is shed once lag >= shed[p] * max_lag
+    loop lag   how late the event loop wakes (smoothed), against `max_lag`: the process's own
+               CPU saturation. From shed[p] * max_lag a request of priority p is shed with a
+               probability that grows with the lag, so that at max_lag every low and normal
+               request is shed, and high ones from then on, all of them at 2 * max_lag
+               (shedding in proportion, as toobusy does, settles the lag instead of swinging
+               it). Only while at least `lag_min_in_flight` requests and streams are in
+               flight: a process that is slow with little to do is starved by its neighbours,
+               not overloaded, and shedding its few requests would not help it
     shed       a request turned away gets a `Shed` (why, how full, when to retry) and is
                answered at once: nothing waits for room
 
@@ -72,7 +78,8 @@ class AdmissionPolicy:
     enabled: bool = True
     max_requests: int = 2000  # whole (non-streamed) requests in flight in the process
     max_streams: int = 10_000  # streams in flight in the process
-    max_lag: float | None = 0.2  # seconds of event-loop lag that mean saturation; None: ignore
+    max_lag: float | None = 0.07  # seconds of event-loop lag that mean saturation; None: ignore
+    lag_min_in_flight: int = 32  # requests and streams in flight before the lag is ours
     shed: Mapping[str, float] = field(
         default_factory=lambda: {"high": 1.0, "normal": 0.9, "low": 0.7}
     )  # from what share of a limit (and of max_lag) each priority is shed
@@ -92,6 +99,8 @@ class AdmissionPolicy:
             raise ValueError("shed shares need 0 < low <= normal <= high <= 1")
         if not self.retry_after > 0:
             raise ValueError("retry_after must be more than 0")
+        if self.lag_min_in_flight < 0:
+            raise ValueError("lag_min_in_flight must be 0 or more")
 
 
 class Gate:
@@ -143,8 +152,8 @@ class Shed:
         if self.reason == "loop_lag":
             from_ms = self.limit * self.share * 1000
             why = (
-                f"the gateway is saturated (event loop {self.in_use * 1000:.0f} ms late; "
-                f"{self.priority}-priority requests are shed from {from_ms:.0f} ms)"
+                f"the gateway is saturated (its event loop runs {self.in_use * 1000:.0f} ms "
+                f"late; {self.priority}-priority requests are shed from {from_ms:.0f} ms)"
             )
         else:
             what = "streams" if self.reason.endswith("streams") else "requests"
@@ -182,7 +191,8 @@ class Admission:
         self.episode_started: float | None = None
         self._process: tuple[Ticket, Ticket] = ((self.requests,), (self.streams,))
         self._paths: tuple[dict[str, Ticket], dict[str, Ticket]] = ({}, {})
-        self._lag_caps: dict[str, float] = {}
+        self._lag_caps: dict[str, float] = {}  # the lag from which each priority is shed
+        self._lag_spans: dict[str, float] = {}  # and how much more sheds all of it
         self._labels: frozenset[str] = frozenset()
         self.configure(policy, routes=routes)
 
@@ -195,8 +205,13 @@ class Admission:
         everyone = dict.fromkeys(PRIORITIES, 1.0)  # a key's quota is its own, whatever its priority
         self.keys = _gates(self.keys, policy.keys, "key_", everyone)
         self._paths = (self._routed(stream=False), self._routed(stream=True))
-        lag = policy.max_lag
-        self._lag_caps = {p: math.inf if lag is None else lag * policy.shed[p] for p in PRIORITIES}
+        lag = math.inf if policy.max_lag is None else policy.max_lag
+        self._lag_caps = {p: lag * policy.shed[p] for p in PRIORITIES}
+        # the ramp of a priority below max_lag ends at max_lag; one shed only from max_lag on
+        # (high, by default) ends at twice max_lag
+        self._lag_spans = {
+            p: lag - start if start < lag else lag for p, start in self._lag_caps.items()
+        }
         self._labels = frozenset(routes) | frozenset(policy.routes)
 
     def _routed(self, *, stream: bool) -> dict[str, Ticket]:
@@ -222,7 +237,7 @@ class Admission:
         """Take room for a request (a `Ticket` to `leave` with), or the `Shed` that refuses it."""
         if not self.policy.enabled:
             return ()
-        if lag >= self._lag_caps[priority]:
+        if lag > self._lag_caps[priority] and self._lag_sheds(priority, lag):
             return self._shed("loop_lag", route, priority, lag, self.policy.max_lag or 0.0)
         gates = self._paths[stream].get(route) or self._process[stream]
         if key is not None and key in self.keys and (own := self.keys[key][stream]) is not None:
@@ -234,6 +249,14 @@ class Admission:
             gate.in_flight += 1
         return gates
 
+    def _lag_sheds(self, priority: str, lag: float) -> bool:
+        """Whether this request goes, the process being late by `lag` (over its share)."""
+        busy = self.requests.in_flight + self.streams.in_flight
+        if busy < self.policy.lag_min_in_flight:
+            return False
+        excess = (lag - self._lag_caps[priority]) / self._lag_spans[priority]
+        return excess >= 1.0 or self.rng.random() < excess
+
     def leave(self, ticket: Ticket) -> None:
         """An admitted request has finished."""
         for gate in ticket:
@@ -241,6 +264,7 @@ class Admission:
 
     def _shed(self, reason: str, route: str, priority: str, in_use: float, limit: float) -> Shed:
         label = route if route in self._labels else OTHER
+        priority = str(priority)  # a plain str: `Priority` members are not JSON object keys
         counted = (label, priority, reason)
         self.shed_counts[counted] = self.shed_counts.get(counted, 0) + 1
         now = self.clock.now()
