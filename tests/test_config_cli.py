@@ -30,6 +30,23 @@ def with_provider(provider: str) -> str:
 # one bad file per section, and the path its error names
 BAD = {
     "server": (GOOD + "server: {grace: soon}\n", "server.grace"),
+    "admission": (GOOD + "server: {admission: {max_streams: 0}}\n", "server.admission.max_streams"),
+    "admission shares": (
+        GOOD + "server: {admission: {shed: {low: 95%}}}\n",
+        "server.admission.shed",
+    ),
+    "admission routes": (
+        GOOD + "server: {admission: {routes: {nope: {max_requests: 5}}}}\n",
+        "server.admission.routes.nope",
+    ),
+    "api keys": (
+        GOOD + "server: {api_keys: [{key: k, priority: urgent}]}\n",
+        "server.api_keys[0].priority",
+    ),
+    "api key names": (
+        GOOD + "server: {api_keys: [{key: a, name: x}, {key: b, name: x}]}\n",
+        "server.api_keys",
+    ),
     "simulated options": (
         with_provider("{kind: simulated, options: {error_rate: 2}}"),
         "providers.sim.options.error_rate",

@@ -83,7 +83,7 @@ from .providers import (
 )
 from .root import Config, DefaultsConfig, interpolate, load_config
 from .routes import FALLBACK_FIELDS, DeploymentConfig, RouteConfig
-from .server import ServerConfig
+from .server import AdmissionConfig, ApiKeyConfig, LimitsConfig, ServerConfig, ShedConfig
 from .slo import QUANTILES, SLO_WINDOWS, LatencyObjectives, SloConfig, SloWindow, parse_window
 from .state import STATE_SCHEMES, RedisMode, RedisTarget, parse_redis_url
 
@@ -95,7 +95,9 @@ __all__ = [
     "QUANTILES",
     "SLO_WINDOWS",
     "STATE_SCHEMES",
+    "AdmissionConfig",
     "AnthropicOptions",
+    "ApiKeyConfig",
     "AzureOptions",
     "BaseFault",
     "BedrockOptions",
@@ -121,6 +123,7 @@ __all__ = [
     "LatencyFault",
     "LatencyObjectives",
     "LearningConfig",
+    "LimitsConfig",
     "LogsConfig",
     "MalformedEventFault",
     "NoTerminatorFault",
@@ -139,6 +142,7 @@ __all__ = [
     "RetryConfig",
     "RouteConfig",
     "ServerConfig",
+    "ShedConfig",
     "SimulatedOptions",
     "Size",
     "SloConfig",

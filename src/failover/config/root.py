@@ -74,6 +74,7 @@ class Config(StrictModel):
             for section in ("retry", "breaker", "timeouts", "streams"):
                 self._merged(name, section)
         _reject_cycles(self.routes)
+        self._check_admission()
         return self
 
     def _check_providers(self, name: str, route: RouteConfig) -> None:
@@ -94,6 +95,14 @@ class Config(StrictModel):
                     raise _located(
                         f"routes.{name}.{field}[{j}]", "a route cannot fall back to itself"
                     )
+
+    def _check_admission(self) -> None:
+        for name in self.server.admission.routes:
+            if name not in self.routes:
+                known = ", ".join(sorted(self.routes)) or "none configured"
+                raise _located(
+                    f"server.admission.routes.{name}", f"unknown route {name!r} (known: {known})"
+                )
 
     def _merged(self, route: str, section: str) -> Any:
         base: BaseModel = getattr(self.defaults, section)

@@ -7,7 +7,12 @@ number of keys tried leaks timing. A client presents its key as `Authorization: 
 or `x-api-key: KEY` (what the OpenAI and Anthropic SDKs send); the gateway never forwards it:
 upstream calls carry only the provider credentials from the config.
 
-    no api_keys      the model APIs are open (the CLI warns when binding a non-loopback host)
+Each key is a `Client`: a name (for logs and quotas, never the key itself), the priority its
+requests get, which is also the highest one they may ask for with `x-failover-priority`, and
+whether it has quotas of its own (see `failover.resilience.admission`).
+
+    no api_keys      the model APIs are open (the CLI warns when binding a non-loopback host);
+                     `x-failover-priority` is taken as sent
     no admin_key     /admin/* answers loopback clients only (127.0.0.0/8, ::1); others get 403
 """
 
@@ -17,42 +22,75 @@ import hashlib
 import hmac
 import ipaddress
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-__all__ = ["AdminGuard", "KeyRing", "is_loopback"]
+from ..config import ApiKeyConfig
+from ..controls import Priority
+
+__all__ = ["AdminGuard", "Client", "KeyRing", "is_loopback"]
+
+_RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2}
 
 
 def _digest(key: bytes) -> bytes:
     return hashlib.sha256(key).digest()
 
 
+@dataclass(frozen=True, slots=True)
+class Client:
+    """Whose key a request presented: its name, its priority, whether it has quotas."""
+
+    name: str
+    priority: Priority = Priority.NORMAL
+    limited: bool = False  # quotas of its own in server.admission's key limits
+
+    def grant(self, asked: Priority | None) -> Priority:
+        """The priority a request asking for `asked` gets: never above the key's own."""
+        if asked is None or _RANK[asked] > _RANK[self.priority]:
+            return self.priority
+        return asked
+
+
 class KeyRing:
-    """A set of keys held as digests. Empty: everything is allowed."""
+    """A set of keys held as digests, each with its `Client`. Empty: everything is allowed."""
 
-    __slots__ = ("_digests",)
+    __slots__ = ("_entries",)
 
-    def __init__(self, keys: Iterable[str]) -> None:
-        self._digests = tuple(_digest(k.encode()) for k in keys if k)
+    def __init__(self, keys: Iterable[str | ApiKeyConfig]) -> None:
+        entries = []
+        for i, key in enumerate(keys, 1):
+            if isinstance(key, str):
+                if key:
+                    entries.append((_digest(key.encode()), Client(f"key-{i}")))
+                continue
+            client = Client(key.name, Priority(key.priority), key.limited)
+            entries.append((_digest(key.key.get_secret_value().encode()), client))
+        self._entries = tuple(entries)
 
     @property
     def open(self) -> bool:
         """No keys configured."""
-        return not self._digests
+        return not self._entries
+
+    def match(self, presented: bytes | None) -> Client | None:
+        """The `Client` whose key `presented` is (None: no key matches, or the ring is open)."""
+        if presented is None or not self._entries:
+            return None
+        digest = _digest(presented)
+        found = None
+        for known, client in self._entries:  # no early exit: every key costs the same
+            found = client if hmac.compare_digest(known, digest) else found
+        return found
 
     def allows(self, presented: bytes | None) -> bool:
         """Whether `presented` is one of the keys (always true for an open ring)."""
-        if not self._digests:
-            return True
-        digest = _digest(presented or b"")
-        matched = False
-        for known in self._digests:  # no early exit: every key costs the same
-            matched |= hmac.compare_digest(known, digest)
-        return matched and presented is not None
+        return not self._entries or self.match(presented) is not None
 
     def __len__(self) -> int:
-        return len(self._digests)
+        return len(self._entries)
 
     def __repr__(self) -> str:
-        return f"<KeyRing keys={len(self._digests)}>"
+        return f"<KeyRing keys={len(self._entries)}>"
 
 
 class AdminGuard:
