@@ -30,12 +30,14 @@ from .slo import SloMetrics
 if TYPE_CHECKING:
     from ..config import SloConfig
     from ..health import HealthChecker, ProbeResult
+    from ..resilience.admission import Admission, Gate
     from ..router import Router
 
 __all__ = [
     "BREAKER_STATE_VALUES",
     "CONTENT_TYPE",
     "OTHER",
+    "AdmissionMetrics",
     "Metrics",
     "WebhookStats",
 ]
@@ -229,6 +231,8 @@ class Metrics:
             buckets=OVERHEAD_BUCKETS,
             registry=r,
         )
+        self.admission = AdmissionMetrics(self.router)
+        r.register(self.admission)
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -262,6 +266,10 @@ class Metrics:
     def watch_webhooks(self, senders: Sequence[WebhookStats]) -> None:
         """Export the delivery counters of webhook senders."""
         self._webhooks.extend(senders)
+
+    def watch_admission(self, admission: Admission) -> None:
+        """Export a gateway's admission control: in flight against limits, and sheds."""
+        self.admission.source = admission
 
     # -- exposition --------------------------------------------------------------------------
 
@@ -421,3 +429,80 @@ class _LiveState:
             for outcome in ("sent", "failed", "dropped", "suppressed"):
                 deliveries.add_metric([sender.url_label, outcome], getattr(sender, outcome))
         yield deliveries
+
+
+class AdmissionMetrics:
+    """The gateway's admission control, read at scrape time: requests and streams in flight
+    against their limits (the process's, each limited route's and key's), requests shed, and
+    the event loop's lag. Families without a watched admission are exported empty."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self.source: Admission | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        kind = ["kind"]
+        in_flight = GaugeMetricFamily(
+            "failover_admission_in_flight",
+            "Requests (kind=requests) and streams (kind=streams) in flight in the process.",
+            labels=kind,
+        )
+        limit = GaugeMetricFamily(
+            "failover_admission_limit",
+            "The process's limit of requests or streams in flight (server.admission).",
+            labels=kind,
+        )
+        route_in_flight = GaugeMetricFamily(
+            "failover_admission_route_in_flight",
+            "Requests or streams in flight on a route with admission limits of its own.",
+            labels=["route", *kind],
+        )
+        route_limit = GaugeMetricFamily(
+            "failover_admission_route_limit",
+            "A route's limit of requests or streams in flight (server.admission.routes).",
+            labels=["route", *kind],
+        )
+        key_in_flight = GaugeMetricFamily(
+            "failover_admission_key_in_flight",
+            "Requests or streams in flight for a client key with a quota of its own.",
+            labels=["key", *kind],
+        )
+        key_limit = GaugeMetricFamily(
+            "failover_admission_key_limit",
+            "A client key's quota of requests or streams in flight (server.api_keys).",
+            labels=["key", *kind],
+        )
+        shed = CounterMetricFamily(
+            "failover_admission_shed",
+            "Requests shed (answered 503/529, or 429 over a key's quota) before routing, by "
+            "route asked for, priority and reason: the limit met, or loop_lag.",
+            labels=["route", "priority", "reason"],
+        )
+        lag = GaugeMetricFamily(
+            "failover_event_loop_lag_seconds",
+            "How late the event loop woke at its last sample: the process's own saturation.",
+        )
+        lag.add_metric([], self.router.lag.current)
+        admission = self.source
+        if admission is not None:
+            for name, gate in (("requests", admission.requests), ("streams", admission.streams)):
+                in_flight.add_metric([name], gate.in_flight)
+                limit.add_metric([name], gate.limit)
+            _gate_pairs(admission.routes, route_in_flight, route_limit)
+            _gate_pairs(admission.keys, key_in_flight, key_limit)
+            for labels, count in admission.shed_counts.items():
+                shed.add_metric(list(labels), count)
+        yield from (in_flight, limit, route_in_flight, route_limit, key_in_flight, key_limit)
+        yield from (shed, lag)
+
+
+def _gate_pairs(
+    pairs: dict[str, tuple[Gate | None, Gate | None]],
+    in_flight: GaugeMetricFamily,
+    limit: GaugeMetricFamily,
+) -> None:
+    for name, pair in pairs.items():
+        for kind, gate in zip(("requests", "streams"), pair, strict=True):
+            if gate is not None:
+                in_flight.add_metric([name, kind], gate.in_flight)
+                limit.add_metric([name, kind], gate.limit)

@@ -100,6 +100,11 @@ class Operations:
                 "last_reload_error": self.gateway.last_reload_error,
             },
             "state": gen.router.store.describe(),
+            "admission": {
+                **gen.admission.describe(),
+                "loop_lag_ms": round(gen.router.lag.current * 1000, 3),
+                "smoothed_lag_ms": round(gen.router.lag.smoothed * 1000, 3),
+            },
         }
         return status
 

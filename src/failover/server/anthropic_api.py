@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..trace import Trace
+from .admission import admit
 from .anthropic_format import ANTHROPIC, messages_request
 from .controls import read_controls
 from .http import JSON_TYPE, Call
@@ -30,13 +31,14 @@ async def messages(call: Call, gen: Generation) -> Trace | None:
     model, stream = messages_request(body)
     controls = read_controls(call.scope["headers"], gen.max_deadline)
     route = controls.route or model
-    kwargs = {"request_id": call.request_id, "dialect": ANTHROPIC, **controls.router}
-    kwargs["headers"] = _anthropic_headers(call)
-    if stream:
-        stream_reply = await gen.router.open_stream(route, body, **kwargs)
-        await relay(call, stream_reply, AnthropicEncoder(model), call.headers())
-        return None
-    reply = await gen.router.complete(route, body, **kwargs)
+    with admit(call, gen, route, controls, stream=stream, anthropic=True):
+        kwargs = {"request_id": call.request_id, "dialect": ANTHROPIC, **controls.router}
+        kwargs["headers"] = _anthropic_headers(call)
+        if stream:
+            stream_reply = await gen.router.open_stream(route, body, **kwargs)
+            await relay(call, stream_reply, AnthropicEncoder(model), call.headers())
+            return None
+        reply = await gen.router.complete(route, body, **kwargs)
     headers = call.headers(JSON_TYPE, *routing_headers(reply.route, reply.deployment, reply.trace))
     await call.respond(200, reply.completion.raw, headers)
     return reply.trace

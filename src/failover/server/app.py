@@ -3,7 +3,8 @@
     request -> endpoint by path (405 wrong method, 404 unknown path)
             -> guard: client key (model APIs), admin key or loopback (/admin), none (/health)
             -> 503 while shutting down
-            -> handler on the current `Generation` (its router, keys and limits)
+            -> handler on the current `Generation` (its router, keys and limits); routed
+               handlers take room in the process's admission first (`admission.admit`)
             -> any failure rendered in the format of the API the client spoke
 
 Reload (`reload()`, POST /admin/reload, SIGHUP) validates and builds the new configuration
@@ -192,7 +193,10 @@ class Gateway:
 
     def _guard(self, endpoint: Endpoint, call: Call, gen: Generation) -> None:
         if endpoint.guard == CLIENT:
-            if not gen.keys.allows(call.credential):
+            if gen.keys.open:
+                return
+            call.client = gen.keys.match(call.credential)
+            if call.client is None:
                 message = "missing or invalid API key: send Authorization: Bearer KEY or x-api-key"
                 raise _refuse(401, message, "invalid_api_key", ((b"www-authenticate", b"Bearer"),))
         elif endpoint.guard == ADMIN:
@@ -205,7 +209,7 @@ class Gateway:
 
     async def _fail(self, call: Call, exc: Exception, anthropic: bool) -> None:
         failure = failure_from(exc)
-        if failure.status >= 500 and failure.trace is None:
+        if failure.status >= 500 and failure.trace is None and not isinstance(exc, ClientError):
             log.error("request %s failed: %r", call.request_id, exc, exc_info=exc)
         if call.started:  # too late for a status: the stream's relay already ended it
             return
@@ -274,6 +278,7 @@ class Gateway:
             await _start_store(new.router)
             await new.obs.start()
             self.generation = new  # the swap: new requests see the new router from here on
+            new.apply_admission()
             self.last_reload_error = None
             _announce(new, f"config reloaded: generation {new.number}")
             self._retiring.add(old)
@@ -287,7 +292,11 @@ class Gateway:
             router = from_config(self._loader())
             _carry_drains(old.router, router)
             return Generation(
-                router, old.number + 1, events=old.obs.events, conversations=old.conversations
+                router,
+                old.number + 1,
+                events=old.obs.events,
+                conversations=old.conversations,
+                admission=old.admission,
             )
         except ConfigError:
             self._discard(router)

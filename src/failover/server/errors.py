@@ -11,10 +11,12 @@ adapters that already removed credentials, and the client's own key is never ech
     404     unknown model / route (code model_not_found); unknown path
     405     wrong method;  413  body over server.max_body
     409     /admin/chaos on a deployment with no fault injector;  422  an invalid chaos config
-    429     every deployment failed and the last was rate limited (with retry-after)
+    429     every deployment failed and the last was rate limited (with retry-after); a client
+            key over its own quota of requests or streams in flight (admission)
     502     every deployment failed (server errors, connection errors, upstream auth/not found)
     503     every deployment failed and the last was overloaded; none could be tried (breakers
-            open, drained); the gateway is shutting down
+            open, drained); the gateway is shutting down; the gateway shed the request because
+            it is overloaded (admission; 529 `overloaded_error` on the Anthropic API)
     504     the request's deadline ran out, or the last attempt timed out
 """
 
@@ -61,6 +63,7 @@ _OPENAI_TYPES = {
     502: "server_error",
     503: "service_unavailable",
     504: "timeout",
+    529: "service_unavailable",
 }
 _ANTHROPIC_TYPES = {
     400: "invalid_request_error",
@@ -76,6 +79,7 @@ _ANTHROPIC_TYPES = {
     502: "api_error",
     503: "overloaded_error",
     504: "timeout_error",
+    529: "overloaded_error",
 }
 # the status a request gets when every deployment failed and the last failure was of this kind
 _EXHAUSTED_STATUS = {

@@ -1,6 +1,10 @@
 """A `Generation` is one loaded configuration: its router, observability (metrics, events,
 health checks, webhooks), client keys, admin guard and limits.
 
+The process's `Admission` (requests and streams in flight, sheds) outlives generations: a new
+one is handed the old one's and applies its own policy when it is swapped in (`apply_admission`),
+so requests admitted before a reload leave the counters they entered.
+
 A reload builds a new generation and swaps it in atomically; each request keeps the generation
 it started on (it holds a reference and is counted in `active`), so in-flight requests and
 streams finish on the router they began with. The old router is closed once its last request
@@ -16,6 +20,7 @@ import orjson
 
 from ..config import Config, ServerConfig
 from ..observability import EventLog, Observability
+from ..resilience.admission import Admission, AdmissionPolicy
 from ..router import Router
 from .auth import AdminGuard, KeyRing
 from .conversations import Conversations
@@ -32,6 +37,8 @@ class Generation:
         "_idle",
         "active",
         "admin",
+        "admission",
+        "admission_policy",
         "config",
         "conversations",
         "keys",
@@ -51,7 +58,10 @@ class Generation:
         *,
         events: EventLog | None = None,
         conversations: Conversations | None = None,
+        admission: Admission | None = None,
     ) -> None:
+        """`events`, `conversations`, `admission`: the previous generation's, to keep (on a
+        config reload)."""
         self.router = router
         self.conversations = conversations or Conversations()  # /v1/responses follow-ups
         self.obs = observe(router, events=events)
@@ -61,13 +71,26 @@ class Generation:
         self.active = 0
         self._idle: asyncio.Event | None = None
         server = self.config.server if self.config is not None else None
-        keys = [k.get_secret_value() for k in server.api_keys] if server else []
-        self.keys = KeyRing(keys)
+        self.keys = KeyRing(server.api_keys if server else [])
         admin_key = server.admin_key.get_secret_value() if server and server.admin_key else None
         self.admin = AdminGuard(admin_key)
         self.max_body = server.max_body if server else DEFAULT_MAX_BODY
         self.max_deadline = server.max_deadline if server else ServerConfig().max_deadline
         self.models_body = self._models()
+        self.admission_policy = server.admission_policy() if server else AdmissionPolicy()
+        if admission is None:
+            admission = Admission(self.admission_policy, routes=self._labels())
+        self.admission = admission
+        if self.obs.metrics is not None:
+            self.obs.metrics.watch_admission(admission)
+
+    def _labels(self) -> list[str]:
+        """Names a shed is counted under: routes, and deployments addressed by name."""
+        return [*self.router.route_names(), *self.router.deployments()]
+
+    def apply_admission(self) -> None:
+        """Apply this generation's admission policy (when it is swapped in)."""
+        self.admission.configure(self.admission_policy, routes=self._labels())
 
     def _models(self) -> bytes:
         created = int(self.loaded_at)

@@ -11,11 +11,14 @@ import itertools
 import os
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from .errors import ClientError, Failure, ascii_header
+
+if TYPE_CHECKING:
+    from .auth import Client
 
 __all__ = [
     "JSON_TYPE",
@@ -59,6 +62,7 @@ class Call:
     """One HTTP request in flight: the ASGI triple plus what the gateway reads from headers."""
 
     __slots__ = (
+        "client",
         "content_length",
         "credential",
         "receive",
@@ -74,6 +78,7 @@ class Call:
         self.receive = receive
         self.send = send
         self.started = False  # the response's headers went out
+        self.client: Client | None = None  # whose key it presented (set by the guard)
         self.content_length = -1
         credential = bearer = rid = None
         for name, value in scope["headers"]:

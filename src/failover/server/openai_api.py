@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from ..trace import Trace
+from .admission import admit
 from .controls import read_controls
 from .errors import ClientError, Failure
 from .http import JSON_TYPE, Call
@@ -32,13 +33,16 @@ async def chat_completions(call: Call, gen: Generation) -> Trace | None:
     controls = read_controls(call.scope["headers"], gen.max_deadline)
     model_name = controls.route or model_name
     router = gen.router
-    if stream:
-        stream_reply = await router.open_stream(
+    with admit(call, gen, model_name, controls, stream=stream):
+        if stream:
+            stream_reply = await router.open_stream(
+                model_name, body, request_id=call.request_id, **controls.router
+            )
+            await relay(call, stream_reply, _ENCODER, call.headers())
+            return None
+        reply = await router.complete(
             model_name, body, request_id=call.request_id, **controls.router
         )
-        await relay(call, stream_reply, _ENCODER, call.headers())
-        return None
-    reply = await router.complete(model_name, body, request_id=call.request_id, **controls.router)
     headers = call.headers(JSON_TYPE, *routing_headers(reply.route, reply.deployment, reply.trace))
     await call.respond(200, reply.completion.raw, headers)
     return reply.trace
@@ -49,9 +53,10 @@ async def embeddings(call: Call, gen: Generation) -> Trace:
     body = await call.json(gen.max_body)
     controls = read_controls(call.scope["headers"], gen.max_deadline)
     model_name = controls.route or embeddings_request(body)
-    reply = await gen.router.embeddings(
-        model_name, body, request_id=call.request_id, **controls.router
-    )
+    with admit(call, gen, model_name, controls, stream=False):
+        reply = await gen.router.embeddings(
+            model_name, body, request_id=call.request_id, **controls.router
+        )
     headers = call.headers(JSON_TYPE, *routing_headers(reply.route, reply.deployment, reply.trace))
     await call.respond(200, reply.embeddings.raw, headers)
     return reply.trace

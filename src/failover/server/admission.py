@@ -1,0 +1,149 @@
+"""Admission at the gateway: each routed request takes room in the process's `Admission`
+before it reaches the router, or is answered at once.
+
+    priority   `x-failover-priority` if sent, never above the client key's own priority
+               (`server.api_keys[i].priority`); without it, the key's; an open gateway
+               (no keys) takes the header as sent, normal by default
+    admitted   the handler runs the router inside `with admit(...)`: the room is given back
+               when the router has answered (a stream: when it has been relayed to its end)
+    shed       503 `gateway_overloaded` (Anthropic API: 529 `overloaded_error`), or 429
+               `key_quota_exceeded` for a key over its own quota, with `Retry-After` (whole
+               seconds) and `retry-after-ms`, in the API's own error format; the router, the
+               upstreams and the breakers never see the request
+
+A shed request gets one request log line (`outcome: "shed"`, INFO), and the first shed after
+a quiet spell a WARNING, so a flood of sheds does not become a flood of warnings.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ..controls import Priority
+from ..resilience.admission import Admission, Shed, Ticket
+from .errors import ClientError, Failure
+
+if TYPE_CHECKING:
+    from .controls import RequestControls
+    from .generation import Generation
+    from .http import Call
+
+__all__ = ["Admitted", "admit", "priority_of", "refusal"]
+
+log = logging.getLogger("failover.server")
+request_log = logging.getLogger("failover.request")
+
+
+class Admitted:
+    """The room an admitted request holds; given back when the `with` block ends."""
+
+    __slots__ = ("_admission", "_ticket")
+
+    def __init__(self, admission: Admission, ticket: Ticket) -> None:
+        self._admission = admission
+        self._ticket = ticket
+
+    def __enter__(self) -> Admitted:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._admission.leave(self._ticket)
+
+
+def admit(
+    call: Call,
+    gen: Generation,
+    route: str,
+    controls: RequestControls,
+    *,
+    stream: bool,
+    anthropic: bool = False,
+) -> Admitted:
+    """Room for this request, or `ClientError` 503/529/429 when it is shed."""
+    client = call.client
+    asked = controls.router.get("priority")
+    priority = priority_of(asked, call)
+    if priority is not asked and (asked is not None or priority is not Priority.NORMAL):
+        controls.router["priority"] = priority  # the trace echoes the priority it ran at
+    key = client.name if client is not None and client.limited else None
+    admission = gen.admission
+    result = admission.admit(
+        route, stream=stream, priority=priority, lag=gen.router.lag.smoothed, key=key
+    )
+    if isinstance(result, Shed):
+        _log_shed(call, gen, result)
+        raise refusal(result, anthropic=anthropic)
+    return Admitted(admission, result)
+
+
+def priority_of(asked: Priority | None, call: Call) -> Priority:
+    """The priority a request runs at: what it asked for, bounded by its key's."""
+    if call.client is not None:
+        return call.client.grant(asked)
+    return asked or Priority.NORMAL
+
+
+def refusal(shed: Shed, *, anthropic: bool = False) -> ClientError:
+    """The error a shed request is answered with, in the status its API uses for it."""
+    millis = b"%d" % max(1, math.ceil(shed.retry_after * 1000))
+    if shed.client_quota:
+        status, code = 429, "key_quota_exceeded"
+    else:
+        status, code = (529 if anthropic else 503), "gateway_overloaded"
+    failure = Failure(
+        status,
+        shed.message,
+        code=code,
+        retry_after=shed.retry_after,
+        headers=((b"retry-after-ms", millis),),
+    )
+    return ClientError(failure)
+
+
+def _log_shed(call: Call, gen: Generation, shed: Shed) -> None:
+    if shed.starts_episode:
+        log.warning("shedding load: %s", shed.message, extra={"fields": _fields(call, shed)})
+    if gen.obs.logger.requests and request_log.isEnabledFor(logging.INFO):
+        # makeRecord + handle, as the router's request lines do: no search of the call stack
+        record = request_log.makeRecord(
+            request_log.name,
+            logging.INFO,
+            __file__,
+            0,
+            "request",
+            (),
+            None,
+            extra={"fields": _fields(call, shed)},
+        )
+        request_log.handle(record)
+
+
+def _fields(call: Call, shed: Shed) -> dict[str, Any]:
+    """The request line of a shed request: who, which limit, how full."""
+    fields: dict[str, Any] = {
+        "request_id": call.request_id,
+        "route": shed.route,
+        "deployment": None,
+        "outcome": "shed",
+        "attempts": 0,
+        "priority": shed.priority,
+        "reason": shed.reason,
+        "retry_after_s": round(shed.retry_after, 3),
+    }
+    if shed.reason == "loop_lag":
+        fields["lag_ms"] = round(shed.in_use * 1000, 1)
+        fields["max_lag_ms"] = round(shed.limit * 1000, 1)
+    else:
+        fields["in_flight"] = int(shed.in_use)
+        fields["limit"] = int(shed.limit)
+    if call.client is not None:
+        fields["key"] = call.client.name
+    return fields
