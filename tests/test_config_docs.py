@@ -11,7 +11,9 @@ from pydantic import BaseModel
 
 from failover import from_config
 from failover.config import (
+    AdmissionConfig,
     AnthropicOptions,
+    ApiKeyConfig,
     AzureOptions,
     BedrockOptions,
     BreakerConfig,
@@ -31,6 +33,7 @@ from failover.config import (
     LatencyFault,
     LatencyObjectives,
     LearningConfig,
+    LimitsConfig,
     LogsConfig,
     MalformedEventFault,
     NoTerminatorFault,
@@ -43,6 +46,7 @@ from failover.config import (
     RetryConfig,
     RouteConfig,
     ServerConfig,
+    ShedConfig,
     SimulatedOptions,
     SloConfig,
     StallStreamFault,
@@ -81,6 +85,10 @@ def own(model: type[BaseModel], base: type[BaseModel]) -> set[str]:
 # heading of the table in docs/config.md -> the fields it must list
 TABLES: dict[str, set[str]] = {
     "## `server`": fields(ServerConfig),
+    "### `server.api_keys[i]`": fields(ApiKeyConfig),
+    "### `server.admission`": fields(AdmissionConfig),
+    "### `server.admission.shed`": fields(ShedConfig),
+    "### `server.admission.routes.<name>`": fields(LimitsConfig),
     "## `providers.<name>`": fields(ProviderConfig),
     "### `options` of every HTTP kind": fields(HTTPOptions),
     "### `options` of `kind: openai`": own(OpenAIOptions, HTTPOptions),
