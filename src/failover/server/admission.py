@@ -11,8 +11,9 @@ before it reaches the router, or is answered at once.
                seconds) and `retry-after-ms`, in the API's own error format; the router, the
                upstreams and the breakers never see the request
 
-A shed request gets one request log line (`outcome: "shed"`, INFO), and the first shed after
-a quiet spell a WARNING, so a flood of sheds does not become a flood of warnings.
+A shed request gets a request log line (`outcome: "shed"`, INFO), at most 50 a second (the
+next line says how many were not logged), and the first shed after a quiet spell a WARNING:
+a flood of sheds does not become a flood of log lines.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import math
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ..clock import Clock, SystemClock
 from ..controls import Priority
 from ..resilience.admission import Admission, Shed, Ticket
 from .errors import ClientError, Failure
@@ -31,7 +33,9 @@ if TYPE_CHECKING:
     from .generation import Generation
     from .http import Call
 
-__all__ = ["Admitted", "admit", "priority_of", "refusal"]
+__all__ = ["SHED_LINES", "Admitted", "ShedLines", "admit", "priority_of", "refusal"]
+
+SHED_LINES_PER_SECOND = 50
 
 log = logging.getLogger("failover.server")
 request_log = logging.getLogger("failover.request")
@@ -108,22 +112,52 @@ def refusal(shed: Shed, *, anthropic: bool = False) -> ClientError:
     return ClientError(failure)
 
 
+class ShedLines:
+    """At most `per_second` request lines for shed requests each second: under overload a
+    line per shed would spend on logging the CPU that shedding saves. The next line logged
+    says how many sheds before it were not (`unlogged`); the metrics count every one."""
+
+    __slots__ = ("_logged", "_second", "clock", "per_second", "unlogged")
+
+    def __init__(self, per_second: int = SHED_LINES_PER_SECOND, *, clock: Clock | None = None):
+        self.per_second = per_second
+        self.clock = clock or SystemClock()
+        self.unlogged = 0
+        self._second = -1
+        self._logged = 0
+
+    def take(self) -> int | None:
+        """None when this shed goes unlogged; else how many went unlogged before it."""
+        second = int(self.clock.now())
+        if second != self._second:
+            self._second, self._logged = second, 0
+        if self._logged >= self.per_second:
+            self.unlogged += 1
+            return None
+        self._logged += 1
+        unlogged, self.unlogged = self.unlogged, 0
+        return unlogged
+
+
+SHED_LINES = ShedLines()
+
+
 def _log_shed(call: Call, gen: Generation, shed: Shed) -> None:
     if shed.starts_episode:
         log.warning("shedding load: %s", shed.message, extra={"fields": _fields(call, shed)})
-    if gen.obs.logger.requests and request_log.isEnabledFor(logging.INFO):
-        # makeRecord + handle, as the router's request lines do: no search of the call stack
-        record = request_log.makeRecord(
-            request_log.name,
-            logging.INFO,
-            __file__,
-            0,
-            "request",
-            (),
-            None,
-            extra={"fields": _fields(call, shed)},
-        )
-        request_log.handle(record)
+    if not gen.obs.logger.requests or not request_log.isEnabledFor(logging.INFO):
+        return
+    unlogged = SHED_LINES.take()
+    if unlogged is None:
+        return
+    fields = _fields(call, shed)
+    if unlogged:
+        fields["unlogged"] = unlogged
+    # makeRecord + handle, as the router's request lines do: no search of the call stack
+    record = request_log.makeRecord(
+        request_log.name, logging.INFO, __file__, 0, "request", (), None, extra={"fields": fields}
+    )
+    request_log.handle(record)
 
 
 def _fields(call: Call, shed: Shed) -> dict[str, Any]:
