@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -16,6 +17,9 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from failover.config import Config
+from failover.server import Gateway
+from failover.server.protocol import ARRIVED
 from fakes import Delay
 from openapi_schema import validate
 
@@ -230,7 +234,7 @@ def test_loop_lag_sheds_low_priority_first(make_stack: Callable[..., Stack]) -> 
         with pytest.raises(openai.InternalServerError) as shed:
             ask(client, "low")
         assert ask(client)
-    assert "event loop runs 200 ms late" in shed.value.message
+    assert "it came to this request 200 ms late" in shed.value.message
     assert "low-priority requests are shed from 100 ms" in shed.value.message
 
 
@@ -329,3 +333,48 @@ def test_a_reload_applies_new_limits_and_keeps_the_counts(limited: Stack) -> Non
         assert ask(client, "low")
         assert limited.gateway.generation.admission.requests.in_flight == 8
     assert limited.gateway.generation.admission.requests.in_flight == 0
+
+
+async def asgi_post(gateway: Gateway, body: dict[str, Any], **scope: Any) -> int:
+    """POST /v1/chat/completions straight to the ASGI app; the answer's status."""
+    raw = json.dumps(body).encode()
+    message = {"type": "http.request", "body": raw, "more_body": False}
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return message
+
+    async def send(event: dict[str, Any]) -> None:
+        if event["type"] == "http.response.start":
+            statuses.append(event["status"])
+
+    request = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/chat/completions",
+        "headers": [(b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 1),
+        **scope,
+    }
+    await gateway(request, receive, send)
+    return statuses[0]
+
+
+async def test_a_request_that_waited_past_max_lag_is_shed() -> None:
+    """A request the process took longer than max_lag to look at is shed at once."""
+    config = Config.from_dict(
+        {
+            "providers": {"sim": {"kind": "simulated"}},
+            "routes": {"chat": {"deployments": [{"provider": "sim", "model": "m"}]}},
+            "server": {"admission": {"max_lag": "100ms", "lag_min_in_flight": 1}},
+        }
+    )
+    gateway = Gateway.from_config(config)
+    gateway.generation.admission.requests.in_flight = 1  # busy enough for the lag to count
+    now = asyncio.get_running_loop().time()
+    body = {"model": "chat", "messages": HI}
+    try:
+        assert await asgi_post(gateway, body, **{ARRIVED: now - 0.3}) == 503
+        assert await asgi_post(gateway, body, **{ARRIVED: now}) == 200
+    finally:
+        await gateway.generation.router.aclose()

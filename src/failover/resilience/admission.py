@@ -152,8 +152,8 @@ class Shed:
         if self.reason == "loop_lag":
             from_ms = self.limit * self.share * 1000
             why = (
-                f"the gateway is saturated (its event loop runs {self.in_use * 1000:.0f} ms "
-                f"late; {self.priority}-priority requests are shed from {from_ms:.0f} ms)"
+                f"the gateway is saturated (it came to this request {self.in_use * 1000:.0f} "
+                f"ms late; {self.priority}-priority requests are shed from {from_ms:.0f} ms)"
             )
         else:
             what = "streams" if self.reason.endswith("streams") else "requests"

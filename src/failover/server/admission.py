@@ -18,6 +18,7 @@ a flood of sheds does not become a flood of log lines.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from types import TracebackType
@@ -27,6 +28,7 @@ from ..clock import Clock, SystemClock
 from ..controls import Priority
 from ..resilience.admission import Admission, Shed, Ticket
 from .errors import ClientError, Failure
+from .protocol import ARRIVED
 
 if TYPE_CHECKING:
     from .controls import RequestControls
@@ -79,13 +81,22 @@ def admit(
         controls.router["priority"] = priority  # the trace echoes the priority it ran at
     key = client.name if client is not None and client.limited else None
     admission = gen.admission
-    result = admission.admit(
-        route, stream=stream, priority=priority, lag=gen.router.lag.smoothed, key=key
-    )
+    result = admission.admit(route, stream=stream, priority=priority, lag=_late(call, gen), key=key)
     if isinstance(result, Shed):
         _log_shed(call, gen, result)
         raise refusal(result, anthropic=anthropic)
     return Admitted(admission, result)
+
+
+def _late(call: Call, gen: Generation) -> float:
+    """How late the process is for this request: the loop's smoothed lag, or, when longer, how
+    long the request itself waited before the gateway looked at it (a burst that arrived in
+    one read shows here at once, before the next lag sample)."""
+    lag = gen.router.lag.smoothed
+    arrived: float | None = call.scope.get(ARRIVED)
+    if arrived is None:  # served by a protocol that does not note arrivals
+        return lag
+    return max(lag, asyncio.get_running_loop().time() - arrived)
 
 
 def priority_of(asked: Priority | None, call: Call) -> Priority:

@@ -1,5 +1,5 @@
 """uvicorn's httptools protocol, with each response's header block and first body part sent
-in one write.
+in one write, and each request's arrival noted for admission control.
 
 uvicorn writes the status line and headers the moment the app sends `http.response.start`,
 and the body when it sends `http.response.body`: two system calls and, with TCP_NODELAY, two
@@ -21,7 +21,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["CoalescingTransport", "GatewayHttpProtocol"]
+__all__ = ["ARRIVED", "CoalescingTransport", "GatewayHttpProtocol"]
 
 _STATUS_LINE = b"HTTP/1.1 "
 _END_OF_HEADERS = b"\r\n\r\n"
@@ -111,8 +111,17 @@ class CoalescingTransport(asyncio.Transport):
         self._transport.write_eof()
 
 
+ARRIVED = "failover.arrived"  # the scope key: loop time when the request's last byte was read
+
+
 class GatewayHttpProtocol(HttpToolsProtocol):
-    """`HttpToolsProtocol` over a `CoalescingTransport`."""
+    """`HttpToolsProtocol` over a `CoalescingTransport`, noting when each request has arrived
+    whole (`scope[ARRIVED]`): how long it then waits before the gateway looks at it is the
+    process's own queueing, which admission control sheds on (a slow upload is not)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self.loop))
+
+    def on_message_complete(self) -> None:
+        self.scope[ARRIVED] = self.loop.time()  # type: ignore[literal-required]
+        super().on_message_complete()
