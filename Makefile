@@ -40,6 +40,7 @@ serve: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/overload.py
 
 # The documentation site in site/; --strict fails on a broken link or a page missing from nav.
 # NO_MKDOCS_2_WARNING silences Material's notice about MkDocs' future, printed on every build.

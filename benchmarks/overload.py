@@ -1,0 +1,290 @@
+"""Overload: ten times the connections the gateway serves best, answered by fast shedding.
+
+    python benchmarks/overload.py [--duration 4] [--sweep-duration 2] [--factor 10]
+                                  [--delay 0.02] [--stream-gap 0.02] [--out FILE]
+
+    upstream   benchmarks/upstream.py's server in its own process, every answer held `--delay`
+               seconds (a model takes time; a zero-latency upstream never lets requests pile up)
+               and every stream paced by `--stream-gap` between its 9 events
+    gateway    `failover serve` with default settings (admission included) in its own process
+    load       benchmarks/loadgen.py in its own process: keep-alive connections that honour
+               Retry-After as the official SDKs do; priorities high, normal, low in turn
+
+For whole answers and then for streams: a short sweep finds the gateway's best rate and the
+fewest connections that reach it ("best concurrency", within 5% of the best rate); the same
+connections straight at the upstream show the load generator is not the limit; then
+`--factor` times the best concurrency hits the gateway. Reported: every request's fate
+(served, shed with Retry-After, timed out, failed), how fast sheds were answered, goodput as
+a ratio of the best rate, and the gateway's breaker and health events at the end (its
+upstream is healthy, so there must be none). Only 127.0.0.1; about 40 seconds. The table goes
+to stdout and into benchmarks/results.md (between its overload markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # run.py's gateway and process helpers, upstream.py's server
+
+from run import CONFIG, free_port, process, start_gateway, wait_for_port  # noqa: E402
+
+BEGIN, END = "<!-- overload: begin -->", "<!-- overload: end -->"
+TARGETS = {"timeouts": 0, "goodput": 0.9, "shed_p99_ms": 100.0, "breaker_events": 0}
+SWEEP = {False: (32, 64, 128, 256), True: (64, 128, 256, 512)}
+
+
+# -- the slow upstream, run as `overload.py upstream` ------------------------------------------
+
+
+def serve_upstream(port: int, delay: float, gap: float) -> None:
+    """benchmarks/upstream.py's protocol with each whole answer held `delay` seconds."""
+    import upstream
+
+    class Slow(upstream.Upstream):
+        def _answer(self, head: bytes, body: bytes) -> None:
+            if b'"stream":true' in body:
+                super()._answer(head, body)
+                return
+            loop = asyncio.get_running_loop()
+            loop.call_later(delay, self._later, head, body)
+
+        def _later(self, head: bytes, body: bytes) -> None:
+            if self.transport is not None and not self.transport.is_closing():
+                super()._answer(head, body)
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: Slow(gap), "127.0.0.1", port, backlog=4096)
+        async with server:
+            await server.serve_forever()
+
+    import uvloop
+
+    uvloop.run(serve())
+
+
+# -- load and measurements ---------------------------------------------------------------------
+
+
+def load(port: int, connections: int, duration: float, *, stream: bool, **extra: Any) -> Any:
+    """Run benchmarks/loadgen.py against `port`; its JSON result."""
+    args = [
+        sys.executable, str(HERE / "loadgen.py"), "--port", str(port),
+        "--connections", str(connections), "--duration", str(duration),
+        "--timeout", "10",
+    ]  # fmt: skip
+    if stream:
+        args.append("--stream")
+    for name, value in extra.items():
+        args += [f"--{name.replace('_', '-')}", str(value)]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=duration + 90, check=True)
+    return json.loads(out.stdout)
+
+
+def sweep(port: int, duration: float, *, stream: bool) -> tuple[int, float, list[Any]]:
+    """(best concurrency, best rate, every run) of the gateway over the sweep's connections."""
+    runs = [load(port, c, duration, stream=stream) for c in SWEEP[stream]]
+    best = max(r["all"]["ok_per_s"] for r in runs)
+    knee = next(r for r in runs if r["all"]["ok_per_s"] >= 0.95 * best)
+    return knee["connections"], best, runs
+
+
+def get_json(port: int, path: str) -> Any:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+        return json.loads(answer.read())
+
+
+def get_text(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+        return str(answer.read().decode())
+
+
+def shed_counts(metrics: str) -> dict[str, float]:
+    """failover_admission_shed_total summed by reason."""
+    out: dict[str, float] = {}
+    for line in metrics.splitlines():
+        if line.startswith("failover_admission_shed_total{"):
+            labels, value = line.rsplit(" ", 1)
+            reason = labels.split('reason="', 1)[1].split('"', 1)[0]
+            out[reason] = out.get(reason, 0.0) + float(value)
+    return out
+
+
+def phase(gw_port: int, up_port: int, args: argparse.Namespace, *, stream: bool) -> dict[str, Any]:
+    """Sweep, direct check, overload, and the best concurrency again (the machine is shared:
+    the best rate is the better of before and after) for whole answers or streams."""
+    best_c, best_rate, runs = sweep(gw_port, args.sweep_duration, stream=stream)
+    direct = load(up_port, best_c, args.sweep_duration, stream=stream, model="bench-model")
+    over_c = best_c * args.factor
+    overload = load(gw_port, over_c, args.duration, stream=stream, priorities="high,normal,low")
+    again = load(gw_port, best_c, args.sweep_duration, stream=stream)
+    return {
+        "best_connections": best_c,
+        "best_rate": max(best_rate, again["all"]["ok_per_s"]),
+        "sweep": {r["connections"]: r["all"]["ok_per_s"] for r in runs},
+        "after": again["all"]["ok_per_s"],
+        "direct_rate": direct["all"]["ok_per_s"],
+        "overload_connections": over_c,
+        "overload": overload,
+    }
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def rows(name: str, p: dict[str, Any]) -> list[tuple[str, ...]]:
+    o = p["overload"]
+    a = o["all"]
+    sent = sum(a["statuses"].values()) + a["timeouts"] + a["errors"]
+    goodput = a["ok_per_s"] / p["best_rate"]
+    shed_p99 = a["shed_ms"]["p99"] if a["shed_ms"] else 0.0
+    ok_p99 = a["ok_ms"]["p99"] if a["ok_ms"] else 0.0
+    sheds = a["shed"]
+    by = o["by_priority"]
+    served = ", ".join(
+        f"{prio} {by[prio]['ok'] / max(1, by[prio]['ok'] + by[prio]['shed']):.0%}"
+        for prio in ("high", "normal", "low")
+    )
+    sweep = ", ".join(f"{c}: {rate:,.0f}/s" for c, rate in p["sweep"].items())
+    return [
+        (f"{name}: sweep (connections: served/s)", sweep, ""),
+        (f"{name}: best rate (at {p['best_connections']} connections)",
+         f"{p['best_rate']:,.0f}/s (after the overload: {p['after']:,.0f}/s; straight at the "
+         f"upstream: {p['direct_rate']:,.0f}/s)", ""),
+        (f"{name}: overload ({p['overload_connections']} connections, {o['duration_s']:.1f} s)",
+         f"{sent:,} requests: {a['ok']:,} served, {sheds:,} shed "
+         f"({a['shed_with_retry_after']:,} with Retry-After), {a['timeouts']} timed out, "
+         f"{a['errors']} failed", f"timeouts = {TARGETS['timeouts']}"),
+        (f"{name}: goodput under overload", f"{a['ok_per_s']:,.0f}/s = {goodput:.2f}x best",
+         f">= {TARGETS['goodput']:.2f}x"),
+        (f"{name}: shed answered in (p50 / p99)",
+         f"{a['shed_ms']['p50'] if a['shed_ms'] else 0:.1f} / {shed_p99:.1f} ms",
+         f"p99 <= {TARGETS['shed_p99_ms']:.0f} ms"),
+        (f"{name}: served in (p50 / p99)",
+         f"{a['ok_ms']['p50'] if a['ok_ms'] else 0:.1f} / {ok_p99:.1f} ms", ""),
+        (f"{name}: share served by priority", served, "high >= normal >= low"),
+    ]  # fmt: skip
+
+
+def met(r: dict[str, Any]) -> list[tuple[str, bool]]:
+    checks = []
+    for name, p in (("whole", r["whole"]), ("streams", r["streams"])):
+        a = p["overload"]["all"]
+        checks.append((f"{name}: no timeouts", a["timeouts"] == 0 and a["errors"] == 0))
+        checks.append(
+            (f"{name}: every shed has Retry-After", a["shed_with_retry_after"] == a["shed"])
+        )
+        checks.append((f"{name}: goodput", a["ok_per_s"] / p["best_rate"] >= TARGETS["goodput"]))
+        shed_p99 = a["shed_ms"]["p99"] if a["shed_ms"] else 0.0
+        checks.append((f"{name}: shed p99", shed_p99 <= TARGETS["shed_p99_ms"]))
+    checks.append(("no breaker or health events", r["breaker_events"] == 0))
+    return checks
+
+
+def report(r: dict[str, Any]) -> str:
+    lines = [
+        BEGIN,
+        "",
+        "### Overload",
+        "",
+        "| Measurement | Result | Target |",
+        "|---|---|---|",
+    ]
+    for name, key in (("Whole answers", "whole"), ("Streams", "streams")):
+        lines += ["| " + " | ".join(row) + " |" for row in rows(name, r[key])]
+    reasons = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(r["shed_by_reason"].items())) or "none"
+    lines.append(f"| Sheds by reason (gateway metrics) | {reasons} | |")
+    lines.append(
+        f"| Breaker and health events on the healthy upstream | {r['breaker_events']} | 0 |"
+    )
+    failed = [name for name, ok in met(r) if not ok]
+    lines.append(f"| All targets met | {'yes' if not failed else 'no: ' + ', '.join(failed)} | |")
+    lines += [
+        "",
+        f"Upstream answers held {r['delay'] * 1000:.0f} ms, streams of 9 events "
+        f"{r['stream_gap'] * 1000:.0f} ms apart; the gateway runs its default settings "
+        f"(admission: {r['admission']}); the load generator (benchmarks/loadgen.py, one "
+        f"process) honours Retry-After like the SDKs. Gateway, upstream and load share "
+        f"{os.cpu_count()} CPU(s). Measured by `python benchmarks/overload.py` in "
+        f"{r['elapsed_s']:.0f} s.",
+        "",
+        END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(path: Path, table: str) -> None:
+    """Put `table` between the overload markers of `path` (appended when they are missing)."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + table.rstrip("\n") + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + ("\n\n" if text else "") + table
+    path.write_text(text, encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds of overload")
+    parser.add_argument("--sweep-duration", type=float, default=2.0, help="seconds per sweep run")
+    parser.add_argument("--factor", type=int, default=10, help="x the best concurrency")
+    parser.add_argument("--delay", type=float, default=0.02, help="upstream seconds per answer")
+    parser.add_argument("--stream-gap", type=float, default=0.02, help="seconds between events")
+    parser.add_argument("--out", type=Path, default=HERE / "results.md")
+    sub = parser.add_subparsers(dest="command")
+    up = sub.add_parser("upstream", help="run the slow upstream (used by this benchmark)")
+    up.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    if args.command == "upstream":
+        serve_upstream(args.port, args.delay, args.stream_gap)
+        return 0
+    began = time.perf_counter()
+    up_port, gw_port = free_port(), free_port()
+    upstream = [
+        sys.executable, str(Path(__file__).resolve()), "--delay", str(args.delay),
+        "--stream-gap", str(args.stream_gap), "upstream", "--port", str(up_port),
+    ]  # fmt: skip
+    results: dict[str, Any] = {"delay": args.delay, "stream_gap": args.stream_gap}
+    with tempfile.TemporaryDirectory() as tmp, process(upstream):
+        wait_for_port(up_port)
+        config = Path(tmp) / "bench.yaml"
+        config.write_text(CONFIG.format(port=up_port))
+        gateway, _ = start_gateway(config, gw_port, Path(tmp) / "gateway.log", [])
+        try:
+            load(gw_port, 16, 1.0, stream=False)  # warm-up: pools, caches, first allocations
+            results["whole"] = phase(gw_port, up_port, args, stream=False)
+            results["streams"] = phase(gw_port, up_port, args, stream=True)
+            events = get_json(gw_port, "/admin/events?limit=1000")["events"]
+            results["breaker_events"] = sum(e["type"] in ("breaker", "health") for e in events)
+            results["shed_by_reason"] = shed_counts(get_text(gw_port, "/metrics"))
+            admission = get_json(gw_port, "/admin/status")["gateway"]["admission"]
+            results["admission"] = (
+                f"max_requests {admission['requests']['limit']}, max_streams "
+                f"{admission['streams']['limit']}, max_lag {admission['max_lag_ms']:.0f} ms"
+            )
+        finally:
+            with contextlib.suppress(Exception):
+                gateway.terminate()
+                gateway.wait(10)
+    results["elapsed_s"] = time.perf_counter() - began
+    table = report(results)
+    print(table)
+    write_results(args.out, table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
