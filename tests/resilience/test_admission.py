@@ -259,6 +259,65 @@ def test_retry_after_is_jittered_up_to_half_again(clock: FakeClock) -> None:
     assert len(waits) > 10
 
 
+def shed_for(adm: Admission, sheds: int) -> Shed:
+    """Shed `sheds` high-priority requests (the process is full); the last one."""
+    for _ in range(sheds):
+        result = adm.admit("chat", stream=False, priority="high")
+        assert isinstance(result, Shed)
+    return result
+
+
+def test_the_wait_doubles_each_second_while_many_are_shed(clock: FakeClock) -> None:
+    """More than a tenth of a shed per admitted request: the wait doubles every second."""
+    adm = admission(clock, max_requests=10, retry_after=1.0)
+    fill(adm, 10)
+    shed_for(adm, 30)
+    for expected in (2.0, 4.0, 8.0):
+        clock.advance_sync(1.0)
+        assert expected <= shed_for(adm, 30).retry_after <= expected * 1.5
+    assert adm.pressure == 30 / 1
+
+
+def test_the_wait_is_capped(clock: FakeClock) -> None:
+    """However long the overload, nobody is told to wait more than max_retry_after."""
+    adm = admission(clock, max_requests=1, retry_after=1.0, max_retry_after=5.0)
+    fill(adm, 1)
+    for _ in range(6):
+        clock.advance_sync(1.0)
+        shed = shed_for(adm, 5)
+    assert shed.retry_after == 5.0
+
+
+def test_the_wait_halves_when_few_are_shed(clock: FakeClock) -> None:
+    """A second with few sheds per admitted request halves the wait."""
+    adm = admission(clock, max_requests=2, retry_after=1.0)
+    first, _ = fill(adm, 2)
+    shed_for(adm, 20)
+    for _ in range(2):  # two seconds of many sheds: 1s -> 2s -> 4s
+        clock.advance_sync(1.0)
+        shed_for(adm, 1)
+    assert adm.wait == 4.0
+    for _ in range(50):  # a second in which 50 requests come and go, 2 are shed
+        adm.leave(first)
+        first = fill(adm, 1)[0]
+    shed_for(adm, 1)
+    clock.advance_sync(1.0)
+    shed_for(adm, 1)
+    assert adm.wait == 2.0 and adm.pressure == pytest.approx(2 / 50)
+
+
+def test_a_new_episode_starts_from_retry_after(clock: FakeClock) -> None:
+    """After a quiet spell the wait starts again from retry_after."""
+    adm = admission(clock, max_requests=1, retry_after=1.0)
+    fill(adm, 1)
+    for _ in range(3):
+        shed_for(adm, 10)
+        clock.advance_sync(1.0)
+    assert adm.wait > 1.0
+    clock.advance_sync(QUIET)
+    assert shed_for(adm, 1).retry_after <= 1.5
+
+
 def test_an_episode_starts_after_a_quiet_spell(clock: FakeClock) -> None:
     """The first shed, and the first after QUIET seconds without one, start an episode."""
     adm = admission(clock, max_requests=1)

@@ -67,7 +67,14 @@ class AdmissionConfig(StrictModel):
     lag_min_in_flight: int = Field(_ADMISSION["lag_min_in_flight"], ge=0)
     shed: ShedConfig = Field(default_factory=ShedConfig)
     retry_after: Duration = Field(_ADMISSION["retry_after"], gt=0)
+    max_retry_after: Duration = Field(_ADMISSION["max_retry_after"], gt=0)
     routes: dict[str, LimitsConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _waits(self) -> AdmissionConfig:
+        if self.retry_after > self.max_retry_after:
+            raise ValueError("retry_after must not be more than max_retry_after")
+        return self
 
 
 class ServerConfig(StrictModel):
@@ -125,6 +132,7 @@ class ServerConfig(StrictModel):
             lag_min_in_flight=admission.lag_min_in_flight,
             shed=admission.shed.model_dump(),
             retry_after=admission.retry_after,
+            max_retry_after=admission.max_retry_after,
             routes={
                 name: Limits(limits.max_requests, limits.max_streams)
                 for name, limits in admission.routes.items()

@@ -16,6 +16,13 @@ first when it is full (SRE "Handling Overload": shed early, by criticality, neve
                not overloaded, and shedding its few requests would not help it
     shed       a request turned away gets a `Shed` (why, how full, when to retry) and is
                answered at once: nothing waits for room
+    come back  the wait a shed client is told adapts to the pressure: each second, it doubles
+               while more than PRESSURE sheds per admitted request are answered, and halves
+               while fewer are, between `retry_after` and `max_retry_after` (a new episode
+               starts from `retry_after`), jittered by up to half again. A shed costs about
+               a third of a served request: clients that honour the wait (the SDKs do) come
+               back as rarely as it takes for their sheds to cost the process a few percent
+               of its CPU, whatever the overload
 
 `admit` is O(1): a dict lookup or two and a few integer comparisons, no allocation when the
 request is admitted. Pure: no I/O; the caller passes the loop lag it measured, and the clock
@@ -56,6 +63,8 @@ REASONS = (
     "loop_lag",
 )
 QUIET = 10.0  # seconds without a shed that end a shedding episode
+WINDOW = 1.0  # seconds over which the sheds per admitted request are counted
+PRESSURE = 0.1  # sheds per admitted request the wait is adjusted to
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +92,8 @@ class AdmissionPolicy:
     shed: Mapping[str, float] = field(
         default_factory=lambda: {"high": 1.0, "normal": 0.9, "low": 0.7}
     )  # from what share of a limit (and of max_lag) each priority is shed
-    retry_after: float = 1.0  # seconds a shed client is told to wait (up to +50%, jittered)
+    retry_after: float = 1.0  # seconds a shed client is told to wait, at the least
+    max_retry_after: float = 30.0  # and at the most, however many are shed
     routes: Mapping[str, Limits] = field(default_factory=dict)
     keys: Mapping[str, Limits] = field(default_factory=dict)  # by client key name
 
@@ -97,8 +107,8 @@ class AdmissionPolicy:
         high, normal, low = (self.shed[p] for p in PRIORITIES)
         if not 0 < low <= normal <= high <= 1:
             raise ValueError("shed shares need 0 < low <= normal <= high <= 1")
-        if not self.retry_after > 0:
-            raise ValueError("retry_after must be more than 0")
+        if not 0 < self.retry_after <= self.max_retry_after:
+            raise ValueError("retry_after must be more than 0 and at most max_retry_after")
         if self.lag_min_in_flight < 0:
             raise ValueError("lag_min_in_flight must be 0 or more")
 
@@ -189,6 +199,11 @@ class Admission:
         self.shed_counts: dict[tuple[str, str, str], int] = {}
         self.last_shed: float | None = None
         self.episode_started: float | None = None
+        self.pressure = 0.0  # sheds per admitted request over the last whole window
+        self.wait = policy.retry_after  # what shed clients are told to wait (before jitter)
+        self._window = self.clock.now()  # when the current window began (a shed closes it)
+        self._admitted = 0  # requests admitted in the current window
+        self._sheds = 0  # and shed
         self._process: tuple[Ticket, Ticket] = ((self.requests,), (self.streams,))
         self._paths: tuple[dict[str, Ticket], dict[str, Ticket]] = ({}, {})
         self._lag_caps: dict[str, float] = {}  # the lag from which each priority is shed
@@ -247,6 +262,7 @@ class Admission:
                 return self._shed(gate.reason, route, priority, gate.in_flight, gate.limit)
         for gate in gates:
             gate.in_flight += 1
+        self._admitted += 1
         return gates
 
     def _lag_sheds(self, priority: str, lag: float) -> bool:
@@ -269,12 +285,28 @@ class Admission:
         self.shed_counts[counted] = self.shed_counts.get(counted, 0) + 1
         now = self.clock.now()
         starts = self.last_shed is None or now - self.last_shed >= QUIET
-        if starts:
+        if starts:  # a new episode: what was learned of the last one no longer holds
             self.episode_started = now
+            self.wait = self.policy.retry_after
+            self._window, self._sheds, self._admitted = now, 0, 0
         self.last_shed = now
         share = 1.0 if reason.startswith("key_") else self.policy.shed[priority]
-        retry_after = self.policy.retry_after * (1.0 + 0.5 * self.rng.random())
+        retry_after = self._retry_after(now) * (1.0 + 0.5 * self.rng.random())
+        retry_after = min(retry_after, self.policy.max_retry_after)
         return Shed(reason, label, priority, in_use, limit, share, retry_after, starts)
+
+    def _retry_after(self, now: float) -> float:
+        """The wait to suggest before jitter, adjusted once a window (a shed after a window
+        has passed closes it): doubled while sheds outnumber PRESSURE per admitted request,
+        else halved."""
+        if now - self._window >= WINDOW:
+            self.pressure = self._sheds / max(1, self._admitted)
+            factor = 2.0 if self.pressure > PRESSURE else 0.5
+            policy = self.policy
+            self.wait = min(max(self.wait * factor, policy.retry_after), policy.max_retry_after)
+            self._window, self._sheds, self._admitted = now, 0, 0
+        self._sheds += 1
+        return self.wait
 
     # -- what is visible ---------------------------------------------------------------------
 
@@ -304,6 +336,8 @@ class Admission:
             "keys": {name: _pair(pair) for name, pair in self.keys.items()},
             "max_lag_ms": None if policy.max_lag is None else round(policy.max_lag * 1000, 3),
             "shed_from": dict(policy.shed),
+            "pressure": round(self.pressure, 3),
+            "retry_after_s": round(self.wait, 3),
             "shed": {"total": sum(by_reason.values()), "by_reason": by_reason,
                      "by_priority": by_priority},
             "shedding": self.shedding,

@@ -191,4 +191,7 @@ def _fields(call: Call, shed: Shed) -> dict[str, Any]:
         fields["limit"] = int(shed.limit)
     if call.client is not None:
         fields["key"] = call.client.name
+    arrived: float | None = call.scope.get(ARRIVED)
+    if arrived is not None:
+        fields["waited_ms"] = round((asyncio.get_running_loop().time() - arrived) * 1000, 1)
     return fields
