@@ -14,6 +14,8 @@ Connections are opened before the clock starts; each is given a priority
 (`x-failover-priority`) in turn from `--priorities`. Prints one JSON document: per priority,
 answers by status, timeouts, connection errors, how many sheds carried Retry-After, and
 latency percentiles (ms) of successes and of sheds; for streams also time to first byte.
+Answers that come in the first `--warmup` seconds are tallied apart ("warmup"); timeouts and
+connection errors are counted whenever they happen.
 wrk cannot tell a shed's latency from a success's, nor honour Retry-After: hence this client.
 """
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -77,6 +80,15 @@ def percentiles(samples: list[float]) -> dict[str, float] | None:
     out = {f"p{q}": round(percentile(ordered, q) or 0.0, 3) for q in (50, 90, 99)}
     out["max"] = round(ordered[-1], 3)
     return out
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) process `pid` has used so far (0 without one)."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def request_bytes(path: str, model: str, stream: bool, priority: str) -> bytes:
@@ -197,7 +209,9 @@ class Connection(asyncio.Protocol):
     def answered(self, response: Response, now: float) -> None:
         if self.timer is not None:
             self.timer.cancel()
-        tally = self.tally
+        # answers that came during the warm-up count only as answered (not in rates or
+        # latencies): the first wave of a run is all connections at once
+        tally = self.tally if now >= self.load.measure_from else self.load.warmup_tally
         tally.statuses[response.status] = tally.statuses.get(response.status, 0) + 1
         elapsed_ms = (now - self.sent_at) * 1000
         wait = 0.0
@@ -245,6 +259,8 @@ class Load:
             p: request_bytes(args.path, args.model, args.stream, p) for p in self.priorities
         }
         self.stop_at = float("inf")
+        self.measure_from = float("inf")  # perf_counter() from which answers are measured
+        self.warmup_tally = Tally()
         self.live: set[Connection] = set()
         self.reopening: set[asyncio.Future[None]] = set()
         self.next_priority = 0
@@ -291,11 +307,15 @@ class Load:
             conns.extend(c for c in opened if c is not None)
         loop = asyncio.get_running_loop()
         began = time.perf_counter()
-        self.stop_at = loop.time() + args.duration
+        self.measure_from = began + args.warmup
+        self.stop_at = loop.time() + args.warmup + args.duration
         for conn in conns:
             conn.send()
+        await asyncio.sleep(args.warmup)
+        cpu = cpu_seconds(args.cpu_of)
         await asyncio.sleep(args.duration)
-        elapsed = time.perf_counter() - began
+        elapsed = time.perf_counter() - self.measure_from
+        cpu = cpu_seconds(args.cpu_of) - cpu
         for conn in list(self.live):  # answers still in flight at the end are not counted
             conn.gone = True
             if conn.transport is not None:
@@ -309,6 +329,8 @@ class Load:
             "stream": args.stream,
             "by_priority": {p: t.summary(elapsed) for p, t in self.tallies.items()},
             "all": everything.summary(elapsed),
+            "warmup": self.warmup_tally.summary(max(args.warmup, 1e-9)),
+            "cpu_s": cpu,  # of process --cpu-of while answers were measured
         }
 
 
@@ -322,6 +344,12 @@ def main() -> None:
     parser.add_argument("--model", default="bench")
     parser.add_argument("--path", default="/v1/chat/completions")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    parser.add_argument(
+        "--warmup", type=float, default=0.0, help="seconds before answers are measured"
+    )
+    parser.add_argument(
+        "--cpu-of", type=int, help="a process id whose CPU time to measure meanwhile"
+    )
     parser.add_argument("--no-retry-after", dest="retry_after", action="store_false")
     args = parser.parse_args()
     try:

@@ -78,27 +78,82 @@ def serve_upstream(port: int, delay: float, gap: float) -> None:
 # -- load and measurements ---------------------------------------------------------------------
 
 
-def load(port: int, connections: int, duration: float, *, stream: bool, **extra: Any) -> Any:
-    """Run benchmarks/loadgen.py against `port`; its JSON result."""
-    args = [
-        sys.executable, str(HERE / "loadgen.py"), "--port", str(port),
-        "--connections", str(connections), "--duration", str(duration),
-        "--timeout", "10",
-    ]  # fmt: skip
-    if stream:
-        args.append("--stream")
-    for name, value in extra.items():
-        args += [f"--{name.replace('_', '-')}", str(value)]
-    out = subprocess.run(args, capture_output=True, text=True, timeout=duration + 90, check=True)
-    return json.loads(out.stdout)
+class Bench:
+    """The running upstream and gateway, and load runs against either."""
+
+    def __init__(self, up_port: int, gw_port: int, gateway_pid: int) -> None:
+        self.up_port = up_port
+        self.gw_port = gw_port
+        self.gateway_pid = gateway_pid
+
+    def load(self, connections: int, duration: float, *, stream: bool, **extra: Any) -> Any:
+        """Run benchmarks/loadgen.py against the gateway (or, `direct=True`, the upstream); its
+        JSON result, with the gateway's CPU seconds while it measured (`cpu_s`)."""
+        direct = extra.pop("direct", False)
+        port = self.up_port if direct else self.gw_port
+        args = [
+            sys.executable, str(HERE / "loadgen.py"), "--port", str(port),
+            "--connections", str(connections), "--duration", str(duration), "--timeout", "10",
+        ]  # fmt: skip
+        if stream:
+            args.append("--stream")
+        if direct:
+            args += ["--model", "bench-model"]
+        extra.setdefault("warmup", 0.5)  # the first wave of requests is all connections at once
+        for name, value in extra.items():
+            args += [f"--{name.replace('_', '-')}", str(value)]
+        args += ["--cpu-of", str(self.gateway_pid)]
+        self.settle()
+        out = subprocess.run(
+            args, capture_output=True, text=True, timeout=duration + 90, check=True
+        )
+        return json.loads(out.stdout)
+
+    def settle(self, timeout: float = 15.0) -> None:
+        """Wait until the gateway has nothing in flight: a run's clients hang up at its end,
+        and the gateway finishes (or drops) what they had asked before the next run starts."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            admission = get_json(self.gw_port, "/admin/status")["gateway"]["admission"]
+            if admission["requests"]["in_flight"] + admission["streams"]["in_flight"] == 0:
+                return
+            time.sleep(0.05)
+
+    def sweep(self, duration: float, *, stream: bool) -> tuple[Any, list[Any]]:
+        """(the best concurrency's run, every run) over the sweep's connections: the best
+        concurrency is the fewest connections within 5% of the best rate."""
+        runs = [self.load(c, duration, stream=stream) for c in SWEEP[stream]]
+        best = max(r["all"]["ok_per_s"] for r in runs)
+        return next(r for r in runs if r["all"]["ok_per_s"] >= 0.95 * best), runs
+
+    def phase(self, args: argparse.Namespace, *, stream: bool) -> dict[str, Any]:
+        """Sweep, direct check, overload, and the best concurrency again (the machine is
+        shared: the best rate is the better of before and after), for answers or streams."""
+        knee, runs = self.sweep(args.sweep_duration, stream=stream)
+        best_c = knee["connections"]
+        direct = self.load(best_c, args.sweep_duration, stream=stream, direct=True)
+        over_c = best_c * args.factor
+        overload = self.load(
+            over_c, args.duration, stream=stream, priorities="high,normal,low", warmup=1.0
+        )
+        again = self.load(best_c, args.sweep_duration, stream=stream)
+        best = max([*runs, again], key=lambda r: r["all"]["ok_per_s"])
+        return {
+            "best_connections": best_c,
+            "best_rate": best["all"]["ok_per_s"],
+            "best_per_cpu_s": per_cpu(best),
+            "sweep": {r["connections"]: r["all"]["ok_per_s"] for r in runs},
+            "after": again["all"]["ok_per_s"],
+            "direct_rate": direct["all"]["ok_per_s"],
+            "overload_connections": over_c,
+            "overload": overload,
+            "overload_per_cpu_s": per_cpu(overload),
+        }
 
 
-def sweep(port: int, duration: float, *, stream: bool) -> tuple[int, float, list[Any]]:
-    """(best concurrency, best rate, every run) of the gateway over the sweep's connections."""
-    runs = [load(port, c, duration, stream=stream) for c in SWEEP[stream]]
-    best = max(r["all"]["ok_per_s"] for r in runs)
-    knee = next(r for r in runs if r["all"]["ok_per_s"] >= 0.95 * best)
-    return knee["connections"], best, runs
+def per_cpu(run: Any) -> float:
+    """Answers served per second of the gateway's CPU while `run` measured them."""
+    return float(run["all"]["ok_per_s"] * run["duration_s"] / max(run["cpu_s"], 1e-9))
 
 
 def get_json(port: int, path: str) -> Any:
@@ -120,25 +175,6 @@ def shed_counts(metrics: str) -> dict[str, float]:
             reason = labels.split('reason="', 1)[1].split('"', 1)[0]
             out[reason] = out.get(reason, 0.0) + float(value)
     return out
-
-
-def phase(gw_port: int, up_port: int, args: argparse.Namespace, *, stream: bool) -> dict[str, Any]:
-    """Sweep, direct check, overload, and the best concurrency again (the machine is shared:
-    the best rate is the better of before and after) for whole answers or streams."""
-    best_c, best_rate, runs = sweep(gw_port, args.sweep_duration, stream=stream)
-    direct = load(up_port, best_c, args.sweep_duration, stream=stream, model="bench-model")
-    over_c = best_c * args.factor
-    overload = load(gw_port, over_c, args.duration, stream=stream, priorities="high,normal,low")
-    again = load(gw_port, best_c, args.sweep_duration, stream=stream)
-    return {
-        "best_connections": best_c,
-        "best_rate": max(best_rate, again["all"]["ok_per_s"]),
-        "sweep": {r["connections"]: r["all"]["ok_per_s"] for r in runs},
-        "after": again["all"]["ok_per_s"],
-        "direct_rate": direct["all"]["ok_per_s"],
-        "overload_connections": over_c,
-        "overload": overload,
-    }
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -169,6 +205,9 @@ def rows(name: str, p: dict[str, Any]) -> list[tuple[str, ...]]:
          f"{a['errors']} failed", f"timeouts = {TARGETS['timeouts']}"),
         (f"{name}: goodput under overload", f"{a['ok_per_s']:,.0f}/s = {goodput:.2f}x best",
          f">= {TARGETS['goodput']:.2f}x"),
+        (f"{name}: served per gateway CPU-second (overload / best)",
+         f"{p['overload_per_cpu_s']:,.0f} / {p['best_per_cpu_s']:,.0f} = "
+         f"{p['overload_per_cpu_s'] / p['best_per_cpu_s']:.2f}x", ""),
         (f"{name}: shed answered in (p50 / p99)",
          f"{a['shed_ms']['p50'] if a['shed_ms'] else 0:.1f} / {shed_p99:.1f} ms",
          f"p99 <= {TARGETS['shed_p99_ms']:.0f} ms"),
@@ -244,6 +283,11 @@ def main() -> int:
     parser.add_argument("--delay", type=float, default=0.02, help="upstream seconds per answer")
     parser.add_argument("--stream-gap", type=float, default=0.02, help="seconds between events")
     parser.add_argument("--out", type=Path, default=HERE / "results.md")
+    parser.add_argument(
+        "--admission",
+        default="",
+        help="server.admission settings to try, as YAML flow: '{max_lag: 30ms}' (default: none)",
+    )
     sub = parser.add_subparsers(dest="command")
     up = sub.add_parser("upstream", help="run the slow upstream (used by this benchmark)")
     up.add_argument("--port", type=int, required=True)
@@ -261,12 +305,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, process(upstream):
         wait_for_port(up_port)
         config = Path(tmp) / "bench.yaml"
-        config.write_text(CONFIG.format(port=up_port))
+        text = CONFIG.format(port=up_port)
+        if args.admission:
+            text += f"server:\n  admission: {args.admission}\n"
+        config.write_text(text)
         gateway, _ = start_gateway(config, gw_port, Path(tmp) / "gateway.log", [])
         try:
-            load(gw_port, 16, 1.0, stream=False)  # warm-up: pools, caches, first allocations
-            results["whole"] = phase(gw_port, up_port, args, stream=False)
-            results["streams"] = phase(gw_port, up_port, args, stream=True)
+            bench = Bench(up_port, gw_port, gateway.pid)
+            bench.load(16, 1.0, stream=False)  # warm-up: pools, caches, first allocations
+            results["whole"] = bench.phase(args, stream=False)
+            results["streams"] = bench.phase(args, stream=True)
             events = get_json(gw_port, "/admin/events?limit=1000")["events"]
             results["breaker_events"] = sum(e["type"] in ("breaker", "health") for e in events)
             results["shed_by_reason"] = shed_counts(get_text(gw_port, "/metrics"))
