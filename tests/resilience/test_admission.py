@@ -11,6 +11,7 @@ from failover._local import LoopLag
 from failover.resilience.admission import (
     OTHER,
     QUIET,
+    STEP,
     Admission,
     AdmissionPolicy,
     Limits,
@@ -180,6 +181,56 @@ def test_high_is_shed_in_proportion_past_max_lag_and_all_at_twice(clock: FakeClo
     assert lag_sheds(adm, "high", 0.4) == 1.0
 
 
+def late(adm: Admission, lag: float, priority: str = "high") -> Ticket | Shed:
+    """Admit one request `lag` seconds late."""
+    return adm.admit("chat", stream=False, priority=priority, lag=lag)
+
+
+def test_past_max_lag_the_process_holds_its_line(clock: FakeClock) -> None:
+    """Late past max_lag, it takes on no more than it had in flight: even high is shed."""
+    adm = admission(clock, max_lag=0.1, lag_min_in_flight=4)
+    fill(adm, 40)
+    clock.advance_sync(STEP)
+    shed = late(adm, 0.15)
+    assert isinstance(shed, Shed) and shed.reason == "loop_lag" and shed.limit == 40
+    assert "takes on no more than 40 requests and streams" in shed.message
+    assert adm.line is not None and adm.line.limit == 40
+
+
+def test_the_line_is_lowered_each_step_it_stays_late(clock: FakeClock) -> None:
+    """Every STEP still late, the line comes down to 90% of what is in flight."""
+    adm = admission(clock, max_lag=0.1, lag_min_in_flight=4)
+    fill(adm, 40)
+    for _ in range(2):
+        clock.advance_sync(STEP)
+        late(adm, 0.15)
+    assert adm.line is not None and adm.line.limit == 36
+
+
+def test_the_line_never_goes_below_lag_min_in_flight(clock: FakeClock) -> None:
+    """However long it stays late, the process still takes on lag_min_in_flight."""
+    adm = admission(clock, max_lag=0.1, lag_min_in_flight=30)
+    fill(adm, 40)
+    for _ in range(20):
+        late(adm, 0.15)
+        clock.advance_sync(STEP)
+    assert adm.line is not None and adm.line.limit == 30
+
+
+def test_the_line_is_lifted_once_the_lag_is_under_half(clock: FakeClock) -> None:
+    """Back under half of max_lag, the line goes and the request is admitted."""
+    adm = admission(clock, max_lag=0.1, lag_min_in_flight=4)
+    fill(adm, 40)
+    clock.advance_sync(STEP)
+    late(adm, 0.15)
+    clock.advance_sync(STEP)
+    late(adm, 0.06)
+    assert adm.line is not None  # between half and all of max_lag: kept
+    clock.advance_sync(STEP)
+    assert not isinstance(late(adm, 0.04), Shed)
+    assert adm.line is None
+
+
 def test_lag_is_ignored_while_few_requests_are_in_flight(clock: FakeClock) -> None:
     """A late loop with fewer than lag_min_in_flight requests in flight sheds nothing."""
     adm = admission(clock, max_lag=0.1, lag_min_in_flight=4)
@@ -304,6 +355,21 @@ def test_the_wait_halves_when_few_are_shed(clock: FakeClock) -> None:
     clock.advance_sync(1.0)
     shed_for(adm, 1)
     assert adm.wait == 2.0 and adm.pressure == pytest.approx(2 / 50)
+
+
+def test_a_second_without_sheds_starts_the_wait_again(clock: FakeClock) -> None:
+    """Once a whole second passes with requests admitted and none shed, the wait is reset."""
+    adm = admission(clock, max_requests=2, retry_after=1.0)
+    first, _ = fill(adm, 2)
+    shed_for(adm, 20)
+    clock.advance_sync(1.0)
+    shed_for(adm, 1)
+    assert adm.wait == 2.0
+    for _ in range(2):  # the second that ends with the shed above, then a quiet one
+        clock.advance_sync(1.0)
+        adm.leave(first)
+        first = fill(adm, 1)[0]
+    assert adm.wait == 1.0 and adm.pressure == 0.0
 
 
 def test_a_new_episode_starts_from_retry_after(clock: FakeClock) -> None:

@@ -374,7 +374,7 @@ async def test_a_request_that_waited_past_max_lag_is_shed() -> None:
     now = asyncio.get_running_loop().time()
     body = {"model": "chat", "messages": HI}
     try:
-        assert await asgi_post(gateway, body, **{ARRIVED: now - 0.3}) == 503
         assert await asgi_post(gateway, body, **{ARRIVED: now}) == 200
+        assert await asgi_post(gateway, body, **{ARRIVED: now - 0.3}) == 503
     finally:
         await gateway.generation.router.aclose()

@@ -478,6 +478,11 @@ class AdmissionMetrics:
             "route asked for, priority and reason: the limit met, or loop_lag.",
             labels=["route", "priority", "reason"],
         )
+        saturation = GaugeMetricFamily(
+            "failover_admission_saturation_limit",
+            "While the process is saturated (late past max_lag), the requests and streams in "
+            "flight it takes on at most; no sample when it is not.",
+        )
         lag = GaugeMetricFamily(
             "failover_event_loop_lag_seconds",
             "How late the event loop woke at its last sample: the process's own saturation.",
@@ -488,12 +493,14 @@ class AdmissionMetrics:
             for name, gate in (("requests", admission.requests), ("streams", admission.streams)):
                 in_flight.add_metric([name], gate.in_flight)
                 limit.add_metric([name], gate.limit)
+            if admission.line is not None:
+                saturation.add_metric([], admission.line.limit)
             _gate_pairs(admission.routes, route_in_flight, route_limit)
             _gate_pairs(admission.keys, key_in_flight, key_limit)
             for labels, count in admission.shed_counts.items():
                 shed.add_metric(list(labels), count)
         yield from (in_flight, limit, route_in_flight, route_limit, key_in_flight, key_limit)
-        yield from (shed, lag)
+        yield from (shed, saturation, lag)
 
 
 def _gate_pairs(

@@ -6,27 +6,36 @@ first when it is full (SRE "Handling Overload": shed early, by criticality, neve
     priority   a request of priority p passes a gate only while the gate is below `shed[p]`
                of its limit: low from 70%, normal from 90%, high at 100% (a key's own quota
                applies at 100% whatever the priority: it is that client's budget)
-    loop lag   how late the event loop wakes (smoothed), against `max_lag`: the process's own
-               CPU saturation. From shed[p] * max_lag a request of priority p is shed with a
-               probability that grows with the lag, so that at max_lag every low and normal
-               request is shed, and high ones from then on, all of them at 2 * max_lag
-               (shedding in proportion, as toobusy does, settles the lag instead of swinging
-               it). Only while at least `lag_min_in_flight` requests and streams are in
-               flight: a process that is slow with little to do is starved by its neighbours,
-               not overloaded, and shedding its few requests would not help it
+    late       how late the process is for a request: its event loop's lag (smoothed), or
+               how long this request waited to be looked at, whichever is longer; against
+               `max_lag` it says the process's own CPU is saturated. Two effects:
+               - from shed[p] * max_lag, a request of priority p is shed with a probability
+                 that grows with the lateness: at max_lag every low and normal request is
+                 shed, high ones from then on, all of them at 2 * max_lag (shedding in
+                 proportion, as toobusy does, settles the lag instead of swinging it);
+               - past max_lag the process holds its line: it takes on no more requests and
+                 streams than it had in flight then, and lowers that line by a tenth every
+                 STEP while it stays late; the line is lifted once the lateness is under half
+                 max_lag. (A loop that is late mostly stretches every request in flight; only
+                 fewer in flight brings both the lag and the latency down.) The line is a
+                 gate like the others, priorities and all.
+               Only while at least `lag_min_in_flight` requests and streams are in flight (and
+               the line never goes below that): a process slow with little to do is starved
+               by its neighbours, not overloaded, and shedding its few requests would not help
     shed       a request turned away gets a `Shed` (why, how full, when to retry) and is
                answered at once: nothing waits for room
     come back  the wait a shed client is told adapts to the pressure: each second, it doubles
                while more than PRESSURE sheds per admitted request are answered, and halves
-               while fewer are, between `retry_after` and `max_retry_after` (a new episode
-               starts from `retry_after`), jittered by up to half again. A shed costs about
+               while fewer are, between `retry_after` and `max_retry_after` (a second with no
+               shed, or a new episode, starts it again from `retry_after`), jittered by up to
+               half again. A shed costs about
                a third of a served request: clients that honour the wait (the SDKs do) come
                back as rarely as it takes for their sheds to cost the process a few percent
                of its CPU, whatever the overload
 
 `admit` is O(1): a dict lookup or two and a few integer comparisons, no allocation when the
-request is admitted. Pure: no I/O; the caller passes the loop lag it measured, and the clock
-only dates sheds (for "shedding since" and the log line that marks an episode's start).
+request is admitted. Pure: no I/O; the caller passes how late it measured the process to be,
+and the clock paces the line and the suggested wait and dates sheds.
 """
 
 from __future__ import annotations
@@ -63,6 +72,8 @@ REASONS = (
     "loop_lag",
 )
 QUIET = 10.0  # seconds without a shed that end a shedding episode
+STEP = 0.1  # seconds between changes of the line held while late (as often as the lag sample)
+LOWER = 0.9  # each STEP late, the line is lowered to this share of what is in flight
 WINDOW = 1.0  # seconds over which the sheds per admitted request are counted
 PRESSURE = 0.1  # sheds per admitted request the wait is adjusted to
 
@@ -145,11 +156,13 @@ class Shed:
     reason: str  # one of REASONS
     route: str  # the route label (OTHER when it is not a configured one)
     priority: str
-    in_use: float  # requests or streams in flight, or the loop lag in seconds
-    limit: float  # the gate's limit, or max_lag
+    in_use: float  # requests or streams in flight (both, for the line held while late)
+    limit: float  # the gate's limit; the line; or, shed in proportion to lateness, 0
     share: float  # the share of `limit` from which this priority is shed
     retry_after: float  # seconds
     starts_episode: bool = False  # the first shed after QUIET seconds without one
+    late: float = 0.0  # how late the process was for it (loop_lag), in seconds
+    late_from: float = 0.0  # how late it may be before this priority is shed (seconds)
 
     @property
     def client_quota(self) -> bool:
@@ -160,11 +173,20 @@ class Shed:
     def message(self) -> str:
         """Why, in words a client's developer can act on."""
         if self.reason == "loop_lag":
-            from_ms = self.limit * self.share * 1000
             why = (
-                f"the gateway is saturated (it came to this request {self.in_use * 1000:.0f} "
-                f"ms late; {self.priority}-priority requests are shed from {from_ms:.0f} ms)"
+                f"the gateway is saturated (it came to this request {self.late * 1000:.0f} ms late"
             )
+            if self.limit:
+                why += (
+                    f") and takes on no more than {self.limit:.0f} requests and streams until "
+                    f"it catches up ({self.in_use:.0f} in flight; {self.priority}-priority "
+                    f"requests are shed from {self.share:.0%})"
+                )
+            else:
+                why += (
+                    f"; {self.priority}-priority requests are shed from "
+                    f"{self.late_from * 1000:.0f} ms)"
+                )
         else:
             what = "streams" if self.reason.endswith("streams") else "requests"
             whose = {"route": f"route {self.route!r}", "key": "your key"}.get(
@@ -200,6 +222,8 @@ class Admission:
         self.last_shed: float | None = None
         self.episode_started: float | None = None
         self.pressure = 0.0  # sheds per admitted request over the last whole window
+        self.line: Gate | None = None  # what the process holds to while it is late
+        self._stepped = -math.inf  # when the line was last considered
         self.wait = policy.retry_after  # what shed clients are told to wait (before jitter)
         self._window = self.clock.now()  # when the current window began (a shed closes it)
         self._admitted = 0  # requests admitted in the current window
@@ -252,8 +276,8 @@ class Admission:
         """Take room for a request (a `Ticket` to `leave` with), or the `Shed` that refuses it."""
         if not self.policy.enabled:
             return ()
-        if lag > self._lag_caps[priority] and self._lag_sheds(priority, lag):
-            return self._shed("loop_lag", route, priority, lag, self.policy.max_lag or 0.0)
+        if self.policy.max_lag is not None and (shed := self._late(route, priority, lag)):
+            return shed
         gates = self._paths[stream].get(route) or self._process[stream]
         if key is not None and key in self.keys and (own := self.keys[key][stream]) is not None:
             gates = (*gates, own)
@@ -265,20 +289,61 @@ class Admission:
         self._admitted += 1
         return gates
 
-    def _lag_sheds(self, priority: str, lag: float) -> bool:
-        """Whether this request goes, the process being late by `lag` (over its share)."""
-        busy = self.requests.in_flight + self.streams.in_flight
+    def _late(self, route: str, priority: str, lag: float) -> Shed | None:
+        """The shed of a request the process is `lag` late for, if it is shed for that."""
+        now = self.clock.now()
+        self._close_window(now)
+        if now - self._stepped >= STEP:
+            self._hold(lag, now)
+        busy = self._busy()
         if busy < self.policy.lag_min_in_flight:
-            return False
-        excess = (lag - self._lag_caps[priority]) / self._lag_spans[priority]
-        return excess >= 1.0 or self.rng.random() < excess
+            return None  # few in flight: not the process's own doing
+        line = self.line
+        if line is not None and busy >= line.caps[priority]:
+            return self._shed("loop_lag", route, priority, busy, line.limit, lag)
+        start = self._lag_caps[priority]
+        if lag > start:
+            excess = (lag - start) / self._lag_spans[priority]
+            if excess >= 1.0 or self.rng.random() < excess:
+                return self._shed("loop_lag", route, priority, busy, 0, lag, start)
+        return None
+
+    def _busy(self) -> int:
+        return self.requests.in_flight + self.streams.in_flight
+
+    def _hold(self, lag: float, now: float) -> None:
+        """Hold, lower or lift the line on what is in flight, once a STEP."""
+        self._stepped = now
+        policy = self.policy
+        max_lag = policy.max_lag or math.inf
+        busy = self._busy()
+        floor = policy.lag_min_in_flight
+        if lag > max_lag and busy >= floor:
+            level = (
+                busy if self.line is None else max(floor, int(min(self.line.limit, busy) * LOWER))
+            )
+            if self.line is None:
+                self.line = Gate("loop_lag", level, policy.shed)
+            else:
+                self.line.set_limit(level, policy.shed)
+        elif lag <= max_lag / 2:
+            self.line = None
 
     def leave(self, ticket: Ticket) -> None:
         """An admitted request has finished."""
         for gate in ticket:
             gate.in_flight -= 1
 
-    def _shed(self, reason: str, route: str, priority: str, in_use: float, limit: float) -> Shed:
+    def _shed(
+        self,
+        reason: str,
+        route: str,
+        priority: str,
+        in_use: float,
+        limit: float,
+        late: float = 0.0,
+        late_from: float = 0.0,
+    ) -> Shed:
         label = route if route in self._labels else OTHER
         priority = str(priority)  # a plain str: `Priority` members are not JSON object keys
         counted = (label, priority, reason)
@@ -293,20 +358,29 @@ class Admission:
         share = 1.0 if reason.startswith("key_") else self.policy.shed[priority]
         retry_after = self._retry_after(now) * (1.0 + 0.5 * self.rng.random())
         retry_after = min(retry_after, self.policy.max_retry_after)
-        return Shed(reason, label, priority, in_use, limit, share, retry_after, starts)
+        return Shed(
+            reason, label, priority, in_use, limit, share, retry_after, starts, late, late_from
+        )
 
     def _retry_after(self, now: float) -> float:
-        """The wait to suggest before jitter, adjusted once a window (a shed after a window
-        has passed closes it): doubled while sheds outnumber PRESSURE per admitted request,
-        else halved."""
-        if now - self._window >= WINDOW:
-            self.pressure = self._sheds / max(1, self._admitted)
-            factor = 2.0 if self.pressure > PRESSURE else 0.5
-            policy = self.policy
-            self.wait = min(max(self.wait * factor, policy.retry_after), policy.max_retry_after)
-            self._window, self._sheds, self._admitted = now, 0, 0
+        """The wait to suggest before jitter (this shed counted in the window)."""
+        self._close_window(now)
         self._sheds += 1
         return self.wait
+
+    def _close_window(self, now: float) -> None:
+        """Once a window has passed, adjust the wait: doubled if it saw more than PRESSURE
+        sheds per admitted request, halved if fewer, back to retry_after if none."""
+        if now - self._window < WINDOW:
+            return
+        policy = self.policy
+        self.pressure = self._sheds / max(1, self._admitted)
+        if not self._sheds:
+            self.wait = policy.retry_after
+        else:
+            factor = 2.0 if self.pressure > PRESSURE else 0.5
+            self.wait = min(max(self.wait * factor, policy.retry_after), policy.max_retry_after)
+        self._window, self._sheds, self._admitted = now, 0, 0
 
     # -- what is visible ---------------------------------------------------------------------
 
@@ -335,6 +409,8 @@ class Admission:
             "routes": {name: _pair(pair) for name, pair in self.routes.items()},
             "keys": {name: _pair(pair) for name, pair in self.keys.items()},
             "max_lag_ms": None if policy.max_lag is None else round(policy.max_lag * 1000, 3),
+            "line": None if self.line is None else {"in_flight": self._busy(),
+                                                    "limit": self.line.limit},
             "shed_from": dict(policy.shed),
             "pressure": round(self.pressure, 3),
             "retry_after_s": round(self.wait, 3),

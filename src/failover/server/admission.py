@@ -183,12 +183,11 @@ def _fields(call: Call, shed: Shed) -> dict[str, Any]:
         "reason": shed.reason,
         "retry_after_s": round(shed.retry_after, 3),
     }
-    if shed.reason == "loop_lag":
-        fields["lag_ms"] = round(shed.in_use * 1000, 1)
-        fields["max_lag_ms"] = round(shed.limit * 1000, 1)
-    else:
-        fields["in_flight"] = int(shed.in_use)
+    fields["in_flight"] = int(shed.in_use)
+    if shed.limit:
         fields["limit"] = int(shed.limit)
+    if shed.reason == "loop_lag":
+        fields["late_ms"] = round(shed.late * 1000, 1)
     if call.client is not None:
         fields["key"] = call.client.name
     arrived: float | None = call.scope.get(ARRIVED)
