@@ -286,7 +286,6 @@ def test_metrics_show_sheds_and_room_in_flight(limited: Stack) -> None:
     assert samples[("failover_admission_shed_total", shed)] == 1
     assert samples[("failover_admission_in_flight", (("kind", "requests"),))] == 8
     assert samples[("failover_admission_limit", (("kind", "streams"),))] == 10
-    assert ("failover_event_loop_lag_seconds", ()) in samples
 
 
 def test_status_shows_admission(limited: Stack) -> None:
@@ -378,3 +377,17 @@ async def test_a_request_that_waited_past_max_lag_is_shed() -> None:
         assert await asgi_post(gateway, body, **{ARRIVED: now - 0.3}) == 503
     finally:
         await gateway.generation.router.aclose()
+
+
+def test_the_responses_api_is_admitted_like_chat(limited: Stack) -> None:
+    """/v1/responses takes room too: at 8 of 10 in flight a low-priority one is shed."""
+    with (
+        sdk(limited) as client,
+        held(limited, 8),
+        pytest.raises(openai.InternalServerError) as shed,
+    ):
+        client.responses.create(
+            model="chat", input="hi", extra_headers={"x-failover-priority": "low"}
+        )
+    assert shed.value.status_code == 503
+    assert "8 requests in flight of its 10" in shed.value.message

@@ -13,7 +13,7 @@ from failover.resilience.admission import Admission, AdmissionPolicy, Limits
 from failover.testing import ScriptedDeployment, ok
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "observability.md"
-FAMILIES = ("failover_admission_", "failover_event_loop_lag_seconds")
+FAMILIES = ("failover_admission_",)
 
 
 def router(clock: FakeClock) -> Router:
@@ -78,10 +78,3 @@ def test_sheds_are_counted_by_route_priority_and_reason(clock: FakeClock) -> Non
         (("priority", "low"), ("reason", "max_requests"), ("route", "chat")): 3,
         (("priority", "high"), ("reason", "max_requests"), ("route", "_other")): 1,
     }
-
-
-def test_loop_lag_is_the_routers(clock: FakeClock) -> None:
-    """failover_event_loop_lag_seconds is the router's latest lag sample."""
-    r = router(clock)
-    r.lag.note(0.0, 0.25)
-    assert exported(Observability(r))["failover_event_loop_lag_seconds"] == {(): 0.25}

@@ -231,7 +231,7 @@ class Metrics:
             buckets=OVERHEAD_BUCKETS,
             registry=r,
         )
-        self.admission = AdmissionMetrics(self.router)
+        self.admission = AdmissionMetrics()
         r.register(self.admission)
 
     # -- wiring ------------------------------------------------------------------------------
@@ -433,11 +433,11 @@ class _LiveState:
 
 class AdmissionMetrics:
     """The gateway's admission control, read at scrape time: requests and streams in flight
-    against their limits (the process's, each limited route's and key's), requests shed, and
-    the event loop's lag. Families without a watched admission are exported empty."""
+    against their limits (the process's, each limited route's and key's, and the line it holds
+    while saturated) and requests shed. Families without a watched admission are exported
+    empty (the loop lag is `SaturationMetrics`')."""
 
-    def __init__(self, router: Router) -> None:
-        self.router = router
+    def __init__(self) -> None:
         self.source: Admission | None = None
 
     def collect(self) -> Iterable[Metric]:
@@ -483,11 +483,6 @@ class AdmissionMetrics:
             "While the process is saturated (late past max_lag), the requests and streams in "
             "flight it takes on at most; no sample when it is not.",
         )
-        lag = GaugeMetricFamily(
-            "failover_event_loop_lag_seconds",
-            "How late the event loop woke at its last sample: the process's own saturation.",
-        )
-        lag.add_metric([], self.router.lag.current)
         admission = self.source
         if admission is not None:
             for name, gate in (("requests", admission.requests), ("streams", admission.streams)):
@@ -500,7 +495,7 @@ class AdmissionMetrics:
             for labels, count in admission.shed_counts.items():
                 shed.add_metric(list(labels), count)
         yield from (in_flight, limit, route_in_flight, route_limit, key_in_flight, key_limit)
-        yield from (shed, saturation, lag)
+        yield from (shed, saturation)
 
 
 def _gate_pairs(

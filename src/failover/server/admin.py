@@ -102,7 +102,6 @@ class Operations:
             "state": gen.router.store.describe(),
             "admission": {
                 **gen.admission.describe(),
-                "loop_lag_ms": round(gen.router.lag.current * 1000, 3),
                 "smoothed_lag_ms": round(gen.router.lag.smoothed * 1000, 3),
             },
         }

@@ -27,6 +27,7 @@ import orjson
 
 from ..errors import BadRequest, RequestFailed
 from ..trace import Trace
+from .admission import admit
 from .controls import RequestControls, read_controls
 from .errors import ClientError, Failure
 from .http import JSON_TYPE, Call
@@ -45,23 +46,24 @@ async def responses(call: Call, gen: Generation) -> Trace | None:
     body = await call.json(gen.max_body)
     model, stream = responses_request(body)
     controls = read_controls(call.scope["headers"], gen.max_deadline)
-    previous = body.get("previous_response_id")
-    if previous:
-        owner = gen.conversations.owner(previous)
-        if owner is not None:
-            return await _pinned(call, gen, body, owner, stream, controls)
-        kept = gen.conversations.conversation(previous)
-        if kept is None:
-            raise ClientError(Failure(400, _unknown(previous), param="previous_response_id"))
-        body = {**body, "previous_response_id": None}
-        history: list[dict[str, Any]] = kept
-    else:
-        history = []
     route = controls.route or model
-    if stream:
-        await _stream(call, gen, body, route, history, controls, previous)
-        return None
-    return await _whole(call, gen, body, route, history, controls, previous)
+    with admit(call, gen, route, controls, stream=stream):
+        previous = body.get("previous_response_id")
+        if previous:
+            owner = gen.conversations.owner(previous)
+            if owner is not None:
+                return await _pinned(call, gen, body, owner, stream, controls)
+            kept = gen.conversations.conversation(previous)
+            if kept is None:
+                raise ClientError(Failure(400, _unknown(previous), param="previous_response_id"))
+            body = {**body, "previous_response_id": None}
+            history: list[dict[str, Any]] = kept
+        else:
+            history = []
+        if stream:
+            await _stream(call, gen, body, route, history, controls, previous)
+            return None
+        return await _whole(call, gen, body, route, history, controls, previous)
 
 
 async def _whole(
