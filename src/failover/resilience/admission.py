@@ -98,7 +98,7 @@ class AdmissionPolicy:
     enabled: bool = True
     max_requests: int = 2000  # whole (non-streamed) requests in flight in the process
     max_streams: int = 10_000  # streams in flight in the process
-    max_lag: float | None = 0.07  # seconds of event-loop lag that mean saturation; None: ignore
+    max_lag: float | None = 0.2  # seconds late that mean saturation; None: ignore
     lag_min_in_flight: int = 32  # requests and streams in flight before the lag is ours
     shed: Mapping[str, float] = field(
         default_factory=lambda: {"high": 1.0, "normal": 0.9, "low": 0.7}
