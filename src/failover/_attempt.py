@@ -33,6 +33,7 @@ from .route import Plan, Slot
 from .state.base import StateStore
 from .stats import DeploymentStats
 from .trace import Attempt, Skip
+from .types import Payload
 
 __all__ = ["LOCAL_LAG", "Attempts", "NothingAvailable", "Skipped"]
 
@@ -168,6 +169,8 @@ class Attempts:
         finally:
             CURRENT_CALL.reset(token)
         if state.operation.ends_on_return:
+            if isinstance(answer, Payload):  # a completion or embeddings, read only if asked
+                call.attempt.answer = answer
             await self.record(call, None, success=True)
         else:
             self.limit(slot.name).answered()  # a stream's first content: it is coping

@@ -130,6 +130,13 @@ class Delivered:
         """Anything but lifecycle frames reached the caller."""
         return bool(self.parts or self.tools or self.finish or self.reasoning)
 
+    @property
+    def body(self) -> dict[str, Any]:
+        """The stream summed up as a completion without its content (id, model, finish
+        reason, usage): what observers read of a stream's answer (`trace.Answer`)."""
+        choice = {"index": 0, "finish_reason": self.finish}
+        return {"id": self.id, "model": self.model, "choices": [choice], "usage": self.usage}
+
     def describe(self) -> str:
         """How far the answer got, for errors and traces: `213 chars, 1 tool call`."""
         text = f"{len(self.text)} chars"

@@ -26,6 +26,8 @@ class _Complete(Operation[Completion]):
 class _Embed(Operation[Payload]):
     """Embeddings."""
 
+    name: ClassVar[str] = "embeddings"
+
     async def send(self, call: Call, request: Request) -> Payload:
         return await call.slot.deployment.embeddings(request)
 

@@ -32,6 +32,8 @@ class Operation(abc.ABC, Generic[T]):
     #: False when the answer is still arriving as `send` returns (a stream): its outcome is
     #: recorded when it ends, not when it starts.
     ends_on_return: ClassVar[bool] = True
+    #: what the request is, in traces: "chat" or "embeddings"
+    name: ClassVar[str] = "chat"
 
     @abc.abstractmethod
     async def send(self, call: Call, request: Request) -> T:

@@ -224,6 +224,7 @@ class StreamSession:
         background, so its connection can be used again."""
         self._source = None
         call = source.call
+        call.attempt.answer = self.delivered
         if call.attempt.ttft is not None:
             stats = self.attempts.store.stats(call.slot.name)
             stats.observe_stream(call.attempt.ttft, source.longest)

@@ -282,7 +282,9 @@ class Router:
     ) -> RequestState[T]:
         plan = self._plans.get(model)
         now = self.clock.now()
-        trace = Trace(plan.name, request_id or uuid.uuid4().hex, started=now)
+        trace = Trace(
+            plan.name, request_id or uuid.uuid4().hex, started=now, operation=operation.name
+        )
         if controls is not DEFAULT:
             trace.controls = controls.to_dict()
         total = controls.timeout if controls.timeout is not None else plan.timeouts.total

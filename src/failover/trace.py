@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from .kinds import Kind
 
-__all__ = ["Attempt", "Skip", "Trace"]
+__all__ = ["Answer", "Attempt", "Skip", "Trace"]
+
+
+class Answer(Protocol):
+    """What a deployment answered, as an OpenAI-shaped object read only when asked for:
+    a `Completion` or `Payload`, or a stream's summary (id, model, finish reason, usage)."""
+
+    @property
+    def body(self) -> dict[str, Any]: ...
 
 
 class Skip(StrEnum):
@@ -40,6 +48,7 @@ class Attempt:
     started: float | None = None  # the router clock's now() when the call began
     local: str | None = None  # it failed for our own reasons ("loop_lag", "pool_wait")
     delivered: int | None = None  # chars the caller had when this stream broke or resumed
+    answer: Answer | None = None  # what it answered (successes only), for observers
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -74,6 +83,7 @@ class Trace:
     attempts: list[Attempt] = field(default_factory=list)
     started: float | None = None  # the router clock's now() when the request began
     controls: dict[str, Any] = field(default_factory=dict)  # what the request chose itself
+    operation: str = "chat"  # what was asked: "chat" (whole or streamed) or "embeddings"
 
     @property
     def calls(self) -> list[Attempt]:
