@@ -10,14 +10,19 @@ long they waited (`PoolStats`, read by metrics and status), and writes a request
 the attempt it serves (`CURRENT_CALL`), so a call that timed out in our own queue is not blamed
 on the provider. Waits are seen through aiohttp's trace signals. Health probes have a small
 pool of their own per provider (`probe_client`): they never wait behind traffic.
+
+Header hooks (`add_header_hook`) add headers to every request this module sends, e.g. the W3C
+`traceparent` of the request being served (`failover.observability.tracing` adds one). With
+none registered, the default, a request pays one check.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 
@@ -33,12 +38,17 @@ __all__ = [
     "PROBE_CONNECTIONS",
     "HTTPClient",
     "HTTPResponse",
+    "HeaderHook",
     "SSEDecoder",
     "SSEEvent",
     "StreamResponse",
     "Transport",
+    "add_header_hook",
     "map_client_error",
+    "remove_header_hook",
 ]
+
+log = logging.getLogger("failover")
 
 DONE = b"[DONE]"
 USER_AGENT = "failover/0.1"
@@ -50,6 +60,32 @@ DRAIN_TIMEOUT = 2.0  # how long a finished stream may take to send its last byte
 # this bound only stops a runaway from exhausting the process's file descriptors.
 MAX_CONNECTIONS = 10_000
 PROBE_CONNECTIONS = 4  # health probes' own pool per provider: one probe per deployment at a time
+
+#: Adds headers to an outgoing request: called with a copy of its headers, in the task that
+#: sends it (so context variables, such as the current trace, are the request's own).
+HeaderHook = Callable[[dict[str, str]], None]
+_header_hooks: list[HeaderHook] = []
+
+
+def add_header_hook(hook: HeaderHook) -> None:
+    """Call `hook` on the headers of every request sent from now on (by every `Transport`)."""
+    _header_hooks.append(hook)
+
+
+def remove_header_hook(hook: HeaderHook) -> None:
+    """Stop calling `hook` (once per `add_header_hook`); a hook never added is ignored."""
+    with contextlib.suppress(ValueError):
+        _header_hooks.remove(hook)
+
+
+def _hooked(headers: Mapping[str, str]) -> dict[str, str]:
+    out = dict(headers)
+    for hook in _header_hooks:
+        try:
+            hook(out)
+        except Exception:  # a broken hook must not fail the call, nor be blamed on the provider
+            log.exception("header hook %r failed", hook)
+    return out
 
 
 class SSEEvent(NamedTuple):
@@ -371,6 +407,8 @@ class HTTPClient:
         deployment: str | None,
     ) -> aiohttp.ClientResponse:
         """Send a request and wait for the response's head, errors mapped at this boundary."""
+        if _header_hooks:
+            headers = _hooked(headers)
         wait = PoolWait(self.stats, CURRENT_CALL.get())  # told by the trace, if traced
         try:
             return await self._pick().request(
