@@ -52,6 +52,7 @@ from failover.config import (
     StallStreamFault,
     StreamsConfig,
     Timeouts,
+    TracingConfig,
     VertexOptions,
     WebhookConfig,
 )
@@ -116,6 +117,7 @@ TABLES: dict[str, set[str]] = {
     "### `observability.logs`": fields(LogsConfig),
     "### `observability.events`": fields(EventsConfig),
     "### `observability.webhooks[i]`": fields(WebhookConfig),
+    "### `observability.tracing`": fields(TracingConfig),
 }
 
 
