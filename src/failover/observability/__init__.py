@@ -1,14 +1,17 @@
-"""Observability: Prometheus metrics, structured logs, recent events, webhooks and status.
+"""Observability: Prometheus metrics, structured logs, recent events, webhooks, status and
+OpenTelemetry traces.
 
 Everything here listens to a router's hooks (`router.hooks`); nothing here is on the request
-path except those listeners, which are quick and never raise into the router.
+path except those listeners, which are quick and never raise into the router. Traces live in
+`failover.observability.tracing` (and the SDK set-up in `.otlp`), imported only when used, so
+the package imports without OpenTelemetry installed.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..config import EventsConfig, LogsConfig, ObservabilityConfig, WebhookConfig
+from ..config import EventsConfig, LogsConfig, ObservabilityConfig, TracingConfig, WebhookConfig
 from .alerts import WebhookSender
 from .hub import Observability
 from .logs import JsonFormatter, RequestLogger, TextFormatter, configure_logging, redact
@@ -30,6 +33,7 @@ __all__ = [
     "ObservabilityConfig",
     "RequestLogger",
     "TextFormatter",
+    "TracingConfig",
     "WebhookConfig",
     "WebhookSender",
     "configure_logging",

@@ -1,17 +1,22 @@
-"""`Observability`: metrics, logs, recent events and webhooks wired to one router, for a gateway.
+"""`Observability`: metrics, logs, recent events, webhooks and traces wired to one router, for
+a gateway.
 
     obs = Observability(router, ObservabilityConfig.model_validate(raw), health=checker)
     await obs.start()            # webhook workers and the health checker's probe loops
     obs.metrics_text()           # GET /metrics
     obs.status()                 # GET /admin/status
     obs.events.recent(100)       # GET /admin/events
-    await obs.stop()
+    obs.tracing                  # OpenTelemetry traces, when `tracing.enabled` (else None)
+    await obs.stop()             # probes and webhooks stop
+    await obs.aclose()           # once the router is done: the last spans are exported
 
-The server owns the HTTP side; this object owns what the endpoints serve.
+The server owns the HTTP side; this object owns what the endpoints serve. OpenTelemetry is
+imported only when tracing is on.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
@@ -24,8 +29,11 @@ from .recent import EventLog
 from .status import snapshot
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
     from ..health import HealthChecker
     from ..router import Router
+    from .tracing import Tracing
 
 __all__ = ["Observability"]
 
@@ -43,8 +51,11 @@ class Observability:
         health: HealthChecker | None = None,
         registry: CollectorRegistry | None = None,
         events: EventLog | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
-        """`events`: an earlier ring to keep (on a config reload), else a new one."""
+        """`events`: an earlier ring to keep (on a config reload), else a new one.
+        `tracer_provider`: where traces go when tracing is enabled, instead of the OTLP
+        exporter the config describes (the caller shuts it down)."""
         self.router = router
         self.config = config = config or ObservabilityConfig()
         self.health = health
@@ -60,6 +71,24 @@ class Observability:
             self.metrics.watch_webhooks(self.webhooks)
             if health is not None:
                 self.metrics.watch_health(health)
+        self._provider: TracerProvider | None = None  # built here, so shut down here
+        self.tracing: Tracing | None = None
+        if config.tracing.enabled:
+            self.tracing = self._trace(tracer_provider)
+
+    def _trace(self, provider: TracerProvider | None) -> Tracing | None:
+        from opentelemetry.trace import SpanKind
+
+        from .otlp import tracer_provider
+        from .tracing import Tracing
+
+        if provider is None:
+            provider = self._provider = tracer_provider(self.config.tracing)
+            if provider is None:  # OTEL_SDK_DISABLED
+                return None
+        return Tracing(
+            self.router, provider, kind=SpanKind.SERVER, propagate=self.config.tracing.propagate
+        )
 
     async def start(self) -> None:
         """Start webhook delivery and the health checker (when one was given)."""
@@ -74,6 +103,15 @@ class Observability:
             await self.health.stop()
         for sender in self.webhooks:
             await sender.stop()
+
+    async def aclose(self) -> None:
+        """Stop tracing once the router has no more requests: the spans still queued are
+        exported (the flush blocks, so it runs in a thread)."""
+        if self.tracing is not None:
+            self.tracing.close()
+        provider, self._provider = self._provider, None
+        if provider is not None:
+            await asyncio.to_thread(provider.shutdown)
 
     def status(self, *, event_limit: int = 50) -> dict[str, Any]:
         """The /admin/status document."""
@@ -91,5 +129,5 @@ class Observability:
     def __repr__(self) -> str:
         return (
             f"<Observability metrics={self.metrics is not None} events={len(self.events)} "
-            f"webhooks={len(self.webhooks)}>"
+            f"webhooks={len(self.webhooks)} tracing={self.tracing is not None}>"
         )

@@ -180,6 +180,10 @@ class Gateway:
             return
         started = time.perf_counter()
         gen.active += 1
+        # a client's traceparent becomes the request span's parent: the handler calls the
+        # router in this task, where the router's start listener reads the current context
+        tracing = gen.obs.tracing
+        remote = tracing.continue_from(scope["headers"]) if tracing is not None else None
         try:
             trace = await endpoint.handler(call, gen)
         except Exception as exc:
@@ -189,6 +193,8 @@ class Gateway:
                 elapsed = time.perf_counter() - started
                 gen.obs.observe_overhead(max(0.0, elapsed - _upstream_time(trace)))
         finally:
+            if remote is not None and tracing is not None:
+                tracing.detach(remote)
             gen.leave()
 
     def _guard(self, endpoint: Endpoint, call: Call, gen: Generation) -> None:
@@ -315,6 +321,7 @@ class Gateway:
             await gen.obs.stop()
             await gen.wait_idle(timeout)
             await gen.router.aclose()
+            await gen.obs.aclose()
         except Exception:
             log.exception("closing the router of generation %d failed", gen.number)
         finally:
@@ -336,6 +343,8 @@ class Gateway:
                 await gen.obs.stop()
             with contextlib.suppress(Exception):
                 await gen.router.aclose()
+            with contextlib.suppress(Exception):
+                await gen.obs.aclose()
         self._retiring.clear()
 
     def _spawn(self, coro: Awaitable[None]) -> None:
