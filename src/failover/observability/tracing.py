@@ -13,9 +13,10 @@ How it hooks in: the request span starts in `hooks.start`, in the request's own 
 attached as the current OpenTelemetry context, so whatever the request calls sees it (the
 transport's header hook sends it upstream as `traceparent`). Attempt spans are made when each
 attempt ends (`hooks.attempt`), with their start and end read from the router's clock. The
-request span ends in `hooks.request`, detached again when that runs in the task that attached
-it (a stream iterated by another task leaves it to that task's end). Nothing is subscribed
-until a `Tracing` is built: without one the router pays one empty-list check per hook.
+request span ends in `hooks.request` and is detached when that runs in the task that attached
+it (a stream read by another task leaves it current in the opening task, where a later request
+becomes its sibling, never its child). Nothing is subscribed until a `Tracing` is built:
+without one the router pays one empty-list check per hook.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from contextvars import Token
 from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate as otel_propagate
@@ -37,23 +37,15 @@ from opentelemetry.util.types import AttributeValue
 
 from ..events import StreamBreak
 from ..kinds import Kind
-from ..trace import Answer, Attempt, Trace
+from ..trace import Attempt, Trace
 from ..transport import add_header_hook, remove_header_hook
-from .logs import redact
+from .genai import Place, attempt_attributes, describe, failed, place_of, response_attributes
 
 if TYPE_CHECKING:
     from ..router import Router
 
-__all__ = ["GENAI_PROVIDERS", "Tracing", "inject_headers", "response_attributes"]
+__all__ = ["Tracing", "inject_headers", "propagate_fields"]
 
-# `gen_ai.provider.name` of each provider kind (the conventions' well-known values)
-GENAI_PROVIDERS = {
-    "openai": "openai",
-    "azure": "azure.ai.openai",
-    "anthropic": "anthropic",
-    "gemini": "gcp.gemini",
-    "bedrock": "aws.bedrock",
-}
 _REQUEST_KEY = otel_context.create_key("failover-request")
 _MAX_PLACES = 512  # deployments whose provider is remembered (names asked for are bounded too)
 
@@ -72,27 +64,6 @@ class _Request:
     parent: Context
     task: asyncio.Task[Any] | None
     token: Token[Context] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Place:
-    """Where a deployment lives, in the conventions' terms."""
-
-    provider: str
-    model: str
-    address: str | None = None
-    port: int | None = None
-
-    def attributes(self) -> dict[str, AttributeValue]:
-        out: dict[str, AttributeValue] = {
-            "gen_ai.provider.name": self.provider,
-            "gen_ai.request.model": self.model,
-        }
-        if self.address is not None:
-            out["server.address"] = self.address
-        if self.port is not None:
-            out["server.port"] = self.port
-        return out
 
 
 class Tracing:
@@ -115,7 +86,7 @@ class Tracing:
         provider = tracer_provider or otel_trace.get_tracer_provider()
         self.tracer = provider.get_tracer("failover", _version())
         self._open: dict[int, _Request] = {}  # by id() of the request's trace
-        self._places: dict[str, _Place] = {}
+        self._places: dict[str, Place] = {}
         # the incoming headers worth reading: the propagator's (traceparent, tracestate, ...)
         self._fields = frozenset(name.encode("latin-1") for name in propagate_fields())
         self._attached = False
@@ -209,8 +180,8 @@ class Tracing:
             attributes=self._attempt_attributes(request.trace, attempt, place),
             start_time=self._ns(started),
         )
-        if _failed(attempt):
-            span.set_status(Status(StatusCode.ERROR, _describe(attempt)))
+        if failed(attempt):
+            span.set_status(Status(StatusCode.ERROR, describe(attempt)))
         span.end(end_time=self._ns(started + attempt.latency))
 
     def _finished(self, trace: Trace, kind: Kind) -> None:
@@ -225,7 +196,7 @@ class Tracing:
                 span.add_event(name, attributes, timestamp=at)
             if kind is not Kind.OK and kind is not Kind.CANCELLED:
                 last = trace.calls[-1] if trace.calls else None
-                span.set_status(Status(StatusCode.ERROR, _describe(last) if last else kind.value))
+                span.set_status(Status(StatusCode.ERROR, describe(last) if last else kind.value))
         span.end(end_time=ended)
         # only the task that attached the span can detach it, and only while it is on top
         current = otel_context.get_value(_REQUEST_KEY)
@@ -249,29 +220,12 @@ class Tracing:
     # -- attributes -----------------------------------------------------------------------
 
     def _attempt_attributes(
-        self, trace: Trace, attempt: Attempt, place: _Place
+        self, trace: Trace, attempt: Attempt, place: Place
     ) -> dict[str, AttributeValue]:
-        out = place.attributes()
-        out["gen_ai.operation.name"] = trace.operation
-        out["failover.route"] = attempt.route
-        out["failover.deployment"] = attempt.deployment
-        out["failover.outcome"] = _outcome(attempt)
-        out["failover.retry"] = _retries_before(trace, attempt)
-        out["failover.hedge"] = attempt.hedge
-        out["failover.breaker.state"] = self._breaker_state(attempt)
-        if _failed(attempt):
-            out["error.type"] = attempt.kind.value
-        if attempt.status is not None:
-            out["http.response.status_code"] = attempt.status
-        if attempt.waited:
-            out["failover.backoff_ms"] = round(attempt.waited * 1000, 3)
-        if attempt.ttft is not None:
-            out["failover.ttft_ms"] = round(attempt.ttft * 1000, 3)
-        if attempt.recovery is not None:
-            out["failover.recovery.mode"] = attempt.recovery
-        if attempt.delivered is not None:
-            out["failover.delivered_chars"] = attempt.delivered
-        out.update(response_attributes(attempt.answer))
+        out = attempt_attributes(trace, attempt, place)
+        policy = self.router.plan(attempt.route).breaker
+        breaker = self.router.store.breaker(attempt.deployment, policy)
+        out["failover.breaker.state"] = breaker.state.value
         return out
 
     def _outcome_attributes(self, trace: Trace, kind: Kind) -> dict[str, AttributeValue]:
@@ -312,41 +266,14 @@ class Tracing:
         events.reverse()
         return events
 
-    def _breaker_state(self, attempt: Attempt) -> str:
-        policy = self.router.plan(attempt.route).breaker
-        return self.router.store.breaker(attempt.deployment, policy).state.value
-
-    def _place(self, deployment: str) -> _Place:
+    def _place(self, deployment: str) -> Place:
         found = self._places.get(deployment)
         if found is None:
-            found = self._locate(deployment)
+            router = self.router
+            found = place_of(deployment, router.deployments().get(deployment), router.config)
             if len(self._places) < _MAX_PLACES:
                 self._places[deployment] = found
         return found
-
-    def _locate(self, deployment: str) -> _Place:
-        """Provider and model of a deployment: from the config when there is one, else from
-        its name (`provider/model`) and its own `model`."""
-        found = self.router.deployments().get(deployment)
-        prefix, _, rest = deployment.partition("/")
-        model = found.model if found is not None else rest or deployment
-        config = self.router.config
-        provider_key = prefix
-        if config is not None:
-            for route in config.routes.values():
-                for dep in route.deployments:
-                    if dep.key == deployment:
-                        provider_key, model = dep.provider, dep.model
-        provider = config.providers.get(provider_key) if config is not None else None
-        if provider is None:
-            return _Place(provider_key, model)
-        url = urlsplit(provider.base_url) if provider.base_url else None
-        return _Place(
-            GENAI_PROVIDERS.get(provider.kind, provider.kind),
-            model,
-            url.hostname if url else None,
-            url.port if url else None,
-        )
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -369,63 +296,9 @@ class Tracing:
         return f"<Tracing {state} open={len(self._open)}>"
 
 
-def response_attributes(answer: Answer | None) -> dict[str, AttributeValue]:
-    """`gen_ai.response.*` and `gen_ai.usage.*` of an answer, as far as it says."""
-    if answer is None:
-        return {}
-    try:
-        body = answer.body
-    except ValueError:  # a body that does not parse says nothing
-        return {}
-    out: dict[str, AttributeValue] = {}
-    for key, name in (("model", "gen_ai.response.model"), ("id", "gen_ai.response.id")):
-        if isinstance(value := body.get(key), str) and value:
-            out[name] = value
-    usage = body.get("usage")
-    if isinstance(usage, dict):
-        for key, name in (
-            ("prompt_tokens", "gen_ai.usage.input_tokens"),
-            ("completion_tokens", "gen_ai.usage.output_tokens"),
-        ):
-            if isinstance(value := usage.get(key), int) and not isinstance(value, bool):
-                out[name] = value
-    reasons = [
-        choice["finish_reason"]
-        for choice in body.get("choices") or ()
-        if isinstance(choice, dict) and isinstance(choice.get("finish_reason"), str)
-    ]
-    if reasons:
-        out["gen_ai.response.finish_reasons"] = reasons
-    return out
-
-
 def propagate_fields() -> set[str]:
     """The header names the global propagator reads (`traceparent`, `tracestate`, ...)."""
     return set(otel_propagate.get_global_textmap().fields)
-
-
-def _outcome(attempt: Attempt) -> str:
-    return Kind.CANCELLED.value if attempt.cancelled else attempt.kind.value
-
-
-def _failed(attempt: Attempt) -> bool:
-    return attempt.kind is not Kind.OK and not attempt.cancelled
-
-
-def _describe(attempt: Attempt) -> str:
-    text = f"{attempt.kind.value}: {attempt.message}" if attempt.message else attempt.kind.value
-    return redact(text)[:300]
-
-
-def _retries_before(trace: Trace, attempt: Attempt) -> int:
-    """Calls of the same deployment made earlier in the request (0: the first)."""
-    count = 0
-    for earlier in trace.attempts:
-        if earlier is attempt:
-            break
-        if earlier.skipped is None and earlier.deployment == attempt.deployment:
-            count += 1
-    return count
 
 
 def _holds(trace: Trace, attempt: Attempt) -> bool:
