@@ -94,3 +94,18 @@ def test_without_a_config_the_name_says_what_it_can() -> None:
     assert place_of("vendor/model-x", None, None) == Place("vendor", "model-x")
     deployment = ScriptedDeployment("primary")
     assert place_of("primary", deployment, None) == Place("primary", "primary")
+
+
+def test_an_anthropic_message_gives_usage_and_stop_reason() -> None:
+    """A request passed through in Anthropic's API reads its own usage and stop reason."""
+    answer = Completion(
+        raw=b'{"id": "msg_1", "type": "message", "model": "claude-sonnet-4-5", '
+        b'"stop_reason": "end_turn", "usage": {"input_tokens": 11, "output_tokens": 4}}'
+    )
+    assert response_attributes(answer) == {
+        "gen_ai.response.model": "claude-sonnet-4-5",
+        "gen_ai.response.id": "msg_1",
+        "gen_ai.usage.input_tokens": 11,
+        "gen_ai.usage.output_tokens": 4,
+        "gen_ai.response.finish_reasons": ["end_turn"],
+    }

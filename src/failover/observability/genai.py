@@ -51,6 +51,13 @@ GENAI_PROVIDERS = {
 }
 
 
+# token counts: OpenAI's names, then Anthropic's
+_USAGE = (
+    (("prompt_tokens", "input_tokens"), "gen_ai.usage.input_tokens"),
+    (("completion_tokens", "output_tokens"), "gen_ai.usage.output_tokens"),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Place:
     """Where a deployment lives, in the conventions' terms."""
@@ -118,12 +125,15 @@ def attempt_attributes(trace: Trace, attempt: Attempt, place: Place) -> dict[str
         out["failover.recovery.mode"] = attempt.recovery
     if attempt.delivered is not None:
         out["failover.delivered_chars"] = attempt.delivered
+    if attempt.local is not None:
+        out["failover.local"] = attempt.local
     out.update(response_attributes(attempt.answer))
     return out
 
 
 def response_attributes(answer: Answer | None) -> dict[str, AttributeValue]:
-    """`gen_ai.response.*` and `gen_ai.usage.*` of an answer, as far as it says."""
+    """`gen_ai.response.*` and `gen_ai.usage.*` of an answer, as far as it says: an OpenAI
+    body, or an Anthropic Messages one (a request passed through in its own API)."""
     if answer is None:
         return {}
     try:
@@ -136,17 +146,17 @@ def response_attributes(answer: Answer | None) -> dict[str, AttributeValue]:
             out[name] = value
     usage = body.get("usage")
     if isinstance(usage, dict):
-        for key, name in (
-            ("prompt_tokens", "gen_ai.usage.input_tokens"),
-            ("completion_tokens", "gen_ai.usage.output_tokens"),
-        ):
-            if isinstance(value := usage.get(key), int) and not isinstance(value, bool):
-                out[name] = value
+        for keys, name in _USAGE:
+            counts = [usage[k] for k in keys if _is_count(usage.get(k))]
+            if counts:
+                out[name] = counts[0]
     reasons = [
         choice["finish_reason"]
         for choice in body.get("choices") or ()
         if isinstance(choice, dict) and isinstance(choice.get("finish_reason"), str)
     ]
+    if not reasons and isinstance(stop := body.get("stop_reason"), str):
+        reasons = [stop]
     if reasons:
         out["gen_ai.response.finish_reasons"] = reasons
     return out
@@ -177,3 +187,7 @@ def retries_before(trace: Trace, attempt: Attempt) -> int:
         if earlier.skipped is None and earlier.deployment == attempt.deployment:
             count += 1
     return count
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
