@@ -1,11 +1,13 @@
-"""Many requests at once against a dead primary: callers see no errors, the primary sees
-only what the breaker lets through."""
+"""Many requests at once: against a dead primary callers see no errors and the primary sees
+only what the breaker lets through; a burst above the concurrency limit is admitted as fast
+as the deployment answers."""
 
 from __future__ import annotations
 
 import asyncio
 
 from failover import BreakerPolicy, BreakerState, FakeClock, RetryPolicy, Route, Router
+from failover.resilience.concurrency import ConcurrencyPolicy
 from failover.testing import ScriptedDeployment, fail, ok
 
 HI = {"messages": [{"role": "user", "content": "hi"}]}
@@ -62,3 +64,26 @@ async def test_concurrent_probe_is_exactly_one(clock: FakeClock) -> None:
     assert primary.calls == 2  # the failure that opened it, then one probe
     assert sum(r.deployment == "primary" for r in results) == 1
     assert router.breaker("primary").state is BreakerState.CLOSED
+
+
+async def test_a_burst_of_long_streams_is_admitted_without_waiting_for_the_first_to_end(
+    clock: FakeClock,
+) -> None:
+    """200 streams of a minute each, opened at once against an initial limit of 8: every one
+    has its first content within the first rounds of answers, none waits for a stream to end."""
+    words = ("a", " b", " c")
+    slow = ok(chunks=words, latency=0.01, chunk_gap=30.0)
+    only = ScriptedDeployment("only", slow, clock=clock)
+    router = Router(
+        {"chat": Route([only])},
+        clock=clock,
+        concurrency=ConcurrencyPolicy(initial=8, min_limit=1),
+    )
+    async with clock.autojump():
+        start = clock.now()
+        replies = await asyncio.gather(*(router.open_stream("chat", HI) for _ in range(200)))
+        opened = clock.now() - start
+    assert opened < 1.0
+    assert router.concurrency("only").in_flight == 200
+    for reply in replies:
+        await reply.aclose()
