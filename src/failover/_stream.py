@@ -26,6 +26,7 @@ from typing import Any
 from ._aio import aclose_quietly
 from ._attempt import Attempts, Skipped
 from ._delivered import Delivered
+from ._limits import SilenceWatch
 from ._native import NativeSource
 from ._operations import Opened, OpenStream
 from ._request import Call, Operation, RequestState
@@ -63,9 +64,17 @@ Candidates = Callable[[Slot, ProviderError], Iterator[tuple[Plan, Slot]]]
 class _Source:
     """One upstream stream feeding the session, and how its chunks reach the caller."""
 
-    __slots__ = ("call", "chunks", "first", "longest", "malformed", "mode", "splice", "usage")
+    __slots__ = (
+        "call", "chunks", "first", "longest", "malformed", "mode", "silence", "splice", "usage"
+    )
 
-    def __init__(self, opened: Opened, splice: Splice | None, mode: Resume | None = None) -> None:
+    def __init__(
+        self,
+        opened: Opened,
+        splice: Splice | None,
+        silence: SilenceWatch,
+        mode: Resume | None = None,
+    ) -> None:
         self.call = opened.call
         self.mode = mode  # how it resumes a broken answer (None: the original stream)
         self.chunks = opened.rest
@@ -73,8 +82,14 @@ class _Source:
         # a recovery's first content goes through its splice like the rest
         self.first: Chunk | None = opened.first if splice is not None else None
         self.splice = splice
+        self.silence = silence
         self.malformed = 0
         self.longest = 0.0  # the longest silence between two of its chunks
+
+    async def close(self) -> None:
+        """Hang up the upstream stream."""
+        self.silence.stop()
+        await aclose_quietly(self.chunks)
 
 
 class StreamSession:
@@ -111,7 +126,7 @@ class StreamSession:
         self._queue: deque[Chunk] = deque([*opened.held, opened.first])
         for chunk in self._queue:  # read once already: they parse
             self.delivered.feed(chunk.body)
-        self._source: _Source | None = _Source(opened, None)
+        self._source: _Source | None = self._new_source(opened, None)
         self._last = opened.call.slot.name
         self._cause: ProviderError | None = None  # the first break: what an error names
         self._recovery: asyncio.Task[_Source | None] | None = None  # a break being recovered
@@ -171,31 +186,44 @@ class StreamSession:
         delivered = self.delivered
         return delivered.complete and (delivered.usage is not None or not source.usage)
 
+    def _new_source(
+        self, opened: Opened, splice: Splice | None, mode: Resume | None = None
+    ) -> _Source:
+        silence = SilenceWatch(self.clock, self._silence(opened.call), self._deadline)
+        return _Source(opened, splice, silence, mode)
+
     async def _read(self, source: _Source) -> Chunk | None:
         """One chunk within the silence limit and the stream's deadline; None at its end."""
         if source.first is not None:
             first, source.first = source.first, None
             return first
-        limit = self._silence(source.call)
-        now = self.clock.now()
-        until = self._deadline if limit is None else min(now + limit, self._deadline)
+        silence = source.silence
         try:
-            async with deadline_scope(self.clock, until):
-                chunk = await anext(source.chunks)
+            now = silence.begin()
+        except TimeoutError:
+            raise self._stalled(source, 0.0) from None
+        try:
+            chunk = await anext(source.chunks)
         except StopAsyncIteration:
             return None
-        except TimeoutError as exc:
-            waited = self.clock.now() - now
-            raise AttemptTimeout(
-                f"stream stalled: no chunk for {waited:.3g}s",
-                deployment=source.call.slot.name,
-            ) from exc
+        except asyncio.CancelledError as exc:
+            if silence.timed_out():
+                raise self._stalled(source, self.clock.now() - now) from exc
+            raise
         except ProviderError:
             raise
         except Exception as exc:
             raise self.attempts.classify(exc) from exc
+        finally:
+            silence.end()
         source.longest = max(source.longest, self.clock.now() - now)
         return chunk
+
+    @staticmethod
+    def _stalled(source: _Source, waited: float) -> AttemptTimeout:
+        return AttemptTimeout(
+            f"stream stalled: no chunk for {waited:.3g}s", deployment=source.call.slot.name
+        )
 
     def _accept(self, source: _Source, chunk: Chunk) -> None:
         """Queue what the caller gets of one upstream chunk (nothing: skipped or held back)."""
@@ -223,6 +251,7 @@ class StreamSession:
         """The answer is whole: record it; a stream still open is read to its end in the
         background, so its connection can be used again."""
         self._source = None
+        source.silence.stop()
         call = source.call
         call.attempt.answer = self.delivered
         if call.attempt.ttft is not None:
@@ -236,7 +265,7 @@ class StreamSession:
         call = source.call
         err.deployment = err.deployment or call.slot.name
         call.attempt.delivered = len(self.delivered.text)
-        await aclose_quietly(source.chunks)
+        await source.close()
         await self.attempts.record(call, err)
         self._cause = self._cause or err
 
@@ -250,7 +279,7 @@ class StreamSession:
             await self._stop(recovery)
         source, self._source = self._source, None
         if source is not None:
-            await aclose_quietly(source.chunks)
+            await source.close()
             await self.attempts.record(source.call, None, success=False)
         self._on_end(exc, ok)
 
@@ -262,7 +291,7 @@ class StreamSession:
             return  # what it had opened was recorded as it unwound
         found = recovery.result()
         if found is not None:
-            await aclose_quietly(found.chunks)
+            await found.close()
             await self.attempts.record_cancelled(found.call)
 
     async def aclose(self) -> None:
@@ -357,7 +386,7 @@ class StreamSession:
         except ProviderError:
             return None
         splice = Splice(self.delivered, expected=expected, strict=resume is Resume.RESTART)
-        source = _Source(opened, splice, resume)
+        source = self._new_source(opened, splice, resume)
         if not await self._caught_up(source):
             return None
         return source
@@ -389,15 +418,15 @@ class StreamSession:
         except Diverged as exc:
             source.call.attempt.message = str(exc)
             source.call.attempt.cancelled = True
-            await aclose_quietly(source.chunks)
+            await source.close()
             await self.attempts.record(source.call, None, success=False)
             return False
         except ProviderError as err:
-            await aclose_quietly(source.chunks)
+            await source.close()
             await self.attempts.record(source.call, err)
             return False
         except BaseException:  # the caller left (or closed the stream) while it caught up
-            await aclose_quietly(source.chunks)
+            await source.close()
             await self.attempts.record_cancelled(source.call)
             raise
         return True
