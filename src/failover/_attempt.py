@@ -173,7 +173,7 @@ class Attempts:
                 call.attempt.answer = answer
             await self.record(call, None, success=True)
         else:
-            self.limit(slot.name).answered()  # a stream's first content: it is coping
+            self.limit(slot.name).answered(holding=True)  # a stream's first content
         return answer
 
     async def _take_slot(

@@ -26,6 +26,26 @@ def test_slow_start_doubles_the_limit_per_round_of_answers() -> None:
     assert int(limit.limit) == 16
 
 
+def test_a_first_stream_answer_makes_room_for_its_slot_and_one_more() -> None:
+    """In slow start a stream's first content raises the limit by two: the stream keeps its
+    slot, and the room for new calls still doubles per round."""
+    limit = AdaptiveLimit("d", ConcurrencyPolicy(initial=8))
+    busy(limit)
+    for _ in range(8):  # a round: each of the eight streams answers and keeps its slot
+        limit.answered(holding=True)
+        busy(limit)
+    assert limit.in_flight == 8 + 16  # sixteen new calls: twice the round before
+
+
+def test_a_first_stream_answer_grows_slowly_after_an_overload() -> None:
+    """After an overload signal, a stream's first content grows the limit like any answer."""
+    limit = AdaptiveLimit("d", ConcurrencyPolicy(initial=20, backoff=0.5))
+    busy(limit)
+    limit.overloaded()
+    limit.answered(holding=True)
+    assert limit.limit == pytest.approx(10.1)
+
+
 def test_an_idle_deployment_proves_nothing() -> None:
     """Answers while far below the limit do not raise it."""
     limit = AdaptiveLimit("d", ConcurrencyPolicy(initial=8))

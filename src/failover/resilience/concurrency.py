@@ -3,7 +3,9 @@ copes (in the spirit of TCP congestion control and Netflix's concurrency-limits)
 
     slow start   a deployment starts at `initial` calls in flight; while it is busy (at least
                  half its limit in use) each call it answers raises the limit by one, so the
-                 limit doubles every round of answers
+                 limit doubles every round of answers; a stream keeps its slot after its
+                 first content, so its answer raises the limit by two (the slot it keeps and
+                 one more) and the room for new calls still doubles every round
     avoidance    after its first overload signal, growth slows to one per `limit` answers
     backoff      an overload signal (429, 503/529, a timeout) cuts the limit to `backoff`x
     reset        an opened breaker sets it to `min_limit`: a recovered deployment is eased
@@ -90,11 +92,11 @@ class AdaptiveLimit:
         """Take a slot whatever the limit (a call made in panic is counted all the same)."""
         self.in_flight += 1
 
-    def answered(self) -> None:
-        """A call holding a slot was answered (a stream: its first content): the deployment
-        copes, so a busy one may have more."""
+    def answered(self, *, holding: bool = False) -> None:
+        """A call holding a slot was answered: the deployment copes, so a busy one may have
+        more. `holding`: a stream's first content; it keeps its slot until the stream ends."""
         if self.in_flight >= self.limit / 2:
-            self._grow()
+            self._grow(2.0 if holding and self.slow_start else 1.0)
             self._wake()  # the room it grew goes to calls waiting now, not at the next release
 
     def overloaded(self) -> None:
@@ -112,8 +114,9 @@ class AdaptiveLimit:
         self.limit = float(self.policy.min_limit)
         self.slow_start = True
 
-    def _grow(self) -> None:
-        step = 1.0 if self.slow_start else 1.0 / max(self.limit, 1.0)
+    def _grow(self, step: float) -> None:
+        if not self.slow_start:
+            step = 1.0 / max(self.limit, 1.0)
         self.limit = min(float(self.policy.max_limit), self.limit + step)
 
     def _wake(self) -> None:
