@@ -130,12 +130,18 @@ class StreamSession:
         self._last = opened.call.slot.name
         self._cause: ProviderError | None = None  # the first break: what an error names
         self._recovery: asyncio.Task[_Source | None] | None = None  # a break being recovered
+        self._whole = False  # the answer is complete: no more upstream reads
         self._done = False
 
     @property
     def deployment(self) -> str:
         """The deployment sending the stream now (or the last one that did)."""
         return self._last
+
+    @property
+    def ready(self) -> bool:
+        """The next chunk, or the end, follows without waiting for an upstream."""
+        return bool(self._queue) or self._whole
 
     # -- relaying --------------------------------------------------------------------------
 
@@ -176,11 +182,11 @@ class StreamSession:
                 return True
             await self._broke(source, err)
             return False
-        if self._whole(source):
+        if self._answered(source):
             await self._finished(source, drain=True)
         return True
 
-    def _whole(self, source: _Source) -> bool:
+    def _answered(self, source: _Source) -> bool:
         """A finish reason arrived, and the usage when the source was asked for it (by the
         caller, or by the gateway translating the caller's request for it)."""
         delivered = self.delivered
@@ -251,6 +257,7 @@ class StreamSession:
         """The answer is whole: record it; a stream still open is read to its end in the
         background, so its connection can be used again."""
         self._source = None
+        self._whole = True
         source.silence.stop()
         call = source.call
         call.attempt.answer = self.delivered

@@ -73,6 +73,11 @@ class StreamReply:
         return self._session.deployment
 
     @property
+    def ready(self) -> bool:
+        """The next chunk, or the end, follows at once (a relay may send them together)."""
+        return self._session.ready
+
+    @property
     def recoveries(self) -> int:
         """How many breaks were recovered: more than 0 means the answer was spliced."""
         return self._session.recoveries

@@ -7,6 +7,10 @@ and a spliced stream ends with a comment saying so (`: failover recovered ...`) 
 terminator. A break that cannot be recovered ends the stream with an error event in its own
 format naming the original cause. A client that hangs up stops the upstream stream at once
 (not counted against the deployment).
+
+Chunks that follow one another at once (the role and the first content, the last chunk and
+the terminator) leave in one write, with the headers or with the end: one system call and
+one packet where there were two.
 """
 
 from __future__ import annotations
@@ -120,22 +124,26 @@ async def relay(call: Call, reply: StreamReply, encoder: Encoder, headers: Heade
         await reply.aclose()
         raise
     watch = _DisconnectWatch(call.receive)
+    pending = b""  # chunks that follow one another at once leave in one write
     try:
         async for item in reply.events():
             data = encoder.heartbeat() if isinstance(item, Heartbeat) else encoder.chunk(item)
-            if data:
-                await call.write(data)
+            if reply.ready:  # the role and first content, the last chunk and the end
+                pending += data
+            elif data or pending:
+                await call.write(pending + data)
+                pending = b""
         watch.finished = True
-        await call.end(_spliced(reply) + encoder.done())
+        await call.end(pending + _spliced(reply) + encoder.done())
     except StreamInterrupted as exc:
         watch.finished = True
-        await call.end(encoder.error(failure_from(exc)))
+        await call.end(pending + encoder.error(failure_from(exc)))
     except Exception as exc:  # a chunk the encoder could not read: end the stream, loudly
         log.warning("stream %s via %s broke: %r", call.request_id, reply.deployment, exc)
         watch.finished = True
         await reply.aclose()
         message = f"the stream from {reply.deployment} could not be relayed: {exc}"
-        await call.end(encoder.error(Failure(502, message, code="stream_interrupted")))
+        await call.end(pending + encoder.error(Failure(502, message, code="stream_interrupted")))
     except asyncio.CancelledError:
         await reply.aclose()
         if not watch.fired:
