@@ -5,11 +5,13 @@
     load       wrk (Lua script for the POST body); time to first token by a raw-socket client
 
 Every number is measured twice in the same run, straight at the upstream ("direct") and
-through the gateway, so the result is the gateway's overhead on this machine. Only 127.0.0.1
-is used; the whole run takes well under three minutes. Results go to stdout and to
-benchmarks/results.md (a markdown table the README includes).
+through the gateway, so the result is the gateway's overhead on this machine. Then
+benchmarks/streams.py: thousands of long streams held through one gateway process. Only
+127.0.0.1 is used; the whole run takes under four minutes (`--quick`: about two). Results go
+to stdout and to benchmarks/results.md (markdown tables the README includes).
 
-    python benchmarks/run.py [--duration 3] [--rounds 3] [--ttft-requests 400] [--out FILE]
+    python benchmarks/run.py [--quick] [--no-streams] [--duration 3] [--rounds 3]
+                             [--ttft-requests 400] [--out FILE]
 """
 
 from __future__ import annotations
@@ -216,8 +218,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="wrk runs per measurement")
     parser.add_argument("--ttft-requests", type=int, default=400)
     parser.add_argument("--out", type=Path, default=HERE / "results.md")
+    parser.add_argument("--quick", action="store_true", help="shorter runs (about two minutes)")
+    parser.add_argument("--no-streams", dest="streams", action="store_false",
+                        help="skip benchmarks/streams.py")  # fmt: skip
 
     args = parser.parse_args()
+    if args.quick:
+        args.duration, args.rounds = 2.0, 2
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
         return 2
@@ -257,6 +264,11 @@ def main() -> int:
     results["elapsed_s"] = time.perf_counter() - began
     table = report(results)
     print(table)
+    if args.streams:
+        import streams  # benchmarks/streams.py, beside this file
+
+        table += "\n" + streams.measure(streams.options(["--quick"] if args.quick else []))
+        print(table[table.index("Long streams") :])
     args.out.write_text(table)
     print(
         f"\nwritten to {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}"

@@ -4,13 +4,22 @@ body asks for `"stream": true`) and GET /v1/models with a fixed list. HTTP/1.1 k
 pipelining-safe; no parsing beyond what answering needs, so the gateway is what gets measured.
 
     python benchmarks/upstream.py --port 9100
+    python benchmarks/upstream.py --port 9100 --chunks 20 --stream-seconds 2
+
+With `--chunks N --stream-seconds T` a stream is paced like a model writing its answer: the
+role and the first of N content chunks at once, the others spaced T/N apart, the finish
+reason and `[DONE]` at T. Without them the whole stream is written at once (the fast path
+`make bench` measures time to first token with).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import resource
+from dataclasses import dataclass
 from typing import Any
 
 COMPLETION = json.dumps(
@@ -81,17 +90,40 @@ def _chunked(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
+@dataclass(frozen=True)
+class Pace:
+    """A paced stream: `chunks` content chunks spread over `seconds`."""
+
+    chunks: int
+    seconds: float
+
+    @property
+    def gap(self) -> float:
+        return self.seconds / self.chunks
+
+
+CONTENT = _chunk({"content": " token"})
+PACED_FIRST = _chunked(EVENTS[0] + CONTENT)  # the role and the first content, in one write
+PACED_CHUNK = _chunked(CONTENT)
+PACED_END = _chunked(EVENTS[-2]) + _chunked(EVENTS[-1]) + b"0\r\n\r\n"
+
+
 class Upstream(asyncio.Protocol):
     """One client connection."""
 
-    def __init__(self, stream_gap: float) -> None:
+    def __init__(self, pace: Pace | None) -> None:
         self.buf = b""
         self.transport: Any = None
-        self.gap = stream_gap
-        self.pacing: asyncio.Future[None] | None = None
+        self.pace = pace
+        self.sent = 0  # content chunks of the paced stream in progress
+        self.timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
@@ -120,8 +152,10 @@ class Upstream(asyncio.Protocol):
         elif not head.startswith(b"POST"):
             self.transport.write(NOT_FOUND)
         elif b'"stream":true' in body or b'"stream": true' in body:
-            if self.gap:
-                self.pacing = asyncio.ensure_future(self._paced())
+            if self.pace is not None:
+                self.transport.write(STREAM_HEAD + PACED_FIRST)
+                self.sent = 1
+                self._later()
             else:
                 self.transport.write(
                     STREAM_HEAD + b"".join(_chunked(e) for e in EVENTS) + b"0\r\n\r\n"
@@ -129,18 +163,27 @@ class Upstream(asyncio.Protocol):
         else:
             self.transport.write(RESPONSE)
 
-    async def _paced(self) -> None:
-        assert self.transport is not None
-        self.transport.write(STREAM_HEAD + _chunked(EVENTS[0]))
-        for event in EVENTS[1:]:
-            await asyncio.sleep(self.gap)
-            self.transport.write(_chunked(event))
-        self.transport.write(b"0\r\n\r\n")
+    def _later(self) -> None:
+        # a timer per connection rather than a task: 10,000 paced streams cost no coroutines
+        assert self.pace is not None
+        self.timer = asyncio.get_running_loop().call_later(self.pace.gap, self._next)
+
+    def _next(self) -> None:
+        assert self.pace is not None
+        self.timer = None
+        if self.transport.is_closing():
+            return
+        if self.sent < self.pace.chunks:
+            self.transport.write(PACED_CHUNK)
+            self.sent += 1
+            self._later()
+        else:
+            self.transport.write(PACED_END)
 
 
-async def serve(port: int, stream_gap: float) -> None:
+async def serve(port: int, pace: Pace | None) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Upstream(stream_gap), "127.0.0.1", port, backlog=2048)
+    server = await loop.create_server(lambda: Upstream(pace), "127.0.0.1", port, backlog=4096)
     print(f"upstream ready on 127.0.0.1:{port}", flush=True)
     async with server:
         await server.serve_forever()
@@ -149,14 +192,26 @@ async def serve(port: int, stream_gap: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=9100)
-    parser.add_argument("--stream-gap", type=float, default=0.0, help="seconds between chunks")
+    parser.add_argument("--chunks", type=int, default=0, help="paced: content chunks a stream")
+    parser.add_argument("--stream-seconds", type=float, default=2.0, help="paced: their span")
     args = parser.parse_args()
+    pace = Pace(args.chunks, args.stream_seconds) if args.chunks > 0 else None
+    raise_open_files()
     try:
         import uvloop
     except ImportError:  # pragma: no cover
-        asyncio.run(serve(args.port, args.stream_gap))
+        asyncio.run(serve(args.port, pace))
     else:
-        uvloop.run(serve(args.port, args.stream_gap))
+        uvloop.run(serve(args.port, pace))
+
+
+def raise_open_files() -> None:
+    """Lift the soft limit on open files to the hard one: 10,000 held streams are 10,000
+    sockets."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 if __name__ == "__main__":
