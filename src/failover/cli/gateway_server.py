@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
+from ..server.listener import Listener
 from ..server.protocol import GatewayHttpProtocol
 
 if TYPE_CHECKING:
@@ -39,7 +43,8 @@ def serve_options(host: str, port: int, log_level: str, access_log: bool) -> dic
 
 
 class GatewayServer(uvicorn.Server):
-    """uvicorn serving one `Gateway`: new requests are refused (503) once an exit signal
+    """uvicorn serving one `Gateway`: connections are accepted by a `Listener` (all those
+    waiting at each loop iteration), new requests are refused (503) once an exit signal
     arrives, `on_ready` is told the bound port, and a drained shutdown exits 0.
 
     With `signals=False` uvicorn installs no signal handlers: the caller stops the server
@@ -60,9 +65,31 @@ class GatewayServer(uvicorn.Server):
         self.signals = signals
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
+        config = self.config
+        if sockets is None and config.fd is None and config.uds is None and not config.is_ssl:
+            await self._listen()
+        else:
+            await super().startup(sockets)
         if self.started and self.on_ready is not None:
             self.on_ready(self.port())
+
+    async def _listen(self) -> None:
+        """uvicorn's start-up for a host and port, on a `Listener`: a busy gateway still
+        accepts every waiting connection at each loop iteration, not one."""
+        await self.lifespan.startup()
+        if self.lifespan.should_exit:
+            sys.exit(STARTUP_FAILURE)
+        config, loop = self.config, asyncio.get_running_loop()
+
+        def protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state,
+                _loop=loop,
+            )  # fmt: skip
+
+        listener = Listener(config.bind_socket(), protocol, backlog=config.backlog)
+        self.servers = [listener]  # type: ignore[list-item]
+        self.started = True
 
     def port(self) -> int:
         """The port the server listens on (the configured one before it binds)."""
