@@ -14,7 +14,12 @@ resident memory and its breaker and health events (GET /admin/events) are read a
 each phase. Only 127.0.0.1 is used; every run stops by itself.
 
     python benchmarks/streams.py [--quick] [--clients 1000] [--duration 15] [--held 10000]
-                                 [--held-seconds 25] [--max-connections N] [--out FILE]
+                                 [--held-seconds 30] [--max-connections N] [--out FILE]
+    python benchmarks/streams.py admit [--rate 400 | --burst 1000] [--ttft 0.5]
+
+`admit` runs no processes: the router alone on a fake clock, two deployments whose streams
+take `--ttft` seconds to their first content, and how long new streams wait for a slot of
+the adaptive concurrency limit.
 """
 
 from __future__ import annotations
@@ -254,6 +259,71 @@ def load_main(argv: list[str]) -> int:
 
     print(json.dumps(uvloop.run(drive(args))), flush=True)
     return 0
+
+
+# -- admission by the adaptive concurrency limit, in virtual time --------------------------------
+
+
+def admit_main(argv: list[str]) -> int:
+    """How long new streams wait for a concurrency slot when they arrive at RATE a second and
+    take TTFT seconds to their first content: the router alone, on a fake clock, in seconds."""
+    parser = argparse.ArgumentParser(prog="streams.py admit", description=admit_main.__doc__)
+    parser.add_argument("--rate", type=float, default=400.0, help="new streams a second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long they arrive")
+    parser.add_argument("--burst", type=int, default=0, help="instead: this many at once")
+    parser.add_argument("--ttft", type=float, default=0.5, help="seconds to first content")
+    parser.add_argument("--initial", type=int, default=32, help="concurrency.initial")
+    args = parser.parse_args(argv)
+    waits, failed = asyncio.run(admitted(args))
+    waits.sort()
+    print(
+        f"{len(waits):,} streams opened, {failed} failed; waited for a slot: "
+        f"p50 {waits[len(waits) // 2]:.2f} s, p99 {waits[int(len(waits) * 0.99)]:.2f} s, "
+        f"max {waits[-1]:.2f} s"
+    )
+    return 0
+
+
+async def admitted(args: argparse.Namespace) -> tuple[list[float], int]:
+    from failover import FakeClock, Route, Router, Timeouts
+    from failover.resilience.concurrency import ConcurrencyPolicy
+    from failover.testing import ScriptedDeployment, ok
+
+    clock = FakeClock()
+    answer = ok(chunks=tuple("abcdefg"), latency=args.ttft, chunk_gap=5.0)  # 30 s streams
+    route = Route([ScriptedDeployment(name, answer, clock=clock) for name in ("first", "second")])
+    router = Router(
+        {"chat": route},
+        clock=clock,
+        concurrency=ConcurrencyPolicy(initial=args.initial),
+        timeouts=Timeouts(learn=None),
+    )
+    waits: list[float] = []
+    failed = 0
+
+    async def one() -> None:
+        nonlocal failed
+        began = clock.now()
+        try:
+            reply = await router.open_stream(
+                "chat", {"messages": [{"role": "user", "content": "hi"}]}
+            )
+        except Exception:
+            failed += 1
+            return
+        waits.append(max(0.0, clock.now() - began - args.ttft))
+        async for _ in reply:
+            pass
+
+    count = args.burst or int(args.rate * args.seconds)
+    async with clock.autojump():
+        streams = []
+        for _ in range(count):
+            streams.append(asyncio.ensure_future(one()))
+            if not args.burst:
+                await clock.sleep(1 / args.rate)
+        await asyncio.gather(*streams)
+    return waits, failed
 
 
 # -- the orchestration -------------------------------------------------------------------------
@@ -504,6 +574,8 @@ def measure(args: argparse.Namespace) -> str:
 def main(argv: list[str]) -> int:
     if argv[:1] == ["load"]:
         return load_main(argv[1:])
+    if argv[:1] == ["admit"]:
+        return admit_main(argv[1:])
     args = options(argv)
     text = measure(args)
     print(text)
