@@ -54,9 +54,6 @@ routes:
   bench:
     deployments: [{{provider: first, model: bench-model}}, {{provider: second, model: bench-model}}]
 """
-# Each provider's pool: a stream holds a connection for its whole length, so 10,000 streams
-# need 10,000 connections. Set in the config while the transport's own default is lower.
-MAX_CONNECTIONS = 10_000
 FD_RESERVE = 200  # descriptors a gateway needs besides its sockets (logs, epoll, pipes ...)
 TARGETS = {"ratio": 0.95, "ttfb_added_ms": 20.0, "rss_mb": 300.0, "held_rss_mb": 1024.0}
 
@@ -543,10 +540,7 @@ def options(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--held-seconds", type=float, default=30.0)
     parser.add_argument("--held-ramp", type=float, default=15.0)
     parser.add_argument(
-        "--max-connections",
-        type=int,
-        default=MAX_CONNECTIONS,
-        help="options.max_connections of both providers (0: the transport's default)",
+        "--max-connections", type=int, help="options.max_connections of both providers"
     )
     parser.add_argument("--out", type=Path, help="also write the tables to this file")
     args = parser.parse_args(argv)
