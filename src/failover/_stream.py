@@ -65,7 +65,15 @@ class _Source:
     """One upstream stream feeding the session, and how its chunks reach the caller."""
 
     __slots__ = (
-        "call", "chunks", "first", "longest", "malformed", "mode", "silence", "splice", "usage"
+        "call",
+        "chunks",
+        "first",
+        "longest",
+        "malformed",
+        "mode",
+        "silence",
+        "splice",
+        "usage",
     )
 
     def __init__(
