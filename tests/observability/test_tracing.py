@@ -28,21 +28,6 @@ STREAM = {**HI, "stream": True}
 WORDS = ("The ", "quick ", "brown ", "fox.")
 
 
-@pytest.fixture
-def exporter() -> InMemorySpanExporter:
-    """Where finished spans land."""
-    return InMemorySpanExporter()
-
-
-@pytest.fixture
-def provider(exporter: InMemorySpanExporter) -> Iterator[TracerProvider]:
-    """A tracer provider exporting every span at once to `exporter`."""
-    found = TracerProvider(shutdown_on_exit=False)
-    found.add_span_processor(SimpleSpanProcessor(exporter))
-    yield found
-    found.shutdown()
-
-
 Traced = Callable[[Router], Tracing]
 
 

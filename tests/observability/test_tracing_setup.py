@@ -7,13 +7,12 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 from obs_helpers import HI, two_routes
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
@@ -44,20 +43,6 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts without OTEL_* variables of the machine's."""
     for name in OTEL_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def exporter() -> InMemorySpanExporter:
-    return InMemorySpanExporter()
-
-
-@pytest.fixture
-def provider(exporter: InMemorySpanExporter) -> Iterator[TracerProvider]:
-    """A tracer provider exporting every span at once to `exporter`."""
-    found = TracerProvider(shutdown_on_exit=False)
-    found.add_span_processor(SimpleSpanProcessor(exporter))
-    yield found
-    found.shutdown()
 
 
 @pytest.fixture
