@@ -72,6 +72,7 @@ class Wrk:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0
 
 
 def free_port() -> int:
@@ -135,10 +136,12 @@ def wrk(url: str, lua: Path, connections: int, duration: float) -> Wrk:
         url,
     ]
     out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=duration + 30)
-    rps, p50, p99, errors = 0.0, 0.0, 0.0, 0
+    rps, p50, p99, errors, requests = 0.0, 0.0, 0.0, 0, 0
     for line in out.stdout.splitlines():
         words = line.split()
-        if line.startswith("Requests/sec:"):
+        if words[1:3] == ["requests", "in"] and words[0].isdigit():
+            requests = int(words[0])
+        elif line.startswith("Requests/sec:"):
             rps = float(words[1])
         elif words[:1] == ["50%"]:
             p50 = parse_duration_ms(words[1])
@@ -146,7 +149,7 @@ def wrk(url: str, lua: Path, connections: int, duration: float) -> Wrk:
             p99 = parse_duration_ms(words[1])
         elif "Non-2xx" in line or line.strip().startswith("Socket errors"):
             errors += sum(int(w.rstrip(",")) for w in words if w.rstrip(",").isdigit())
-    return Wrk(rps, p50, p99, errors)
+    return Wrk(rps, p50, p99, errors, requests)
 
 
 def ttft(port: int, body: bytes, requests: int) -> list[float]:
@@ -196,13 +199,14 @@ def rss_mb(pid: int) -> tuple[float, float]:
 
 
 def start_gateway(
-    config: Path, port: int, log: Path, extra: list[str]
+    config: Path, port: int, log: Path, extra: list[str], env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], float]:
-    """Start `failover serve` (logging to `log`); seconds until /health/ready answers 200."""
+    """Start `failover serve` (logging to `log`, in `env` if given); seconds until
+    /health/ready answers 200."""
     args = [sys.executable, "-m", "failover.cli", "serve", "-c", str(config), "--port", str(port)]
     started = time.perf_counter()
     with log.open("wb") as out:
-        proc = subprocess.Popen([*args, *extra], stdout=out, stderr=out)
+        proc = subprocess.Popen([*args, *extra], stdout=out, stderr=out, env=env)
     while http_get(port, "/health/ready") != 200:
         if proc.poll() is not None:
             raise RuntimeError(f"the gateway exited: {log.read_text()[-2000:]}")
