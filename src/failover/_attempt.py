@@ -135,17 +135,27 @@ class Attempts:
         """Call `slot` once. `force` calls it even when its breaker refuses (panic "all");
         `wait_for_slot` waits (within the deadline) when it is at its concurrency limit;
         `recovery` and `delivered` mark a call that finishes a broken stream."""
-        await self._take_slot(state, plan, slot, wait=wait_for_slot, force=force)
+        limit = self.limit(slot.name)
+        if force:
+            limit.take()
+        elif wait_for_slot:
+            await self._wait_for_slot(state, plan, limit)
+        elif not limit.try_acquire():
+            state.trace.attempts.append(Attempt(plan.name, slot.name, skipped=Skip.SATURATED))
+            raise Skipped
         try:
             call = await self._admit(state, plan, slot, waited=waited, hedge=hedge, force=force)
         except BaseException:
-            self.limit(slot.name).release()
+            limit.release()
             raise
-        call.attempt.recovery, call.attempt.delivered = recovery, delivered
+        if recovery is not None or delivered is not None:
+            call.attempt.recovery, call.attempt.delivered = recovery, delivered
         now = call.started
-        limit = slot.timeout or plan.timeouts.attempt
-        until = min(now + limit, state.deadline) if limit is not None else state.deadline
-        self.quota(slot).sent(now, state.tokens())
+        timeout = slot.timeout or plan.timeouts.attempt
+        until = min(now + timeout, state.deadline) if timeout is not None else state.deadline
+        quota = self.quota(slot)
+        # only a tokens-per-minute limit counts what a call may use: estimate it only then
+        quota.sent(now, state.tokens() if quota.policy.tpm is not None else 0)
         token = CURRENT_CALL.set(call.info)
         try:
             async with deadline_scope(self.clock, None if math.isinf(until) else until):
@@ -173,26 +183,19 @@ class Attempts:
                 call.attempt.answer = answer
             await self.record(call, None, success=True)
         else:
-            self.limit(slot.name).answered(holding=True)  # a stream's first content
+            limit.answered(holding=True)  # a stream's first content
         return answer
 
-    async def _take_slot(
-        self, state: RequestState[T], plan: Plan, slot: Slot, *, wait: bool, force: bool
+    async def _wait_for_slot(
+        self, state: RequestState[T], plan: Plan, limit: AdaptiveLimit
     ) -> None:
-        """A concurrency slot of `slot`'s deployment, or `Skipped` when it has none free."""
-        limit = self.limit(slot.name)
-        if force:
-            limit.take()
-        elif wait:
-            deadline = None if math.isinf(state.deadline) else state.deadline
-            try:
-                async with deadline_scope(self.clock, deadline):
-                    await limit.acquire()
-            except TimeoutError:
-                raise self._out_of_time(state, plan) from None
-        elif not limit.try_acquire():
-            state.trace.attempts.append(Attempt(plan.name, slot.name, skipped=Skip.SATURATED))
-            raise Skipped
+        """A concurrency slot of a deployment at its limit, waited for within the deadline."""
+        deadline = None if math.isinf(state.deadline) else state.deadline
+        try:
+            async with deadline_scope(self.clock, deadline):
+                await limit.acquire()
+        except TimeoutError:
+            raise self._out_of_time(state, plan) from None
 
     async def _admit(
         self,

@@ -13,7 +13,7 @@ import heapq
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = ["Clock", "FakeClock", "SystemClock", "TimerHandle", "deadline_scope"]
 
@@ -160,20 +160,26 @@ async def _settle(rounds: int = 30) -> None:
         await asyncio.sleep(0)
 
 
-@contextlib.asynccontextmanager
-async def deadline_scope(clock: Clock, when: float | None) -> AsyncIterator[None]:
+def deadline_scope(clock: Clock, when: float | None) -> contextlib.AbstractAsyncContextManager[Any]:
     """Cancel the body at `when` on `clock` and raise TimeoutError, like `asyncio.timeout_at`.
 
-    The system clock uses asyncio's own timeout; other clocks a timer that cancels the task.
+    The system clock uses asyncio's own timeout, handed back as it is (every attempt enters
+    one: a generator-based wrapper around it would cost more than the timeout itself); other
+    clocks a timer that cancels the task.
     """
     if when is None:
-        yield
-        return
+        return _NO_DEADLINE
     if isinstance(clock, SystemClock):
-        loop_when = asyncio.get_running_loop().time() + (when - time.monotonic())
-        async with asyncio.timeout_at(loop_when):
-            yield
-        return
+        return asyncio.timeout_at(asyncio.get_running_loop().time() + (when - time.monotonic()))
+    return _timer_scope(clock, when)
+
+
+_NO_DEADLINE: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext()
+
+
+@contextlib.asynccontextmanager
+async def _timer_scope(clock: Clock, when: float) -> AsyncIterator[None]:
+    """`deadline_scope` on a clock other than the system's: a timer that cancels the task."""
     task = asyncio.current_task()
     assert task is not None, "deadline_scope needs a running task"
     fired = False

@@ -100,7 +100,9 @@ class Quota:
 
     def observe(self, headers: Mapping[str, str], now: float, wall: float) -> None:
         """Take the provider's figures from an answer's headers (when it sent any)."""
-        lower = {k.lower(): v for k, v in headers.items()}
+        lower = _rate_limit_headers(headers)
+        if not lower:  # most answers of most servers: nothing to read
+            return
         requests, tokens, resets = _openai(lower)
         if requests is None and tokens is None:
             requests, tokens, resets = _anthropic(lower, wall)
@@ -131,6 +133,17 @@ def estimate_tokens(request: Mapping[str, object]) -> int:
     size = len(str(request.get("messages") or request.get("input") or ""))
     limit = request.get("max_completion_tokens") or request.get("max_tokens") or 0
     return size // 4 + (limit if isinstance(limit, int) else 0)
+
+
+def _rate_limit_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The rate-limit headers of an answer, names in lower case (both vocabularies have
+    "ratelimit" in every name)."""
+    found = {}
+    for key, value in headers.items():
+        lower = key.lower()
+        if "ratelimit" in lower:
+            found[lower] = value
+    return found
 
 
 def _number(value: str | None) -> float | None:

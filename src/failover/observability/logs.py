@@ -142,41 +142,45 @@ def configure_logging(
 
 def request_fields(trace: Trace, kind: Kind, latency: float | None) -> dict[str, Any]:
     """The fields of one request line: names, kinds and timings only."""
-    calls = [a for a in trace.attempts if a.skipped is None]
     winner = trace.winner if kind is Kind.OK else None
+    outcomes: list[str] = []
+    skipped: list[str] = []
+    local: list[str] = []
+    recoveries: list[str] = []
+    broke: Attempt | None = None  # the stream that broke after content reached the caller
+    for a in trace.attempts:  # one pass: this runs for every request
+        if a.skipped is not None:
+            skipped.append(f"{a.deployment}:{a.skipped}")
+            continue
+        outcome = "cancelled" if a.cancelled else a.kind.value
+        outcomes.append(outcome)
+        if a.local is not None:
+            local.append(f"{a.deployment}:{a.local}")
+        if a.recovery is not None:
+            recoveries.append(f"{a.recovery}:{a.deployment}:{outcome}")
+        elif broke is None and a.delivered is not None:
+            broke = a
     fields: dict[str, Any] = {
         "request_id": trace.request_id,
         "route": trace.route,
         "deployment": winner.deployment if winner is not None else None,
         "outcome": str(getattr(kind, "value", kind)),
-        "attempts": len(calls),
-        "outcomes": ["cancelled" if a.cancelled else a.kind.value for a in calls],
+        "attempts": len(outcomes),
+        "outcomes": outcomes,
         "latency_ms": round(latency * 1000, 3) if latency is not None else None,
     }
-    skipped = [f"{a.deployment}:{a.skipped}" for a in trace.attempts if a.skipped is not None]
     if skipped:
         fields["skipped"] = skipped
-    local = [f"{a.deployment}:{a.local}" for a in calls if a.local is not None]
     if local:  # failed while the process was saturated: blamed on no deployment
         fields["local"] = local
-    fields.update(_stream_fields(calls))
+    if broke is not None:
+        # a stream that broke after content reached the caller: how much the caller had, and
+        # each try to finish it as `mode:deployment:outcome` (`restart:openai/gpt-4o:ok`)
+        fields["broke_after_chars"] = broke.delivered
+        fields["recoveries"] = recoveries
     if winner is not None and winner.route != trace.route:
         fields["fallback_route"] = winner.route
     return fields
-
-
-def _stream_fields(calls: list[Attempt]) -> dict[str, Any]:
-    """A stream that broke after content reached the caller: how much the caller had, and
-    each try to finish it as `mode:deployment:outcome` (`restart:openai/gpt-4o:ok`)."""
-    broke = next((a for a in calls if a.delivered is not None and a.recovery is None), None)
-    if broke is None:
-        return {}
-    tries = [
-        f"{a.recovery}:{a.deployment}:{'cancelled' if a.cancelled else a.kind.value}"
-        for a in calls
-        if a.recovery is not None
-    ]
-    return {"broke_after_chars": broke.delivered, "recoveries": tries}
 
 
 def event_fields(event: Event) -> dict[str, Any]:
