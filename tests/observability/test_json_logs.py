@@ -156,3 +156,55 @@ async def test_a_call_failed_for_local_reasons_is_marked(clock: FakeClock, logs:
     (line,) = logs.of("failover.request")
     assert line["outcomes"] == ["timeout", "ok"]
     assert line["local"] == ["primary:loop_lag"]
+
+
+class CountingStream(io.StringIO):
+    """A text stream that counts its writes."""
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def _batching(name: str) -> tuple[logging.Logger, CountingStream]:
+    stream = CountingStream()
+    target = logging.getLogger(name)
+    target.propagate = False
+    configure_logging("info", stream=stream, logger=name, batch=True)
+    return target, stream
+
+
+async def test_batching_writes_one_loop_turns_lines_at_once() -> None:
+    """With batch=True the lines logged in one turn of the event loop go out in one write."""
+    target, stream = _batching("failover.test-batch")
+    for n in range(3):
+        target.info("line %d", n)
+    assert stream.getvalue() == ""
+    await asyncio.sleep(0)
+    target.handlers.clear()
+    assert [orjson.loads(line)["msg"] for line in stream.getvalue().splitlines()] == [
+        "line 0",
+        "line 1",
+        "line 2",
+    ]
+    assert stream.writes == 1
+
+
+def test_batching_outside_a_loop_writes_at_once() -> None:
+    """With batch=True a line logged outside an event loop is written at once."""
+    target, stream = _batching("failover.test-batch-sync")
+    target.info("at start-up")
+    target.handlers.clear()
+    assert orjson.loads(stream.getvalue())["msg"] == "at start-up"
+
+
+async def test_batching_flush_writes_pending_lines() -> None:
+    """Flushing a batching handler writes the lines still waiting for the loop."""
+    target, stream = _batching("failover.test-batch-flush")
+    target.info("pending")
+    (handler,) = target.handlers
+    handler.flush()
+    target.handlers.clear()
+    assert orjson.loads(stream.getvalue())["msg"] == "pending"

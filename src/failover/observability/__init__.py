@@ -47,5 +47,5 @@ def configure_logging_for(config: Config, level: str | None = None) -> str:
     """Logging as `config.observability.logs` says (`level` overrides); the level in force."""
     logs = config.observability.logs
     level = level or logs.level
-    configure_logging(level, json=logs.format == "json")
+    configure_logging(level, json=logs.format == "json", batch=True)
     return level
