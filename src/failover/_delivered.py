@@ -65,36 +65,40 @@ class Delivered:
 
     def feed(self, body: dict[str, Any]) -> None:
         """Take one chunk the caller received."""
+        # every chunk of every stream comes here: one lookup per key, no helper calls for the
+        # usual chunk (one choice, a text delta)
         if self.id is None:
             self.id = body.get("id")
             self.model = body.get("model")
             self.created = body.get("created")
-        if isinstance(body.get("usage"), dict):
-            self.usage = body["usage"]
+        usage = body.get("usage")
+        if usage is not None and isinstance(usage, dict):
+            self.usage = usage
         for choice in body.get("choices") or ():
-            if isinstance(choice, dict):
-                self._choice(choice)
-
-    def _choice(self, choice: dict[str, Any]) -> None:
-        index = choice.get("index", 0)
-        if not isinstance(index, int):
-            index = -1  # unreadable: counted as another choice, never as the first
-        self.choices.add(index)
-        if choice.get("finish_reason"):
-            self.finished.add(index)
-        if index != 0:
-            self.other_choices = True
-            return
-        delta = choice.get("delta")
-        if isinstance(delta, dict):
-            self._delta(delta)
-        if choice.get("finish_reason"):
-            self.finish = choice["finish_reason"]
+            if not isinstance(choice, dict):
+                continue
+            index = choice.get("index", 0)
+            if not isinstance(index, int):
+                index = -1  # unreadable: counted as another choice, never as the first
+            self.choices.add(index)
+            finish = choice.get("finish_reason")
+            if finish:
+                self.finished.add(index)
+            if index != 0:
+                self.other_choices = True
+                continue
+            delta = choice.get("delta")
+            if delta and isinstance(delta, dict):
+                self._delta(delta)
+            if finish:
+                self.finish = finish
 
     def _delta(self, delta: dict[str, Any]) -> None:
         text = delta.get("content")
-        if isinstance(text, str) and text:
+        if text and isinstance(text, str):
             self.parts.append(text)
+        if len(delta) == 1 and text is not None:
+            return  # only text: nothing else to look for
         if delta.get("reasoning_content") or delta.get("reasoning"):
             self.reasoning = True
         for call in delta.get("tool_calls") or ():

@@ -108,19 +108,28 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """The events completed by `chunk`. Raises ValueError on an oversized line."""
-        buf = self._buf + chunk
-        # a trailing CR may be the first half of a CRLF split across reads: decide next time
-        held = b"\r" if buf.endswith(b"\r") else b""
-        if held:
-            buf = buf[:-1]
-        lines = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
-        self._buf = lines.pop() + held
+        buf = self._buf + chunk if self._buf else chunk
+        held = b""
+        if b"\r" in buf:  # CR or CRLF line endings: made LF first
+            # a trailing CR may be the first half of a CRLF split across reads: decide next time
+            if buf.endswith(b"\r"):
+                held, buf = b"\r", buf[:-1]
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = buf.split(b"\n")
+        rest = lines.pop()
+        self._buf = rest + held if held else rest
         if len(self._buf) > self._max_line:
             raise ValueError(f"an SSE line exceeds {self._max_line} bytes")
         events = []
+        # blank and data lines, nearly all of a stream, are read here; the rest by `_line`
         for line in lines:
-            if (event := self._line(line)) is not None:
-                events.append(event)
+            if not line:
+                if (event := self._dispatch()) is not None:
+                    events.append(event)
+            elif line.startswith(b"data:"):
+                self._data.append(line[6:] if line.startswith(b"data: ") else line[5:])
+            else:
+                self._line(line)
         return events
 
     def close(self) -> list[SSEEvent]:
@@ -130,20 +139,18 @@ class SSEDecoder:
             raise ValueError("the stream ended inside an event")
         return events
 
-    def _line(self, line: bytes) -> SSEEvent | None:
-        if not line:  # a blank line dispatches the event being built
-            return self._dispatch()
+    def _line(self, line: bytes) -> None:
+        """A line that is neither blank nor `data:`."""
         if line.startswith(b":"):  # a comment: providers use these as keep-alive pings
-            return None
+            return
         field, _, value = line.partition(b":")
         if value.startswith(b" "):
             value = value[1:]
-        if field == b"data":
+        if field == b"data":  # only "data" with no colon at all gets here
             self._data.append(value)
         elif field == b"event":
             self._event = value.decode("utf-8", "replace")
         # `id` and `retry` only matter to browsers that reconnect; other fields are ignored
-        return None
 
     def _dispatch(self) -> SSEEvent | None:
         event, self._event = self._event, ""
