@@ -2,7 +2,7 @@
 
     A          `failover serve` from a temporary `git worktree` of REF (its src/ on PYTHONPATH;
                "." is the working tree itself, to compare two configs of one code)
-    B          `failover serve` from this working tree
+    B          `failover serve` from this working tree (or from another ref, with --b)
     upstream   benchmarks/upstream.py, shared by both (paced with --streams)
     load       wrk, alternating A and B (and a direct run for the added latency) each round
 
@@ -14,6 +14,7 @@ the neighbours than the rates do. With --streams both gateways relay paced strea
 
     python benchmarks/ab.py 4be3f9d [--rounds 5] [--duration 2] [--connections 1 16]
     python benchmarks/ab.py . --b-tracing             # tracing off (A) against on (B)
+    python benchmarks/ab.py 8968fa6 --b 47e5650       # two refs, neither the working tree
     python benchmarks/ab.py main --streams [--clients 300] [--duration 8]
 """
 
@@ -238,10 +239,12 @@ def legend(args: argparse.Namespace, a: Side, b: Side, how: str) -> str:
     def name(side: Side, what: str) -> str:
         return what + (" with tracing" if side.tracing else "")
 
-    ref = "the working tree" if args.ref == "." else f"`{args.ref}`"
+    def ref(value: str) -> str:
+        return "the working tree" if value == "." else f"`{value}`"
+
     load = os.getloadavg()[0]
     return (
-        f"A: {name(a, ref)}; B: {name(b, 'the working tree')}; {how} "
+        f"A: {name(a, ref(args.ref))}; B: {name(b, ref(args.b_ref))}; {how} "
         f"(load average {load:.1f} at the end)."
     )
 
@@ -252,6 +255,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5, help="runs of each side")
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per run")
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--b", dest="b_ref", default=".", help='git ref of B (default: ".")')
     parser.add_argument("--a-tracing", action="store_true", help="A with tracing on")
     parser.add_argument("--b-tracing", action="store_true", help="B with tracing on")
     parser.add_argument("--serve", nargs="*", default=[], help="extra `failover serve` flags")
@@ -271,8 +275,12 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
         return 2
     began = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp, checkout(args.ref) as src:
-        sides = (Side("A", src, args.a_tracing), Side("B", ROOT / "src", args.b_tracing))
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        checkout(args.ref) as src_a,
+        checkout(args.b_ref) as src_b,
+    ):
+        sides = (Side("A", src_a, args.a_tracing), Side("B", src_b, args.b_tracing))
         if args.streams:
             text = streams(args, sides, Path(tmp))
         else:
