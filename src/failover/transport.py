@@ -220,7 +220,14 @@ class StreamResponse:
         `ConnectionFailed`: a broken stream never ends quietly.
         """
         decoder = SSEDecoder()
-        while chunk := await self._read_chunk():
+        content = self._resp.content
+        while True:
+            try:  # `_read_chunk` inline: a coroutine less for every chunk of every stream
+                chunk = await content.readany()
+            except _CLIENT_ERRORS as exc:
+                raise map_client_error(exc, deployment=self._deployment) from exc
+            if not chunk:
+                break
             try:
                 events = decoder.feed(chunk)
             except ValueError as exc:
