@@ -208,3 +208,28 @@ async def test_batching_flush_writes_pending_lines() -> None:
     handler.flush()
     target.handlers.clear()
     assert orjson.loads(stream.getvalue())["msg"] == "pending"
+
+
+def test_batching_lines_left_by_a_closed_loop_go_out_with_the_next() -> None:
+    """Lines still pending when their event loop stopped are written in the next loop's turn."""
+    target, stream = _batching("failover.test-batch-loops")
+
+    def log_and_stop(loop: asyncio.AbstractEventLoop) -> None:
+        target.info("first")
+        loop.stop()  # the loop ends with this turn: the write queued behind it never runs
+
+    async def log_and_turn(text: str) -> None:
+        target.info(text)
+        await asyncio.sleep(0)
+
+    loop = asyncio.new_event_loop()
+    loop.call_soon(log_and_stop, loop)
+    loop.run_forever()
+    loop.close()
+    assert stream.getvalue() == ""
+    asyncio.run(log_and_turn("second"))
+    target.handlers.clear()
+    assert [orjson.loads(line)["msg"] for line in stream.getvalue().splitlines()] == [
+        "first",
+        "second",
+    ]

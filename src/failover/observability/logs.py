@@ -131,6 +131,7 @@ class BatchingHandler(logging.StreamHandler[IO[str]]):
     def __init__(self, stream: IO[str]) -> None:
         super().__init__(stream)
         self._pending: list[str] = []
+        self._scheduled: asyncio.AbstractEventLoop | None = None  # where the write is queued
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -142,7 +143,8 @@ class BatchingHandler(logging.StreamHandler[IO[str]]):
         if loop is None:
             self._write([line])
             return
-        if not self._pending:
+        if self._scheduled is not loop:  # none queued yet, or on a loop that has gone since
+            self._scheduled = loop
             loop.call_soon(self._write_pending)
         self._pending.append(line)
 
@@ -152,7 +154,7 @@ class BatchingHandler(logging.StreamHandler[IO[str]]):
 
     def _write_pending(self) -> None:
         with self.lock or _NO_LOCK:
-            lines, self._pending = self._pending, []
+            lines, self._pending, self._scheduled = self._pending, [], None
             if lines:
                 self._write(lines)
 
