@@ -44,6 +44,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # run.py: the gateway and process helpers of `make bench`
 
+from overload import shed_counts  # noqa: E402
 from run import free_port, percentile_ms, process, rss_mb, start_gateway, wait_for_port  # noqa: E402
 
 CONFIG = """\
@@ -409,8 +410,11 @@ def gateway_stats(port: int, pid: int) -> dict[str, Any]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/events?limit=1000") as resp:
         events = json.loads(resp.read())["events"]
     counted = Counter(e["type"] for e in events if e["type"] != "config")
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as resp:
+        shed = shed_counts(resp.read().decode())
     return {
         "rss_peak_mb": rss_mb(pid)[1],
+        "shed": {reason: int(count) for reason, count in shed.items()},
         "events": dict(counted),
         "event_lines": [f"{e['type']}: {e.get('message', '')}" for e in events][-10:],
     }
@@ -499,7 +503,8 @@ def _long_report(long: dict[str, Any], args: argparse.Namespace) -> list[str]:
         f"{'met' if ok else '**not met**'}. The gateway used {g['gateway_cpu']:.0%} of a core "
         f"({g['gateway_cpu_ms_per_stream']:.2f} ms of CPU per stream: a whole core would hold "
         f"{capacity:,.0f} such clients); the load generator {d['client_cpu']:.0%} of a core "
-        f"direct and {g['client_cpu']:.0%} through the gateway.",
+        f"direct and {g['client_cpu']:.0%} through the gateway. Shed by the gateway's "
+        f"admission control (by reason): {_events(g['shed'])}.",
     ]
     return lines
 
@@ -521,7 +526,8 @@ def _held_report(held: dict[str, Any], args: argparse.Namespace) -> list[str]:
         f"{_ms(g['ttfb_p99_ms'])} | {_ms(g['whole_p50_ms'])} | {_errors(g['errors'])} "
         f"| {g['rss_peak_mb']:.0f} MB | {_events(g['events'])} |",
         "",
-        f"Target: all held, 0 errors, RSS <= 1 GB: {'met' if ok else '**not met**'}.",
+        f"Target: all held, 0 errors, RSS <= 1 GB: {'met' if ok else '**not met**'}. "
+        f"Shed by the gateway's admission control (by reason): {_events(g['shed'])}.",
     ]
     if held["held"] < held["asked"]:
         lines.append(
