@@ -61,9 +61,9 @@ def serve_upstream(port: int, delay: float, gap: float) -> None:
                 super()._answer(head, body)
                 return
             loop = asyncio.get_running_loop()
-            loop.call_later(delay, self._later, head, body)
+            loop.call_later(delay, self._held, head, body)
 
-        def _later(self, head: bytes, body: bytes) -> None:
+        def _held(self, head: bytes, body: bytes) -> None:
             if self.transport is not None and not self.transport.is_closing():
                 super()._answer(head, body)
 

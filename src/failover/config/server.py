@@ -64,6 +64,7 @@ class AdmissionConfig(StrictModel):
     max_requests: int = Field(_ADMISSION["max_requests"], ge=1)
     max_streams: int = Field(_ADMISSION["max_streams"], ge=1)
     max_lag: Duration | None = Field(_ADMISSION["max_lag"], gt=0)
+    target_lag: Duration | None = Field(_ADMISSION["target_lag"], gt=0)
     lag_min_in_flight: int = Field(_ADMISSION["lag_min_in_flight"], ge=0)
     shed: ShedConfig = Field(default_factory=ShedConfig)
     retry_after: Duration = Field(_ADMISSION["retry_after"], gt=0)
@@ -129,6 +130,7 @@ class ServerConfig(StrictModel):
             max_requests=admission.max_requests,
             max_streams=admission.max_streams,
             max_lag=admission.max_lag,
+            target_lag=admission.target_lag,
             lag_min_in_flight=admission.lag_min_in_flight,
             shed=admission.shed.model_dump(),
             retry_after=admission.retry_after,

@@ -6,22 +6,28 @@ first when it is full (SRE "Handling Overload": shed early, by criticality, neve
     priority   a request of priority p passes a gate only while the gate is below `shed[p]`
                of its limit: low from 70%, normal from 90%, high at 100% (a key's own quota
                applies at 100% whatever the priority: it is that client's budget)
+    line       how much the process takes on while its own CPU is what limits it: every
+               STEP the caller samples the event loop's lag (smoothed) and the share of a
+               core the process used. Saturated (at least SATURATED_CPU of a core, late past
+               `target_lag`), the process holds a line on its requests and streams in flight
+               and lowers it in proportion to how late it is (target_lag / lag of what is in
+               flight, at most by half a STEP); on time again with its CPU still saturated it
+               raises the line by RAISE a STEP; with CPU to spare it lifts it. Past its best
+               concurrency a process only stretches every request it holds (the loop runs
+               late, throughput falls); the line keeps it near that concurrency and sheds the
+               rest at once. A process that is late with CPU to spare is starved by its
+               neighbours, not overloaded, and one whose upstreams are slow is not late: no
+               line. The line is a gate like the others, priorities and all
     late       how late the process is for a request: its event loop's lag (smoothed), or
-               how long this request waited to be looked at, whichever is longer; against
-               `max_lag` it says the process's own CPU is saturated. Two effects:
-               - from shed[p] * max_lag, a request of priority p is shed with a probability
-                 that grows with the lateness: at max_lag every low and normal request is
-                 shed, high ones from then on, all of them at 2 * max_lag (shedding in
-                 proportion, as toobusy does, settles the lag instead of swinging it);
-               - past max_lag the process holds its line: it takes on no more requests and
-                 streams than it had in flight then, and lowers that line by a tenth every
-                 STEP while it stays late; the line is lifted once the lateness is under half
-                 max_lag. (A loop that is late mostly stretches every request in flight; only
-                 fewer in flight brings both the lag and the latency down.) The line is a
-                 gate like the others, priorities and all.
-               Only while at least `lag_min_in_flight` requests and streams are in flight (and
-               the line never goes below that): a process slow with little to do is starved
-               by its neighbours, not overloaded, and shedding its few requests would not help
+               how long this request waited to be looked at, whichever is longer. From
+               shed[p] * max_lag, a request of priority p is shed with a probability that
+               grows with the lateness: at max_lag every low and normal request is shed,
+               high ones from then on, all of them at 2 * max_lag (shedding in proportion,
+               as toobusy does, settles the lag instead of swinging it): what a burst meets
+               before the line has caught up with it.
+               Both only while at least `lag_min_in_flight` requests and streams are in
+               flight (and the line never goes below that): a process with few requests in
+               flight queues them for little, and shedding its few requests would not help
     shed       a request turned away gets a `Shed` (why, how full, when to retry) and is
                answered at once: nothing waits for room
     come back  the wait a shed client is told adapts to the pressure: each second, it doubles
@@ -34,8 +40,9 @@ first when it is full (SRE "Handling Overload": shed early, by criticality, neve
                of its CPU, whatever the overload
 
 `admit` is O(1): a dict lookup or two and a few integer comparisons, no allocation when the
-request is admitted. Pure: no I/O; the caller passes how late it measured the process to be,
-and the clock paces the line and the suggested wait and dates sheds.
+request is admitted. Pure: no I/O; the caller passes how late it measured the process to be
+(to `admit`, and with its CPU use to `sample` once a STEP), and the clock paces the
+suggested wait and dates sheds.
 """
 
 from __future__ import annotations
@@ -72,8 +79,11 @@ REASONS = (
     "loop_lag",
 )
 QUIET = 10.0  # seconds without a shed that end a shedding episode
-STEP = 0.1  # seconds between changes of the line held while late (as often as the lag sample)
-LOWER = 0.9  # each STEP late, the line is lowered to this share of what is in flight
+STEP = 0.1  # seconds between samples of the process's lag and CPU (as often as the lag's)
+SATURATED_CPU = 0.85  # the share of a core from which the process's own CPU is what limits it
+LOWER = 0.9  # each STEP saturated and late, the line is lowered to at most this share ...
+LOWEST = 0.5  # ... and at least this share of what is in flight
+RAISE = 0.05  # each STEP saturated and on time, the line is raised by this share
 WINDOW = 1.0  # seconds over which the sheds per admitted request are counted
 PRESSURE = 0.1  # sheds per admitted request the wait is adjusted to
 
@@ -98,8 +108,9 @@ class AdmissionPolicy:
     enabled: bool = True
     max_requests: int = 2000  # whole (non-streamed) requests in flight in the process
     max_streams: int = 10_000  # streams in flight in the process
-    max_lag: float | None = 0.2  # seconds late that mean saturation; None: ignore
-    lag_min_in_flight: int = 32  # requests and streams in flight before the lag is ours
+    max_lag: float | None = 0.2  # seconds late from which requests are shed; None: ignore
+    target_lag: float | None = 0.03  # loop lag a CPU-saturated process holds to; None: no line
+    lag_min_in_flight: int = 100  # requests and streams in flight before the lag is ours
     shed: Mapping[str, float] = field(
         default_factory=lambda: {"high": 1.0, "normal": 0.9, "low": 0.7}
     )  # from what share of a limit (and of max_lag) each priority is shed
@@ -113,6 +124,8 @@ class AdmissionPolicy:
             raise ValueError("max_requests and max_streams must be at least 1")
         if self.max_lag is not None and not self.max_lag > 0:
             raise ValueError("max_lag must be more than 0 (or None to ignore the loop lag)")
+        if self.target_lag is not None and not self.target_lag > 0:
+            raise ValueError("target_lag must be more than 0 (or None to hold no line)")
         if set(self.shed) != set(PRIORITIES):
             raise ValueError(f"shed needs a share for each of {', '.join(PRIORITIES)}")
         high, normal, low = (self.shed[p] for p in PRIORITIES)
@@ -222,8 +235,7 @@ class Admission:
         self.last_shed: float | None = None
         self.episode_started: float | None = None
         self.pressure = 0.0  # sheds per admitted request over the last whole window
-        self.line: Gate | None = None  # what the process holds to while it is late
-        self._stepped = -math.inf  # when the line was last considered
+        self.line: Gate | None = None  # what the process holds to while it is saturated
         self.wait = policy.retry_after  # what shed clients are told to wait (before jitter)
         self._window = self.clock.now()  # when the current window began (a shed closes it)
         self._admitted = 0  # requests admitted in the current window
@@ -276,7 +288,9 @@ class Admission:
         """Take room for a request (a `Ticket` to `leave` with), or the `Shed` that refuses it."""
         if not self.policy.enabled:
             return ()
-        if self.policy.max_lag is not None and (shed := self._late(route, priority, lag)):
+        if (self.line is not None or self.policy.max_lag is not None) and (
+            shed := self._late(route, priority, lag)
+        ):
             return shed
         gates = self._paths[stream].get(route) or self._process[stream]
         if key is not None and key in self.keys and (own := self.keys[key][stream]) is not None:
@@ -291,10 +305,6 @@ class Admission:
 
     def _late(self, route: str, priority: str, lag: float) -> Shed | None:
         """The shed of a request the process is `lag` late for, if it is shed for that."""
-        now = self.clock.now()
-        self._close_window(now)
-        if now - self._stepped >= STEP:
-            self._hold(lag, now)
         busy = self._busy()
         if busy < self.policy.lag_min_in_flight:
             return None  # few in flight: not the process's own doing
@@ -311,23 +321,34 @@ class Admission:
     def _busy(self) -> int:
         return self.requests.in_flight + self.streams.in_flight
 
-    def _hold(self, lag: float, now: float) -> None:
-        """Hold, lower or lift the line on what is in flight, once a STEP."""
-        self._stepped = now
+    def sample(self, lag: float, cpu: float) -> None:
+        """Once a STEP: the event loop's smoothed lag (seconds) and the share of a core the
+        process used since the last sample. Holds, lowers, raises or lifts the line."""
+        self._close_window(self.clock.now())
         policy = self.policy
-        max_lag = policy.max_lag or math.inf
+        target = policy.target_lag
+        line = self.line
+        if target is None or not policy.enabled:
+            self.line = None
+            return
         busy = self._busy()
         floor = policy.lag_min_in_flight
-        if lag > max_lag and busy >= floor:
-            level = (
-                busy if self.line is None else max(floor, int(min(self.line.limit, busy) * LOWER))
-            )
-            if self.line is None:
-                self.line = Gate("loop_lag", level, policy.shed)
-            else:
-                self.line.set_limit(level, policy.shed)
-        elif lag <= max_lag / 2:
-            self.line = None
+        saturated = cpu >= SATURATED_CPU
+        if saturated and lag > target and busy >= floor:
+            held = busy if line is None else min(line.limit, busy)
+            self._draw(max(floor, int(held * max(LOWEST, min(LOWER, target / lag)))))
+        elif line is None:
+            return
+        elif not saturated and lag <= target / 2:
+            self.line = None  # CPU to spare and on time: nothing to hold
+        elif lag <= target:
+            self._draw(line.limit + max(1, int(line.limit * RAISE)))
+
+    def _draw(self, level: int) -> None:
+        if self.line is None:
+            self.line = Gate("loop_lag", level, self.policy.shed)
+        else:
+            self.line.set_limit(level, self.policy.shed)
 
     def leave(self, ticket: Ticket) -> None:
         """An admitted request has finished."""

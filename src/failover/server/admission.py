@@ -21,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock, SystemClock
 from ..controls import Priority
-from ..resilience.admission import Admission, Shed, Ticket
+from ..resilience.admission import STEP, Admission, Shed, Ticket
 from .errors import ClientError, Failure
 from .protocol import ARRIVED
 
@@ -35,7 +36,16 @@ if TYPE_CHECKING:
     from .generation import Generation
     from .http import Call
 
-__all__ = ["SHED_LINES", "Admitted", "ShedLines", "admit", "priority_of", "refusal"]
+__all__ = [
+    "SAMPLER",
+    "SHED_LINES",
+    "Admitted",
+    "Sampler",
+    "ShedLines",
+    "admit",
+    "priority_of",
+    "refusal",
+]
 
 SHED_LINES_PER_SECOND = 50
 
@@ -93,10 +103,37 @@ def _late(call: Call, gen: Generation) -> float:
     long the request itself waited before the gateway looked at it (a burst that arrived in
     one read shows here at once, before the next lag sample)."""
     lag = gen.router.lag.smoothed
+    now = asyncio.get_running_loop().time()
+    SAMPLER.tick(gen.admission, lag, now)
     arrived: float | None = call.scope.get(ARRIVED)
     if arrived is None:  # served by a protocol that does not note arrivals
         return lag
-    return max(lag, asyncio.get_running_loop().time() - arrived)
+    return max(lag, now - arrived)
+
+
+class Sampler:
+    """Feeds `Admission.sample` at most once a STEP, from the requests that arrive: the loop's
+    smoothed lag and the share of a core this process used since the last sample
+    (`time.process_time`, a system call: not one a request)."""
+
+    __slots__ = ("_at", "_cpu")
+
+    def __init__(self) -> None:
+        self._at: float | None = None
+        self._cpu = 0.0
+
+    def tick(self, admission: Admission, lag: float, now: float) -> None:
+        """Sample if a STEP has passed since the last sample (loop time `now`)."""
+        at = self._at
+        if at is not None and now - at < STEP:
+            return
+        cpu = time.process_time()
+        if at is not None:
+            admission.sample(lag, (cpu - self._cpu) / (now - at))
+        self._at, self._cpu = now, cpu
+
+
+SAMPLER = Sampler()
 
 
 def priority_of(asked: Priority | None, call: Call) -> Priority:
