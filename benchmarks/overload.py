@@ -2,6 +2,7 @@
 
     python benchmarks/overload.py [--duration 4] [--sweep-duration 2] [--factor 10]
                                   [--delay 0.02] [--stream-gap 0.02] [--out FILE]
+                                  [--json FILE] [--admission '{target_lag: 50ms}']
 
     upstream   benchmarks/upstream.py's server in its own process, every answer held `--delay`
                seconds (a model takes time; a zero-latency upstream never lets requests pile up)
@@ -298,6 +299,7 @@ def main() -> int:
     parser.add_argument("--delay", type=float, default=0.02, help="upstream seconds per answer")
     parser.add_argument("--stream-gap", type=float, default=0.02, help="seconds between events")
     parser.add_argument("--out", type=Path, default=HERE / "results.md")
+    parser.add_argument("--json", type=Path, help="also write every measurement to this file")
     parser.add_argument(
         "--admission",
         default="",
@@ -337,7 +339,8 @@ def main() -> int:
             admission = get_json(gw_port, "/admin/status")["gateway"]["admission"]
             results["admission"] = (
                 f"max_requests {admission['requests']['limit']}, max_streams "
-                f"{admission['streams']['limit']}, max_lag {admission['max_lag_ms']:.0f} ms"
+                f"{admission['streams']['limit']}, max_lag {admission['max_lag_ms']:.0f} ms, "
+                f"target_lag {admission['target_lag_ms'] or 'off'} ms"
             )
         finally:
             with contextlib.suppress(Exception):
@@ -345,8 +348,8 @@ def main() -> int:
                 gateway.wait(10)
     results["elapsed_s"] = time.perf_counter() - began
     results["load"] = (load_before, os.getloadavg()[0])
-    if os.environ.get("OVERLOAD_RAW"):
-        Path(os.environ["OVERLOAD_RAW"]).write_text(json.dumps(results))
+    if args.json is not None:
+        args.json.write_text(json.dumps(results))
     table = report(results)
     print(table)
     write_results(args.out, table)

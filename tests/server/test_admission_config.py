@@ -68,6 +68,7 @@ def test_the_section_builds_its_policy() -> None:
                 "max_requests": 50,
                 "max_streams": 200,
                 "max_lag": "150ms",
+                "target_lag": "40ms",
                 "shed": {"low": "50%", "normal": "80%"},
                 "retry_after": "2s",
                 "routes": {"chat": {"max_streams": 20}},
@@ -76,6 +77,7 @@ def test_the_section_builds_its_policy() -> None:
     )
     policy = server.admission_policy()
     assert (policy.max_requests, policy.max_streams, policy.max_lag) == (50, 200, 0.15)
+    assert policy.target_lag == 0.04
     assert dict(policy.shed) == {"high": 1.0, "normal": 0.8, "low": 0.5}
     assert policy.retry_after == 2.0
     assert dict(policy.routes) == {"chat": Limits(None, 20)}
@@ -88,11 +90,18 @@ def test_max_lag_null_turns_lag_shedding_off() -> None:
     assert server.admission_policy().max_lag is None
 
 
+def test_target_lag_null_holds_no_line() -> None:
+    """`target_lag: null` means the process never holds a line while saturated."""
+    server = ServerConfig.model_validate({"admission": {"target_lag": None}})
+    assert server.admission_policy().target_lag is None
+
+
 @pytest.mark.parametrize(
     ("admission", "path"),
     [
         ({"max_requests": 0}, "server.admission.max_requests"),
         ({"max_lag": "0ms"}, "server.admission.max_lag"),
+        ({"target_lag": "0ms"}, "server.admission.target_lag"),
         ({"retry_after": 0}, "server.admission.retry_after"),
         ({"shed": {"low": "0%"}}, "server.admission.shed.low"),
         ({"shed": {"high": "150%"}}, "server.admission.shed.high"),

@@ -480,8 +480,8 @@ class AdmissionMetrics:
         )
         saturation = GaugeMetricFamily(
             "failover_admission_saturation_limit",
-            "While the process is saturated (late past max_lag), the requests and streams in "
-            "flight it takes on at most; no sample when it is not.",
+            "While the process is saturated (its CPU used, late past target_lag), the whole "
+            "requests in flight it takes on at most; no sample when it is not.",
         )
         admission = self.source
         if admission is not None:

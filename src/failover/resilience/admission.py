@@ -6,18 +6,24 @@ first when it is full (SRE "Handling Overload": shed early, by criticality, neve
     priority   a request of priority p passes a gate only while the gate is below `shed[p]`
                of its limit: low from 70%, normal from 90%, high at 100% (a key's own quota
                applies at 100% whatever the priority: it is that client's budget)
-    line       how much the process takes on while its own CPU is what limits it: every
-               STEP the caller samples the event loop's lag (smoothed) and the share of a
-               core the process used. Saturated (at least SATURATED_CPU of a core, late past
-               `target_lag`), the process holds a line on its requests and streams in flight
-               and lowers it in proportion to how late it is (target_lag / lag of what is in
-               flight, at most by half a STEP); on time again with its CPU still saturated it
-               raises the line by RAISE a STEP; with CPU to spare it lifts it. Past its best
-               concurrency a process only stretches every request it holds (the loop runs
-               late, throughput falls); the line keeps it near that concurrency and sheds the
-               rest at once. A process that is late with CPU to spare is starved by its
-               neighbours, not overloaded, and one whose upstreams are slow is not late: no
-               line. The line is a gate like the others, priorities and all
+    line       how many whole requests the process takes on while its own CPU is what
+               limits it: every STEP the caller samples the event loop's lag (smoothed) and
+               the share of a core the process used. Saturated (at least SATURATED_CPU of a
+               core) and late past `target_lag`, the process holds a line on its whole
+               requests in flight: target_lag / lag of what it has (between LOWEST and LOWER
+               of it), and lower by as much every STEP it stays so while the line is full (at
+               least shed["low"] of it in flight). On time with the line full, it raises the
+               line by RAISE a STEP (twice as much with CPU to spare); below the line, it
+               leaves it alone, and lifts it after SPARE steps in a row on time with CPU to
+               spare. Past its best concurrency a process only stretches every request it
+               holds (the loop runs late, throughput falls): the line keeps it near that
+               concurrency and sheds the rest at once. Streams are not held to it: a stream's
+               cost is spread over its whole length and shedding new ones does not lighten
+               the ones in flight, so a line on thousands of held streams would shed every
+               new one for as long as they last (they meet `max_lag` instead). A process late
+               with CPU to spare is starved by its neighbours, and one whose upstreams are
+               slow is not late: neither holds a line. The line is a gate like the others,
+               priorities and all
     late       how late the process is for a request: its event loop's lag (smoothed), or
                how long this request waited to be looked at, whichever is longer. From
                shed[p] * max_lag, a request of priority p is shed with a probability that
@@ -31,13 +37,15 @@ first when it is full (SRE "Handling Overload": shed early, by criticality, neve
     shed       a request turned away gets a `Shed` (why, how full, when to retry) and is
                answered at once: nothing waits for room
     come back  the wait a shed client is told adapts to the pressure: each second, it doubles
-               while more than PRESSURE sheds per admitted request are answered, and halves
-               while fewer are, between `retry_after` and `max_retry_after` (a second with no
-               shed, or a new episode, starts it again from `retry_after`), jittered by up to
-               half again. A shed costs about
-               a third of a served request: clients that honour the wait (the SDKs do) come
-               back as rarely as it takes for their sheds to cost the process a few percent
-               of its CPU, whatever the overload
+               while more than PRESSURE sheds per admitted request are answered and the
+               process had no room (it was at its line, or its CPU saturated), and halves
+               otherwise (a second without a shed too: the clients told the last wait are
+               still waiting), between `retry_after` and `max_retry_after`; it is never more
+               than the episode has lasted (a burst's clients are not sent away for longer
+               than the burst), a new episode starts it again from `retry_after`, and each
+               shed is told up to as much again at random. A shed costs about a third of a
+               served request: clients that honour the wait (the SDKs do) come back as rarely
+               as it takes for their sheds to cost the process a few percent of its CPU
 
 `admit` is O(1): a dict lookup or two and a few integer comparisons, no allocation when the
 request is admitted. Pure: no I/O; the caller passes how late it measured the process to be
@@ -83,9 +91,10 @@ STEP = 0.1  # seconds between samples of the process's lag and CPU (as often as 
 SATURATED_CPU = 0.85  # the share of a core from which the process's own CPU is what limits it
 LOWER = 0.9  # each STEP saturated and late, the line is lowered to at most this share ...
 LOWEST = 0.5  # ... and at least this share of what is in flight
-RAISE = 0.05  # each STEP saturated and on time, the line is raised by this share
+RAISE = 0.05  # each STEP on time, the line is raised by this share (twice, with CPU to spare)
+SPARE = 10  # STEPs in a row with CPU to spare, on time, below the line, that lift it
 WINDOW = 1.0  # seconds over which the sheds per admitted request are counted
-PRESSURE = 0.1  # sheds per admitted request the wait is adjusted to
+PRESSURE = 0.05  # sheds per admitted request the wait is adjusted to
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +116,7 @@ class AdmissionPolicy:
 
     enabled: bool = True
     max_requests: int = 2000  # whole (non-streamed) requests in flight in the process
-    max_streams: int = 10_000  # streams in flight in the process
+    max_streams: int = 20_000  # streams in flight in the process
     max_lag: float | None = 0.2  # seconds late from which requests are shed; None: ignore
     target_lag: float | None = 0.03  # loop lag a CPU-saturated process holds to; None: no line
     lag_min_in_flight: int = 100  # requests and streams in flight before the lag is ours
@@ -169,7 +178,7 @@ class Shed:
     reason: str  # one of REASONS
     route: str  # the route label (OTHER when it is not a configured one)
     priority: str
-    in_use: float  # requests or streams in flight (both, for the line held while late)
+    in_use: float  # requests or streams in flight (whole requests, for the line)
     limit: float  # the gate's limit; the line; or, shed in proportion to lateness, 0
     share: float  # the share of `limit` from which this priority is shed
     retry_after: float  # seconds
@@ -191,7 +200,7 @@ class Shed:
             )
             if self.limit:
                 why += (
-                    f") and takes on no more than {self.limit:.0f} requests and streams until "
+                    f") and takes on no more than {self.limit:.0f} whole requests until "
                     f"it catches up ({self.in_use:.0f} in flight; {self.priority}-priority "
                     f"requests are shed from {self.share:.0%})"
                 )
@@ -236,10 +245,13 @@ class Admission:
         self.episode_started: float | None = None
         self.pressure = 0.0  # sheds per admitted request over the last whole window
         self.line: Gate | None = None  # what the process holds to while it is saturated
+        self._spare = 0  # samples in a row with CPU to spare, while there is a line
         self.wait = policy.retry_after  # what shed clients are told to wait (before jitter)
         self._window = self.clock.now()  # when the current window began (a shed closes it)
         self._admitted = 0  # requests admitted in the current window
         self._sheds = 0  # and shed
+        self._samples = 0  # samples taken in the current window
+        self._spare_samples = 0  # and of those, the ones with CPU to spare
         self._process: tuple[Ticket, Ticket] = ((self.requests,), (self.streams,))
         self._paths: tuple[dict[str, Ticket], dict[str, Ticket]] = ({}, {})
         self._lag_caps: dict[str, float] = {}  # the lag from which each priority is shed
@@ -289,7 +301,7 @@ class Admission:
         if not self.policy.enabled:
             return ()
         if (self.line is not None or self.policy.max_lag is not None) and (
-            shed := self._late(route, priority, lag)
+            shed := self._late(route, priority, lag, stream)
         ):
             return shed
         gates = self._paths[stream].get(route) or self._process[stream]
@@ -303,14 +315,15 @@ class Admission:
         self._admitted += 1
         return gates
 
-    def _late(self, route: str, priority: str, lag: float) -> Shed | None:
+    def _late(self, route: str, priority: str, lag: float, stream: bool) -> Shed | None:
         """The shed of a request the process is `lag` late for, if it is shed for that."""
         busy = self._busy()
         if busy < self.policy.lag_min_in_flight:
             return None  # few in flight: not the process's own doing
         line = self.line
-        if line is not None and busy >= line.caps[priority]:
-            return self._shed("loop_lag", route, priority, busy, line.limit, lag)
+        held = self.requests.in_flight
+        if line is not None and not stream and held >= line.caps[priority]:
+            return self._shed("loop_lag", route, priority, held, line.limit, lag)
         start = self._lag_caps[priority]
         if lag > start:
             excess = (lag - start) / self._lag_spans[priority]
@@ -325,24 +338,31 @@ class Admission:
         """Once a STEP: the event loop's smoothed lag (seconds) and the share of a core the
         process used since the last sample. Holds, lowers, raises or lifts the line."""
         self._close_window(self.clock.now())
+        saturated = cpu >= SATURATED_CPU
+        busy = self.requests.in_flight  # the line holds whole requests, never streams
+        line = self.line
+        self._samples += 1  # room: below its line, or with no line and CPU to spare
+        self._spare_samples += busy < line.caps["low"] if line is not None else not saturated
         policy = self.policy
         target = policy.target_lag
-        line = self.line
         if target is None or not policy.enabled:
             self.line = None
             return
-        busy = self._busy()
         floor = policy.lag_min_in_flight
-        saturated = cpu >= SATURATED_CPU
-        if saturated and lag > target and busy >= floor:
-            held = busy if line is None else min(line.limit, busy)
-            self._draw(max(floor, int(held * max(LOWEST, min(LOWER, target / lag)))))
-        elif line is None:
-            return
-        elif not saturated and lag <= target / 2:
-            self.line = None  # CPU to spare and on time: nothing to hold
-        elif lag <= target:
-            self._draw(line.limit + max(1, int(line.limit * RAISE)))
+        if line is None:
+            if saturated and lag > target and busy >= floor:
+                self._draw(max(floor, int(busy * max(LOWEST, min(LOWER, target / lag)))))
+        elif busy < line.caps["low"]:
+            # the line lets in more than comes: what it would learn now is not about it;
+            # CPU to spare and on time for SPARE steps in a row: nothing to hold
+            self._spare = self._spare + 1 if not saturated and lag <= target / 2 else 0
+            if self._spare >= SPARE:
+                self.line = None
+        elif saturated and lag > target:
+            self._draw(max(floor, int(line.limit * max(LOWEST, min(LOWER, target / lag)))))
+        elif lag <= target:  # on time: more room, faster while there is CPU to spare
+            step = RAISE if saturated else 2 * RAISE
+            self._draw(line.limit + max(1, int(line.limit * step)))
 
     def _draw(self, level: int) -> None:
         if self.line is None:
@@ -375,33 +395,41 @@ class Admission:
             self.episode_started = now
             self.wait = self.policy.retry_after
             self._window, self._sheds, self._admitted = now, 0, 0
+            self._samples = self._spare_samples = 0
         self.last_shed = now
         share = 1.0 if reason.startswith("key_") else self.policy.shed[priority]
-        retry_after = self._retry_after(now) * (1.0 + 0.5 * self.rng.random())
+        # jittered up to as much again: the clients shed together do not come back together
+        retry_after = self._retry_after(now) * (1.0 + self.rng.random())
         retry_after = min(retry_after, self.policy.max_retry_after)
         return Shed(
             reason, label, priority, in_use, limit, share, retry_after, starts, late, late_from
         )
 
     def _retry_after(self, now: float) -> float:
-        """The wait to suggest before jitter (this shed counted in the window)."""
+        """The wait to suggest before jitter (this shed counted in the window): never longer
+        than the episode has lasted, so the clients of a burst are not sent away for longer
+        than the burst (a long overload still reaches max_retry_after)."""
         self._close_window(now)
         self._sheds += 1
-        return self.wait
+        began = now if self.episode_started is None else self.episode_started
+        return min(self.wait, max(self.policy.retry_after, now - began))
 
     def _close_window(self, now: float) -> None:
         """Once a window has passed, adjust the wait: doubled if it saw more than PRESSURE
-        sheds per admitted request, halved if fewer, back to retry_after if none."""
+        sheds per admitted request and no room, else halved."""
         if now - self._window < WINDOW:
             return
         policy = self.policy
         self.pressure = self._sheds / max(1, self._admitted)
-        if not self._sheds:
-            self.wait = policy.retry_after
-        else:
-            factor = 2.0 if self.pressure > PRESSURE else 0.5
-            self.wait = min(max(self.wait * factor, policy.retry_after), policy.max_retry_after)
+        # room most of the window (below the line, or CPU to spare): the shed clients wait
+        # longer than the process needs them to. A second without a shed halves the wait
+        # too, not more: the clients told the last one still wait, and would all come back
+        # at once to a short one
+        room = self._spare_samples * 2 > self._samples
+        factor = 2.0 if self.pressure > PRESSURE and not room else 0.5
+        self.wait = min(max(self.wait * factor, policy.retry_after), policy.max_retry_after)
         self._window, self._sheds, self._admitted = now, 0, 0
+        self._samples = self._spare_samples = 0
 
     # -- what is visible ---------------------------------------------------------------------
 
@@ -430,7 +458,9 @@ class Admission:
             "routes": {name: _pair(pair) for name, pair in self.routes.items()},
             "keys": {name: _pair(pair) for name, pair in self.keys.items()},
             "max_lag_ms": None if policy.max_lag is None else round(policy.max_lag * 1000, 3),
-            "line": None if self.line is None else {"in_flight": self._busy(),
+            "target_lag_ms": (None if policy.target_lag is None
+                              else round(policy.target_lag * 1000, 3)),
+            "line": None if self.line is None else {"in_flight": self.requests.in_flight,
                                                     "limit": self.line.limit},
             "shed_from": dict(policy.shed),
             "pressure": round(self.pressure, 3),

@@ -22,6 +22,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -116,9 +117,10 @@ class Sampler:
     smoothed lag and the share of a core this process used since the last sample
     (`time.process_time`, a system call: not one a request)."""
 
-    __slots__ = ("_at", "_cpu")
+    __slots__ = ("_at", "_cpu", "cpu_time")
 
-    def __init__(self) -> None:
+    def __init__(self, cpu_time: Callable[[], float] = time.process_time) -> None:
+        self.cpu_time = cpu_time  # seconds of CPU the process has used
         self._at: float | None = None
         self._cpu = 0.0
 
@@ -127,7 +129,7 @@ class Sampler:
         at = self._at
         if at is not None and now - at < STEP:
             return
-        cpu = time.process_time()
+        cpu = self.cpu_time()
         if at is not None:
             admission.sample(lag, (cpu - self._cpu) / (now - at))
         self._at, self._cpu = now, cpu
