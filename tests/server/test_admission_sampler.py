@@ -28,7 +28,7 @@ def test_a_step_of_a_whole_core_late_draws_a_line(clock: FakeClock) -> None:
 
 
 def test_a_step_of_little_cpu_draws_no_line(clock: FakeClock) -> None:
-    """A tenth of a core since the last sample: however late, the process is starved, not saturated."""
+    """A fifth of a core since the last sample: however late, starved, not saturated."""
     adm = busy(clock, 200)
     used = iter([5.0, 5.0 + STEP / 5])
     sampler = Sampler(cpu_time=lambda: next(used))
