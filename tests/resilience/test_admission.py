@@ -11,13 +11,13 @@ from failover._local import LoopLag
 from failover.resilience.admission import (
     OTHER,
     QUIET,
-    STEP,
     Admission,
     AdmissionPolicy,
     Limits,
     Shed,
     Ticket,
 )
+from failover.resilience.saturation import STEP
 
 
 def admission(clock: FakeClock, **policy: object) -> Admission:

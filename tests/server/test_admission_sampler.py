@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from failover import FakeClock
-from failover.resilience.admission import STEP, Admission, AdmissionPolicy, Shed
+from failover.resilience.admission import Admission, AdmissionPolicy, Shed
+from failover.resilience.saturation import STEP
 from failover.server.admission import Sampler
 
 

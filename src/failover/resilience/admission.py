@@ -6,24 +6,10 @@ first when it is full (SRE "Handling Overload": shed early, by criticality, neve
     priority   a request of priority p passes a gate only while the gate is below `shed[p]`
                of its limit: low from 70%, normal from 90%, high at 100% (a key's own quota
                applies at 100% whatever the priority: it is that client's budget)
-    line       how many whole requests the process takes on while its own CPU is what
-               limits it: every STEP the caller samples the event loop's lag (smoothed) and
-               the share of a core the process used. Saturated (at least SATURATED_CPU of a
-               core) and late past `target_lag`, the process holds a line on its whole
-               requests in flight: target_lag / lag of what it has (between LOWEST and LOWER
-               of it), and lower by as much every STEP it stays so while the line is full (at
-               least shed["low"] of it in flight). On time with the line full, it raises the
-               line by RAISE a STEP (twice as much with CPU to spare); below the line, it
-               leaves it alone, and lifts it after SPARE steps in a row on time with CPU to
-               spare. Past its best concurrency a process only stretches every request it
-               holds (the loop runs late, throughput falls): the line keeps it near that
-               concurrency and sheds the rest at once. Streams are not held to it: a stream's
-               cost is spread over its whole length and shedding new ones does not lighten
-               the ones in flight, so a line on thousands of held streams would shed every
-               new one for as long as they last (they meet `max_lag` instead). A process late
-               with CPU to spare is starved by its neighbours, and one whose upstreams are
-               slow is not late: neither holds a line. The line is a gate like the others,
-               priorities and all
+    line       while its own CPU is what limits it, the process holds a line on its whole
+               requests in flight (`failover.resilience.saturation`: drawn, lowered and
+               raised on the loop's lag and the process's CPU, sampled every STEP); the line
+               is a gate like the others, priorities and all. Streams are not held to it
     late       how late the process is for a request: its event loop's lag (smoothed), or
                how long this request waited to be looked at, whichever is longer. From
                shed[p] * max_lag, a request of priority p is shed with a probability that
@@ -61,6 +47,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ..clock import Clock, SystemClock
+from .saturation import SATURATED_CPU, Line
 
 __all__ = [
     "OTHER",
@@ -87,12 +74,6 @@ REASONS = (
     "loop_lag",
 )
 QUIET = 10.0  # seconds without a shed that end a shedding episode
-STEP = 0.1  # seconds between samples of the process's lag and CPU (as often as the lag's)
-SATURATED_CPU = 0.85  # the share of a core from which the process's own CPU is what limits it
-LOWER = 0.9  # each STEP saturated and late, the line is lowered to at most this share ...
-LOWEST = 0.5  # ... and at least this share of what is in flight
-RAISE = 0.05  # each STEP on time, the line is raised by this share (twice, with CPU to spare)
-SPARE = 10  # STEPs in a row with CPU to spare, on time, below the line, that lift it
 WINDOW = 1.0  # seconds over which the sheds per admitted request are counted
 PRESSURE = 0.05  # sheds per admitted request the wait is adjusted to
 
@@ -245,7 +226,7 @@ class Admission:
         self.episode_started: float | None = None
         self.pressure = 0.0  # sheds per admitted request over the last whole window
         self.line: Gate | None = None  # what the process holds to while it is saturated
-        self._spare = 0  # samples in a row with CPU to spare, while there is a line
+        self.saturation = Line(None, floor=0, full=1.0)  # the line's level (configure sets it)
         self.wait = policy.retry_after  # what shed clients are told to wait (before jitter)
         self._window = self.clock.now()  # when the current window began (a shed closes it)
         self._admitted = 0  # requests admitted in the current window
@@ -276,6 +257,11 @@ class Admission:
             p: lag - start if start < lag else lag for p, start in self._lag_caps.items()
         }
         self._labels = frozenset(routes) | frozenset(policy.routes)
+        saturation = self.saturation
+        saturation.target, saturation.floor = policy.target_lag, policy.lag_min_in_flight
+        saturation.full = policy.shed["low"]
+        if self.line is not None:
+            self.line.set_limit(self.line.limit, policy.shed)
 
     def _routed(self, *, stream: bool) -> dict[str, Ticket]:
         process = self._process[stream]
@@ -336,38 +322,19 @@ class Admission:
 
     def sample(self, lag: float, cpu: float) -> None:
         """Once a STEP: the event loop's smoothed lag (seconds) and the share of a core the
-        process used since the last sample. Holds, lowers, raises or lifts the line."""
+        process used since the last sample. Draws, moves or lifts the line."""
         self._close_window(self.clock.now())
-        saturated = cpu >= SATURATED_CPU
-        busy = self.requests.in_flight  # the line holds whole requests, never streams
-        line = self.line
+        held = self.requests.in_flight  # the line holds whole requests, never streams
+        saturation = self.saturation
         self._samples += 1  # room: below its line, or with no line and CPU to spare
-        self._spare_samples += busy < line.caps["low"] if line is not None else not saturated
-        policy = self.policy
-        target = policy.target_lag
-        if target is None or not policy.enabled:
+        room = saturation.below(held) or (saturation.level is None and cpu < SATURATED_CPU)
+        self._spare_samples += room
+        level = saturation.sample(held, lag, cpu) if self.policy.enabled else None
+        if level is None:
             self.line = None
-            return
-        floor = policy.lag_min_in_flight
-        if line is None:
-            if saturated and lag > target and busy >= floor:
-                self._draw(max(floor, int(busy * max(LOWEST, min(LOWER, target / lag)))))
-        elif busy < line.caps["low"]:
-            # the line lets in more than comes: what it would learn now is not about it;
-            # CPU to spare and on time for SPARE steps in a row: nothing to hold
-            self._spare = self._spare + 1 if not saturated and lag <= target / 2 else 0
-            if self._spare >= SPARE:
-                self.line = None
-        elif saturated and lag > target:
-            self._draw(max(floor, int(line.limit * max(LOWEST, min(LOWER, target / lag)))))
-        elif lag <= target:  # on time: more room, faster while there is CPU to spare
-            step = RAISE if saturated else 2 * RAISE
-            self._draw(line.limit + max(1, int(line.limit * step)))
-
-    def _draw(self, level: int) -> None:
-        if self.line is None:
+        elif self.line is None:
             self.line = Gate("loop_lag", level, self.policy.shed)
-        else:
+        elif level != self.line.limit:
             self.line.set_limit(level, self.policy.shed)
 
     def leave(self, ticket: Ticket) -> None:

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock, SystemClock
 from ..controls import Priority
-from ..resilience.admission import STEP, Admission, Shed, Ticket
+from ..resilience.admission import Admission, Shed, Ticket
+from ..resilience.saturation import STEP
 from .errors import ClientError, Failure
 from .protocol import ARRIVED
 

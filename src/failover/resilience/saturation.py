@@ -1,0 +1,78 @@
+"""The line a process holds on its whole requests in flight while its own CPU is what limits
+it: past its best concurrency a process only stretches every request it holds (its event loop
+runs late, and the more it holds the less it serves), so it keeps near that concurrency and
+sheds the rest at once (`failover.resilience.admission` turns the line into a gate).
+
+    sample     every STEP the caller gives the event loop's lag (smoothed), the share of a core
+               the process used since the last sample, and its whole requests in flight
+    draw       saturated (at least SATURATED_CPU of a core) and late past `target`, with no
+               line: one at target / lag of what is in flight (between LOWEST and LOWER of it)
+    lower      still so with the line full (at least `full` of it in flight): by as much again
+    raise      on time with the line full: by RAISE (twice as much with CPU to spare)
+    hold       below the line (less than `full` of it in flight): what the process sees says
+               nothing about the line, which stays; after SPARE samples in a row on time
+               (under half `target`) with CPU to spare, it is lifted
+    floor      the line never goes below `floor`, and is drawn only from `floor` in flight
+
+A process late with CPU to spare is starved by its neighbours, not saturated, and one whose
+upstreams are slow is not late: neither draws a line. Streams are not held to it: a stream's
+cost is spread over its whole length and shedding new ones does not lighten those in flight.
+Pure: no I/O, no clock; the caller paces the samples.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LOWER", "LOWEST", "RAISE", "SATURATED_CPU", "SPARE", "STEP", "Line"]
+
+STEP = 0.1  # seconds between samples of the process's lag and CPU (as often as the lag's)
+SATURATED_CPU = 0.85  # the share of a core from which the process's own CPU is what limits it
+LOWER = 0.9  # each STEP saturated and late, the line is lowered to at most this share ...
+LOWEST = 0.5  # ... and at least this share of what it was
+RAISE = 0.05  # each STEP on time, the line is raised by this share (twice, with CPU to spare)
+SPARE = 10  # STEPs in a row with CPU to spare, on time, below the line, that lift it
+
+
+class Line:
+    """The level of the line (None: no line) and what moves it."""
+
+    __slots__ = ("_spare", "floor", "full", "level", "target")
+
+    def __init__(self, target: float | None, *, floor: int, full: float) -> None:
+        """`target`: the lag held to (None: never a line); `full`: the share of the line in
+        flight from which it is full (the share low priority is shed from)."""
+        self.target = target
+        self.floor = floor
+        self.full = full
+        self.level: int | None = None
+        self._spare = 0  # samples in a row with CPU to spare, on time, below the line
+
+    def below(self, in_flight: int) -> bool:
+        """A line is held and fewer than `full` of it are in flight."""
+        return self.level is not None and in_flight < int(self.full * self.level + 1e-9)
+
+    def sample(self, in_flight: int, lag: float, cpu: float) -> int | None:
+        """One STEP's sample; the level of the line after it."""
+        target = self.target
+        if target is None:
+            self.level = None
+            return None
+        saturated = cpu >= SATURATED_CPU
+        level = self.level
+        if level is None:
+            if saturated and lag > target and in_flight >= self.floor:
+                self.level = self._lowered(in_flight, target, lag)
+        elif self.below(in_flight):
+            self._spare = self._spare + 1 if not saturated and lag <= target / 2 else 0
+            if self._spare >= SPARE:
+                self.level, self._spare = None, 0
+        elif saturated and lag > target:
+            self.level = self._lowered(level, target, lag)
+        elif lag <= target:  # on time: more room, faster while there is CPU to spare
+            self.level = level + max(1, int(level * (RAISE if saturated else 2 * RAISE)))
+        return self.level
+
+    def _lowered(self, level: int, target: float, lag: float) -> int:
+        return max(self.floor, int(level * max(LOWEST, min(LOWER, target / lag))))
+
+    def __repr__(self) -> str:
+        return f"<Line {self.level} target={self.target}>"
