@@ -451,7 +451,7 @@ def test_a_second_without_sheds_halves_the_wait(clock: FakeClock) -> None:
 
 
 def test_the_wait_is_halved_while_the_process_has_room(clock: FakeClock) -> None:
-    """Many sheds, but a second mostly below the line: the shed clients could be served."""
+    """Many sheds, but a second mostly on time with CPU to spare: they could be served."""
     adm = admission(clock, max_requests=2, retry_after=1.0, target_lag=0.03)
     fill(adm, 2)
     for _ in range(3):  # 1s -> 2s -> 4s
@@ -460,7 +460,7 @@ def test_the_wait_is_halved_while_the_process_has_room(clock: FakeClock) -> None
     adm.sample(0.0, 1.0)  # closes the third busy second: 8s
     assert adm.wait == 8.0
     for _ in range(9):
-        saturated(adm, clock, 0.001, cpu=0.2)  # no line and CPU to spare: room
+        saturated(adm, clock, 0.001, cpu=0.2)  # on time with CPU to spare: room
     shed_for(adm, 20)
     clock.advance_sync(0.2)
     shed_for(adm, 1)

@@ -24,14 +24,15 @@ first when it is full (SRE "Handling Overload": shed early, by criticality, neve
                answered at once: nothing waits for room
     come back  the wait a shed client is told adapts to the pressure: each second, it doubles
                while more than PRESSURE sheds per admitted request are answered and the
-               process had no room (it was at its line, or its CPU saturated), and halves
-               otherwise (a second without a shed too: the clients told the last wait are
-               still waiting), between `retry_after` and `max_retry_after`; it is never more
-               than the episode has lasted (a burst's clients are not sent away for longer
-               than the burst), a new episode starts it again from `retry_after`, and each
-               shed is told up to as much again at random. A shed costs about a third of a
-               served request: clients that honour the wait (the SDKs do) come back as rarely
-               as it takes for their sheds to cost the process a few percent of its CPU
+               process had no room (its CPU saturated, or its loop late past target_lag, in
+               most samples of that second), and halves otherwise (a second without a shed
+               too: the clients told the last wait are still waiting), between `retry_after`
+               and `max_retry_after`; it is never more than the episode has lasted (a burst's
+               clients are not sent away for longer than the burst), a new episode starts it
+               again from `retry_after`, and each shed is told up to as much again at random.
+               A shed costs about a third of a served request: clients that honour the wait
+               (the SDKs do) come back as rarely as it takes for their sheds to cost the
+               process a few percent of its CPU
 
 `admit` is O(1): a dict lookup or two and a few integer comparisons, no allocation when the
 request is admitted. Pure: no I/O; the caller passes how late it measured the process to be
@@ -326,9 +327,9 @@ class Admission:
         self._close_window(self.clock.now())
         held = self.requests.in_flight  # the line holds whole requests, never streams
         saturation = self.saturation
-        self._samples += 1  # room: below its line, or with no line and CPU to spare
-        room = saturation.below(held) or (saturation.level is None and cpu < SATURATED_CPU)
-        self._spare_samples += room
+        self._samples += 1  # room: CPU to spare, and on time
+        target = self.policy.target_lag
+        self._spare_samples += cpu < SATURATED_CPU and (target is None or lag <= target)
         level = saturation.sample(held, lag, cpu) if self.policy.enabled else None
         if level is None:
             self.line = None
@@ -388,8 +389,8 @@ class Admission:
             return
         policy = self.policy
         self.pressure = self._sheds / max(1, self._admitted)
-        # room most of the window (below the line, or CPU to spare): the shed clients wait
-        # longer than the process needs them to. A second without a shed halves the wait
+        # room most of the window (CPU to spare, on time): the shed clients wait longer
+        # than the process needs them to. A second without a shed halves the wait
         # too, not more: the clients told the last one still wait, and would all come back
         # at once to a short one
         room = self._spare_samples * 2 > self._samples
