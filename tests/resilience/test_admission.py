@@ -309,6 +309,15 @@ def test_no_target_lag_holds_no_line(clock: FakeClock) -> None:
     assert line(adm) is None
 
 
+def test_a_late_process_with_cpu_to_spare_sheds_nothing_for_lateness(clock: FakeClock) -> None:
+    """Sampled with CPU to spare, a request however late is admitted: the process is starved."""
+    adm = admission(clock, max_lag=0.1, lag_min_in_flight=0, target_lag=None)
+    saturated(adm, clock, 0.5, cpu=0.4)
+    assert lag_sheds(adm, "low", 5.0) == 0.0
+    saturated(adm, clock, 0.5, cpu=1.0)
+    assert lag_sheds(adm, "low", 5.0, tries=1) == 1.0
+
+
 def test_lag_is_ignored_while_few_requests_are_in_flight(clock: FakeClock) -> None:
     """A late loop with fewer than lag_min_in_flight requests in flight sheds nothing."""
     adm = admission(clock, max_lag=0.1, lag_min_in_flight=4)

@@ -16,7 +16,9 @@ first when it is full (SRE "Handling Overload": shed early, by criticality, neve
                grows with the lateness: at max_lag every low and normal request is shed,
                high ones from then on, all of them at 2 * max_lag (shedding in proportion,
                as toobusy does, settles the lag instead of swinging it): what a burst meets
-               before the line has caught up with it.
+               before the line has caught up with it. Only while the process's own CPU was
+               saturated at the last `sample` (or it is not sampled): late with CPU to spare,
+               it is starved by its neighbours, and shedding would not help it
                Both only while at least `lag_min_in_flight` requests and streams are in
                flight (and the line never goes below that): a process with few requests in
                flight queues them for little, and shedding its few requests would not help
@@ -227,13 +229,14 @@ class Admission:
         self.episode_started: float | None = None
         self.pressure = 0.0  # sheds per admitted request over the last whole window
         self.line: Gate | None = None  # what the process holds to while it is saturated
+        self.saturated = True  # its CPU at the last sample (without samples: assumed)
         self.saturation = Line(None, floor=0, full=1.0)  # the line's level (configure sets it)
         self.wait = policy.retry_after  # what shed clients are told to wait (before jitter)
         self._window = self.clock.now()  # when the current window began (a shed closes it)
         self._admitted = 0  # requests admitted in the current window
         self._sheds = 0  # and shed
         self._samples = 0  # samples taken in the current window
-        self._spare_samples = 0  # and of those, the ones with CPU to spare
+        self._spare_samples = 0  # and of those, the ones with room (CPU to spare, on time)
         self._process: tuple[Ticket, Ticket] = ((self.requests,), (self.streams,))
         self._paths: tuple[dict[str, Ticket], dict[str, Ticket]] = ({}, {})
         self._lag_caps: dict[str, float] = {}  # the lag from which each priority is shed
@@ -312,7 +315,7 @@ class Admission:
         if line is not None and not stream and held >= line.caps[priority]:
             return self._shed("loop_lag", route, priority, held, line.limit, lag)
         start = self._lag_caps[priority]
-        if lag > start:
+        if lag > start and self.saturated:
             excess = (lag - start) / self._lag_spans[priority]
             if excess >= 1.0 or self.rng.random() < excess:
                 return self._shed("loop_lag", route, priority, busy, 0, lag, start)
@@ -327,9 +330,10 @@ class Admission:
         self._close_window(self.clock.now())
         held = self.requests.in_flight  # the line holds whole requests, never streams
         saturation = self.saturation
+        self.saturated = cpu >= SATURATED_CPU
         self._samples += 1  # room: CPU to spare, and on time
         target = self.policy.target_lag
-        self._spare_samples += cpu < SATURATED_CPU and (target is None or lag <= target)
+        self._spare_samples += not self.saturated and (target is None or lag <= target)
         level = saturation.sample(held, lag, cpu) if self.policy.enabled else None
         if level is None:
             self.line = None
