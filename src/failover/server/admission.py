@@ -93,22 +93,25 @@ def admit(
         controls.router["priority"] = priority  # the trace echoes the priority it ran at
     key = client.name if client is not None and client.limited else None
     admission = gen.admission
-    result = admission.admit(route, stream=stream, priority=priority, lag=_late(call, gen), key=key)
+    late = _late(call, gen, stream=stream)
+    result = admission.admit(route, stream=stream, priority=priority, lag=late, key=key)
     if isinstance(result, Shed):
         _log_shed(call, gen, result)
         raise refusal(result, anthropic=anthropic)
     return Admitted(admission, result)
 
 
-def _late(call: Call, gen: Generation) -> float:
-    """How late the process is for this request: the loop's smoothed lag, or, when longer, how
-    long the request itself waited before the gateway looked at it (a burst that arrived in
-    one read shows here at once, before the next lag sample)."""
+def _late(call: Call, gen: Generation, *, stream: bool) -> float:
+    """How late the process is for this request: the loop's smoothed lag, or, for a whole
+    request, when longer, how long it waited before the gateway looked at it (a burst that
+    arrived in one read shows here at once, before the next lag sample). A stream is shed
+    for the loop's lag alone: what it waits once is a moment of its first byte, and a ramp
+    of thousands of held streams makes a few wait long without the process falling behind."""
     lag = gen.router.lag.smoothed
     now = asyncio.get_running_loop().time()
     SAMPLER.tick(gen.admission, lag, now)
     arrived: float | None = call.scope.get(ARRIVED)
-    if arrived is None:  # served by a protocol that does not note arrivals
+    if arrived is None or stream:  # (or served by a protocol that does not note arrivals)
         return lag
     return max(lag, now - arrived)
 
