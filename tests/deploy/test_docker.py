@@ -15,7 +15,7 @@ from redis_server import free_port
 from .dockerfile import Instruction, ignored, instructions, stages
 from .tools import REPO, tool
 
-DOCKERFILE = REPO / "Dockerfile"
+DOCKERFILE = REPO / "deploy" / "Dockerfile"
 
 
 def _runtime() -> list[Instruction]:
