@@ -47,6 +47,7 @@ from run import (  # noqa: E402
     median,
     process,
     start_gateway,
+    stop,
     wait_for_port,
     wrk,
 )
@@ -119,12 +120,7 @@ def serving(side: Side, config: str, tmp: Path, extra: list[str]) -> Iterator[Si
     try:
         yield side
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def config_of(side: Side, template: str, port: int) -> str:

@@ -108,12 +108,17 @@ def process(args: list[str], **kwargs: object) -> Iterator[subprocess.Popen[byte
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+    """Ask a process to end (SIGTERM: a gateway drains), and kill it after `grace` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def parse_duration_ms(text: str) -> float:

@@ -45,7 +45,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # run.py: the gateway and process helpers of `make bench`
 
 from overload import shed_counts  # noqa: E402
-from run import free_port, percentile_ms, process, rss_mb, start_gateway, wait_for_port  # noqa: E402
+from run import (  # noqa: E402
+    free_port,
+    percentile_ms,
+    process,
+    rss_mb,
+    start_gateway,
+    stop,
+    wait_for_port,
+)
 
 CONFIG = """\
 providers:
@@ -377,12 +385,7 @@ def gateway(
     try:
         yield port, proc.pid
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def cpu_seconds(pid: int) -> float:
