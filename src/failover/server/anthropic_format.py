@@ -50,20 +50,12 @@ _ADOPTED = {"text": "text", "tool_use": "tool"}  # native blocks a translated ch
 
 def to_openai_request(body: Any) -> tuple[str, dict[str, Any], bool]:
     """(model, OpenAI request, stream) for an Anthropic Messages request."""
-    if not isinstance(body, dict):
-        invalid("the request body must be a JSON object")
-    model = model_of(body)
-    stream = stream_flag(body)
-    max_tokens = body.get("max_tokens")
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-        invalid("'max_tokens' is required and must be a positive integer", "max_tokens")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        invalid("'messages' must be a non-empty list of messages", "messages")
+    model, stream = messages_request(body)
+    messages = body["messages"]
     out: list[dict[str, Any]] = _system(body.get("system"))
     for i, message in enumerate(messages):
         out.extend(_message(message, i))
-    request: dict[str, Any] = {"model": model, "messages": out, "max_tokens": max_tokens}
+    request: dict[str, Any] = {"model": model, "messages": out, "max_tokens": body["max_tokens"]}
     _copy_sampling(body, request)
     _copy_tools(body, request)
     if stream:
