@@ -5,7 +5,7 @@ from __future__ import annotations
 from failover import FakeClock
 from failover.resilience.admission import Admission, AdmissionPolicy, Shed
 from failover.resilience.saturation import STEP
-from failover.server.admission import Sampler
+from failover.server.sampler import Sampler
 
 
 def busy(clock: FakeClock, in_flight: int) -> Admission:

@@ -21,15 +21,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
-from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock, SystemClock
 from ..controls import Priority
 from ..resilience.admission import Admission, Shed, Ticket
-from ..resilience.saturation import STEP
 from .errors import ClientError, Failure
 from .protocol import ARRIVED
 
@@ -39,10 +36,8 @@ if TYPE_CHECKING:
     from .http import Call
 
 __all__ = [
-    "SAMPLER",
     "SHED_LINES",
     "Admitted",
-    "Sampler",
     "ShedLines",
     "admit",
     "priority_of",
@@ -109,37 +104,11 @@ def _late(call: Call, gen: Generation, *, stream: bool) -> float:
     of thousands of held streams makes a few wait long without the process falling behind."""
     lag = gen.router.lag.smoothed
     now = asyncio.get_running_loop().time()
-    SAMPLER.tick(gen.admission, lag, now)
+    gen.sampler.tick(gen.admission, lag, now)
     arrived: float | None = call.scope.get(ARRIVED)
     if arrived is None or stream:  # (or served by a protocol that does not note arrivals)
         return lag
     return max(lag, now - arrived)
-
-
-class Sampler:
-    """Feeds `Admission.sample` at most once a STEP, from the requests that arrive: the loop's
-    smoothed lag and the share of a core this process used since the last sample
-    (`time.process_time`, a system call: not one a request)."""
-
-    __slots__ = ("_at", "_cpu", "cpu_time")
-
-    def __init__(self, cpu_time: Callable[[], float] = time.process_time) -> None:
-        self.cpu_time = cpu_time  # seconds of CPU the process has used
-        self._at: float | None = None
-        self._cpu = 0.0
-
-    def tick(self, admission: Admission, lag: float, now: float) -> None:
-        """Sample if a STEP has passed since the last sample (loop time `now`)."""
-        at = self._at
-        if at is not None and now - at < STEP:
-            return
-        cpu = self.cpu_time()
-        if at is not None:
-            admission.sample(lag, (cpu - self._cpu) / (now - at))
-        self._at, self._cpu = now, cpu
-
-
-SAMPLER = Sampler()
 
 
 def priority_of(asked: Priority | None, call: Call) -> Priority:

@@ -303,6 +303,7 @@ class Gateway:
                 events=old.obs.events,
                 conversations=old.conversations,
                 admission=old.admission,
+                sampler=old.sampler,
             )
         except ConfigError:
             self._discard(router)

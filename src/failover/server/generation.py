@@ -24,6 +24,7 @@ from ..resilience.admission import Admission, AdmissionPolicy
 from ..router import Router
 from .auth import AdminGuard, KeyRing
 from .conversations import Conversations
+from .sampler import Sampler
 
 __all__ = ["Generation", "observe"]
 
@@ -49,6 +50,7 @@ class Generation:
         "number",
         "obs",
         "router",
+        "sampler",
     )
 
     def __init__(
@@ -59,9 +61,10 @@ class Generation:
         events: EventLog | None = None,
         conversations: Conversations | None = None,
         admission: Admission | None = None,
+        sampler: Sampler | None = None,
     ) -> None:
-        """`events`, `conversations`, `admission`: the previous generation's, to keep (on a
-        config reload)."""
+        """`events`, `conversations`, `admission`, `sampler`: the previous generation's, to
+        keep (on a config reload)."""
         self.router = router
         self.conversations = conversations or Conversations()  # /v1/responses follow-ups
         self.obs = observe(router, events=events)
@@ -81,6 +84,7 @@ class Generation:
         if admission is None:
             admission = Admission(self.admission_policy, routes=self._labels())
         self.admission = admission
+        self.sampler = sampler or Sampler()  # feeds `admission` how busy the process is
         if self.obs.metrics is not None:
             self.obs.metrics.watch_admission(admission)
 
