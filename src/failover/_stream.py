@@ -155,44 +155,44 @@ class StreamSession:
 
     async def events(self) -> AsyncGenerator[Chunk | Heartbeat, None]:
         """The chunks for the caller, with heartbeats while a break is recovered."""
+        queue = self._queue
+        delivered = self.delivered
         try:
             while True:
-                while self._queue:
-                    yield self._queue.popleft()
+                while queue:
+                    yield queue.popleft()
                 source = self._source
                 if source is None:
                     break
                 self._last = source.call.slot.name
-                if not await self._pull(source):
-                    async for beat in self._recovering(source):
-                        yield beat
+                # one upstream chunk into the queue (every chunk of every stream passes
+                # here: kept inline, a coroutine less per chunk)
+                try:
+                    chunk = await self._read(source)
+                    if chunk is None:
+                        if not delivered.complete:
+                            raise ConnectionFailed(
+                                "the stream ended before its answer was complete",
+                                deployment=source.call.slot.name,
+                            )
+                        await self._finished(source, drain=False)
+                        continue
+                    self._accept(source, chunk)
+                except ProviderError as err:
+                    if delivered.complete:  # the answer is whole: what follows is not ours
+                        await self._finished(source, drain=False)
+                        continue
+                    await self._broke(source, err)
+                else:
+                    if delivered.finish is not None and self._answered(source):
+                        await self._finished(source, drain=True)
+                    continue
+                async for beat in self._recovering(source):
+                    yield beat
         except BaseException as exc:
             await self._close(exc, ok=False)
             raise
         await self._close(None, ok=True)
-
-    async def _pull(self, source: _Source) -> bool:
-        """Read the next upstream chunk into the queue; False when the source broke."""
-        try:
-            chunk = await self._read(source)
-            if chunk is None:
-                if not self.delivered.complete:
-                    raise ConnectionFailed(
-                        "the stream ended before its answer was complete",
-                        deployment=source.call.slot.name,
-                    )
-                await self._finished(source, drain=False)
-                return True
-            self._accept(source, chunk)
-        except ProviderError as err:
-            if self.delivered.complete:  # the answer is whole: what comes after is not ours
-                await self._finished(source, drain=False)
-                return True
-            await self._broke(source, err)
-            return False
-        if self._answered(source):
-            await self._finished(source, drain=True)
-        return True
 
     def _answered(self, source: _Source) -> bool:
         """A finish reason arrived, and the usage when the source was asked for it (by the
@@ -274,7 +274,7 @@ class StreamSession:
             stats.observe_stream(call.attempt.ttft, source.longest)
         await self.attempts.record(call, None, success=True)
         if drain:
-            _drain_later(source.chunks)
+            _drain_later(source.chunks, source.silence.loop)
 
     async def _broke(self, source: _Source, err: ProviderError) -> None:
         call = source.call
@@ -477,19 +477,30 @@ _DRAINING: set[asyncio.Task[None]] = set()
 DRAIN_TIMEOUT = 2.0  # how long a whole answer's stream may take to send its terminator
 
 
-def _drain_later(chunks: AsyncIterator[Chunk]) -> None:
-    """Read a finished stream's last bytes (its terminator) in the background, then close."""
+def _drain_later(chunks: AsyncIterator[Chunk], loop: asyncio.AbstractEventLoop | None) -> None:
+    """Read a finished stream's last bytes (its terminator) in the background, then close.
 
-    async def drain() -> None:
-        try:
-            async with asyncio.timeout(DRAIN_TIMEOUT):
-                async for _ in chunks:
-                    pass
-        except (Exception, asyncio.CancelledError):
-            pass
-        finally:
-            await aclose_quietly(chunks)
-
-    task = asyncio.get_running_loop().create_task(drain())
+    With the loop its reads ran on given, nothing here asks asyncio for the running loop
+    (on Python 3.11 each such question is a getpid() system call): this runs for every
+    stream.
+    """
+    loop = loop or asyncio.get_running_loop()
+    task = loop.create_task(_drain(chunks))
+    timer = loop.call_later(DRAIN_TIMEOUT, task.cancel)
     _DRAINING.add(task)
-    task.add_done_callback(_DRAINING.discard)
+
+    def drained(task: asyncio.Task[None]) -> None:
+        _DRAINING.discard(task)
+        timer.cancel()
+
+    task.add_done_callback(drained)
+
+
+async def _drain(chunks: AsyncIterator[Chunk]) -> None:
+    try:
+        async for _ in chunks:
+            pass
+    except (Exception, asyncio.CancelledError):  # broken, or too slow: hung up below
+        pass
+    finally:
+        await aclose_quietly(chunks)

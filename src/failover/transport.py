@@ -108,6 +108,16 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """The events completed by `chunk`. Raises ValueError on an oversized line."""
+        if (  # nearly every read of a provider's stream: one whole `data: ...` event
+            not self._buf
+            and not self._data
+            and chunk.endswith(b"\n\n")
+            and chunk.startswith(b"data: ")
+            and chunk.find(b"\n") == len(chunk) - 2
+            and b"\r" not in chunk
+        ):
+            name, self._event = self._event, ""
+            return [SSEEvent(name or "message", chunk[6:-2])]
         buf = self._buf + chunk if self._buf else chunk
         held = b""
         if b"\r" in buf:  # CR or CRLF line endings: made LF first
@@ -189,10 +199,11 @@ _CLIENT_ERRORS = (aiohttp.ClientError, OSError)
 class StreamResponse:
     """An open streaming response: check `status`, then iterate `events()` (or `aiter_raw()`)."""
 
-    __slots__ = ("_deployment", "_resp", "done", "ended", "headers", "status")
+    __slots__ = ("_decoder", "_deployment", "_resp", "done", "ended", "headers", "status")
 
     def __init__(self, resp: aiohttp.ClientResponse, deployment: str | None) -> None:
         self._resp = resp
+        self._decoder = SSEDecoder()
         self._deployment = deployment
         self.status = resp.status
         self.headers: Mapping[str, str] = resp.headers
@@ -213,37 +224,45 @@ class StreamResponse:
         except _CLIENT_ERRORS as exc:
             raise map_client_error(exc, deployment=self._deployment) from exc
 
-    async def events(self, *, done: bytes | None = DONE) -> AsyncGenerator[SSEEvent, None]:
-        """SSE events as they arrive; stops at the `done` sentinel (sets `.done`) or at EOF.
+    async def read_events(self, *, done: bytes | None = DONE) -> list[SSEEvent]:
+        """The SSE events of the next read from the network (at least one), or [] at the end:
+        the `done` sentinel (which sets `.done`) or EOF.
 
-        A cut connection, an oversized line or an event left unfinished at EOF raises
-        `ConnectionFailed`: a broken stream never ends quietly.
+        One await per read rather than one per event: streams are read in batches by the
+        adapters that relay every event. A cut connection, an oversized line or an event left
+        unfinished at EOF raises `ConnectionFailed`: a broken stream never ends quietly.
         """
-        decoder = SSEDecoder()
+        if self.ended:
+            return []
+        decoder = self._decoder
         content = self._resp.content
         while True:
-            try:  # `_read_chunk` inline: a coroutine less for every chunk of every stream
+            try:
                 chunk = await content.readany()
             except _CLIENT_ERRORS as exc:
                 raise map_client_error(exc, deployment=self._deployment) from exc
-            if not chunk:
-                break
             try:
-                events = decoder.feed(chunk)
+                events = decoder.feed(chunk) if chunk else decoder.close()
             except ValueError as exc:
                 raise self._malformed(exc) from exc
+            if not chunk:
+                self.ended = True
+                return events
+            if done is not None:
+                for at, event in enumerate(events):
+                    # the sentinel, seen as soon as it is read: a finished stream's
+                    # connection can go back to the pool without another read
+                    if event.data.strip() == done:
+                        self.done = self.ended = True
+                        return events[:at]
+            if events:
+                return events
+
+    async def events(self, *, done: bytes | None = DONE) -> AsyncGenerator[SSEEvent, None]:
+        """SSE events as they arrive (`read_events` one at a time)."""
+        while events := await self.read_events(done=done):
             for event in events:
-                if done is not None and event.data.strip() == done:
-                    self.done = self.ended = True
-                    return
                 yield event
-        try:
-            tail = decoder.close()
-        except ValueError as exc:
-            raise self._malformed(exc) from exc
-        self.ended = True
-        for event in tail:
-            yield event
 
     async def aiter_raw(self) -> AsyncGenerator[bytes, None]:
         """The body's bytes as they arrive, for binary (non-SSE) streams; `.ended` at EOF.
@@ -401,7 +420,11 @@ class HTTPClient:
             try:
                 yield stream
             except BaseException:
-                resp.close()
+                if stream.ended:  # left after its end was read (its sentinel): reusable
+                    held = False
+                    self._finish(resp)
+                else:
+                    resp.close()
                 raise
             if stream.ended:
                 held = False

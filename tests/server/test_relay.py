@@ -27,6 +27,8 @@ class Recorder:
         await asyncio.Event().wait()  # the client never hangs up
         raise AssertionError
 
+    hangup = None  # a server that tells a hang-up through `receive()` alone
+
     async def start_stream(self, headers: Headers) -> None:
         return None
 

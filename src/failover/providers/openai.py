@@ -8,7 +8,6 @@ finish reason is whole with or without `data: [DONE]`; one that stopped before i
 
 from __future__ import annotations
 
-import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import ClassVar
@@ -18,7 +17,6 @@ import orjson
 
 from ..config import AzureOptions, OpenAIOptions
 from ..errors import ConfigError, ConnectionFailed, ServerError
-from ..transport import SSEEvent
 from ..types import Chunk, Completion, Payload, Request
 from ._http import HTTPAdapter
 
@@ -75,25 +73,24 @@ class OpenAIAdapter(HTTPAdapter):
         body = _body(request, self.model, stream=True)
         tail: deque[bytes] = deque(maxlen=_TAIL)
         async with self._open_stream(self.url("chat/completions"), body) as resp:
-            async with contextlib.aclosing(resp.events()) as events:
-                async for event in events:
-                    tail.append(event.data)
-                    yield self._chunk(event)
+            # a read at a time (one await, not one per event); `[DONE]` ends the loop
+            while events := await resp.read_events():
+                for event in events:
+                    data = event.data
+                    tail.append(data)
+                    # a cheap look at the first bytes finds error events without parsing
+                    if event.event == "error" or b'"error"' in data[:16]:
+                        raise self.stream_error(data)
+                    # passed through unparsed: the router reads each chunk anyway, and counts
+                    # one that does not parse against the route's `streams.max_malformed`
+                    # instead of failing it
+                    yield Chunk(raw=data)
             # an answer whose finish reason arrived is whole without [DONE] (some servers
             # never send it); one that stopped before it was cut short
             if not resp.done and not _finished(tail):
                 raise ConnectionFailed(
                     f"{self.kind} stream ended before its finish reason", deployment=self.name
                 )
-
-    def _chunk(self, event: SSEEvent) -> Chunk:
-        data = event.data
-        # a cheap look at the first bytes finds error events without parsing every chunk
-        if event.event == "error" or b'"error"' in data[:16]:
-            raise self.stream_error(data)
-        # passed through unparsed: the router reads each chunk anyway, and counts one that
-        # does not parse against the route's `streams.max_malformed` instead of failing it
-        return Chunk(raw=data)
 
     async def embeddings(self, request: Request) -> Payload:
         raw = await self._post(self.url("embeddings"), {**request, "model": self.model})

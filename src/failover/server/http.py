@@ -7,6 +7,7 @@ Kept deliberately small: the hot path is a dict lookup, one header scan, one `re
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import re
@@ -21,10 +22,12 @@ if TYPE_CHECKING:
     from .auth import Client
 
 __all__ = [
+    "DISCONNECT",
     "JSON_TYPE",
     "SSE_HEADERS",
     "ASGIApp",
     "Call",
+    "Hangup",
     "Headers",
     "Receive",
     "Scope",
@@ -41,6 +44,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
+# the scope key of a `Hangup`, where the server calls the app back when a request's
+# connection is lost (`GatewayHttpProtocol`); elsewhere only `receive()` tells
+DISCONNECT = "failover.disconnect"
+
 JSON_TYPE = (b"content-type", b"application/json")
 SSE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -52,6 +59,33 @@ SSE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 _ID_PREFIX = "req_" + os.urandom(6).hex()
 _ids = itertools.count(1)
 _SANE_ID = re.compile(rb"[\x21-\x7e]{1,128}\Z")  # a client's x-request-id worth echoing
+
+
+class Hangup:
+    """One connection's loss, told to the callback a request registered. It holds no reference
+    to the connection or to a scope, so a request leaves no reference cycle behind."""
+
+    __slots__ = ("callback", "loop", "lost")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop  # the connection's event loop (asking asyncio for it costs a getpid)
+        self.lost = False
+        self.callback: Callable[[], None] | None = None
+
+    def watch(self, callback: Callable[[], None] | None) -> None:
+        """Call `callback` once when the connection is lost (at once if it is already), or,
+        with None, no longer."""
+        if callback is not None and self.lost:
+            callback()
+            return
+        self.callback = callback
+
+    def fire(self) -> None:
+        """The connection is lost."""
+        self.lost = True
+        callback, self.callback = self.callback, None
+        if callback is not None:
+            callback()
 
 
 def new_request_id() -> str:
@@ -158,6 +192,13 @@ class Call:
 
     async def end(self, data: bytes = b"") -> None:
         await self.send({"type": "http.response.body", "body": data, "more_body": False})
+
+    @property
+    def hangup(self) -> Hangup | None:
+        """Where the server tells this request's connection loss, if it does (else only
+        `receive()` tells)."""
+        hangup: Hangup | None = self.scope.get(DISCONNECT)
+        return hangup
 
     @property
     def client_host(self) -> str | None:

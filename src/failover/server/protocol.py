@@ -1,5 +1,6 @@
 """uvicorn's httptools protocol, with each response's header block and first body part sent
-in one write, and each request's arrival noted for admission control.
+in one write, each request's arrival noted for admission control, and a lost connection told
+to the stream being relayed on it.
 
 uvicorn writes the status line and headers the moment the app sends `http.response.start`,
 and the body when it sends `http.response.body`: two system calls and, with TCP_NODELAY, two
@@ -11,6 +12,10 @@ Order is never changed and nothing else is delayed. On the benchmark this is wor
 percent of CPU per request, and a stream's first chunk arrives in the same packet as its
 headers.
 
+A stream must stop its upstream the moment its client hangs up. An ASGI app learns that from
+`receive()`, which takes a task per stream waiting on it for the stream's whole length; here
+the connection calls the relay back instead (`scope[DISCONNECT]`, a `Hangup`).
+
     uvicorn.Config(app, http=GatewayHttpProtocol, loop="uvloop")
 """
 
@@ -20,6 +25,8 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .http import DISCONNECT, Hangup
 
 __all__ = ["ARRIVED", "CoalescingTransport", "GatewayHttpProtocol"]
 
@@ -117,11 +124,19 @@ ARRIVED = "failover.arrived"  # the scope key: loop time when the request's last
 class GatewayHttpProtocol(HttpToolsProtocol):
     """`HttpToolsProtocol` over a `CoalescingTransport`, noting when each request has arrived
     whole (`scope[ARRIVED]`): how long it then waits before the gateway looks at it is the
-    process's own queueing, which admission control sheds on (a slow upload is not)."""
+    process's own queueing, which admission control sheds on (a slow upload is not). Each
+    request's `scope[DISCONNECT]` registers a callback for when the connection is lost."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self.hangup = Hangup(self.loop)
         super().connection_made(CoalescingTransport(transport, self.loop))
 
     def on_message_complete(self) -> None:
-        self.scope[ARRIVED] = self.loop.time()  # type: ignore[literal-required]
+        scope = self.scope
+        scope[ARRIVED] = self.loop.time()  # type: ignore[literal-required]
+        scope[DISCONNECT] = self.hangup  # type: ignore[literal-required]
         super().on_message_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.hangup.fire()

@@ -123,7 +123,7 @@ async def relay(call: Call, reply: StreamReply, encoder: Encoder, headers: Heade
     except BaseException:  # the client is gone (or the task cancelled) before the headers
         await reply.aclose()
         raise
-    watch = _DisconnectWatch(call.receive)
+    watch = _DisconnectWatch(call)
     pending = b""  # chunks that follow one another at once leave in one write
     try:
         async for item in reply.events():
@@ -167,31 +167,47 @@ def _spliced(reply: StreamReply) -> bytes:
 
 
 class _DisconnectWatch:
-    """Cancels the current task when the client disconnects before the stream is over."""
+    """Cancels the current task when the client disconnects before the stream is over.
 
-    __slots__ = ("_task", "_watcher", "finished", "fired")
+    Told by the server's connection where it offers that (`Call.hangup`: nothing runs
+    meanwhile), else by a task waiting on `receive()` for `http.disconnect`.
+    """
 
-    def __init__(self, receive: Receive) -> None:
+    __slots__ = ("_hangup", "_task", "_watcher", "finished", "fired")
+
+    def __init__(self, call: Call) -> None:
         self.finished = False
         self.fired = False
-        task = asyncio.current_task()
+        self._hangup = hangup = call.hangup
+        task = asyncio.current_task(hangup.loop if hangup is not None else None)
         assert task is not None
         self._task = task
-        self._watcher = asyncio.ensure_future(self._wait(receive))
+        self._watcher: asyncio.Future[None] | None = None
+        if hangup is not None:
+            hangup.watch(self._fire)
+        else:
+            self._watcher = asyncio.ensure_future(self._wait(call.receive))
+
+    def _fire(self) -> None:
+        if not self.finished:
+            self.fired = True
+            self._task.cancel()
 
     async def _wait(self, receive: Receive) -> None:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 break
-        if not self.finished:
-            self.fired = True
-            self._task.cancel()
+        self._fire()
 
     def stop(self) -> None:
         self.finished = True
-        if not self._watcher.done():
-            self._watcher.cancel()
+        watcher = self._watcher
+        if watcher is None:
+            if self._hangup is not None:
+                self._hangup.watch(None)
+        elif not watcher.done():
+            watcher.cancel()
         else:
             with contextlib.suppress(BaseException):
-                self._watcher.result()
+                watcher.result()
