@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 
@@ -95,6 +96,10 @@ class SSEEvent(NamedTuple):
     data: bytes
 
 
+# SSEEvent((event, data)) without the Python-level __new__ a NamedTuple has: one per event
+_new_event = functools.partial(tuple.__new__, SSEEvent)
+
+
 class SSEDecoder:
     """Incremental SSE parser (WHATWG rules): any line ending, multi-line data, comments."""
 
@@ -117,7 +122,7 @@ class SSEDecoder:
             and b"\r" not in chunk
         ):
             name, self._event = self._event, ""
-            return [SSEEvent(name or "message", chunk[6:-2])]
+            return [_new_event((name or "message", chunk[6:-2]))]
         buf = self._buf + chunk if self._buf else chunk
         held = b""
         if b"\r" in buf:  # CR or CRLF line endings: made LF first
@@ -168,7 +173,7 @@ class SSEDecoder:
             return None
         data = self._data[0] if len(self._data) == 1 else b"\n".join(self._data)
         self._data = []
-        return SSEEvent(event or "message", data)
+        return _new_event((event or "message", data))
 
 
 class HTTPResponse(NamedTuple):
@@ -401,8 +406,7 @@ class HTTPClient:
         merged = {**headers, "content-type": "application/json"}
         return await self.request("POST", url, headers=merged, body=body, deployment=deployment)
 
-    @contextlib.asynccontextmanager
-    async def stream(
+    def stream(
         self,
         method: str,
         url: str,
@@ -410,30 +414,10 @@ class HTTPClient:
         headers: Mapping[str, str],
         body: bytes | None = None,
         deployment: str | None = None,
-    ) -> AsyncIterator[StreamResponse]:
-        """Open a streaming request. Leaving before its end, failing or being cancelled hangs up."""
-        self.stats.active += 1
-        held = True  # this request's count in `active`, until its connection is handed back
-        try:
-            resp = await self._open(method, url, headers, body, deployment)
-            stream = StreamResponse(resp, deployment)
-            try:
-                yield stream
-            except BaseException:
-                if stream.ended:  # left after its end was read (its sentinel): reusable
-                    held = False
-                    self._finish(resp)
-                else:
-                    resp.close()
-                raise
-            if stream.ended:
-                held = False
-                self._finish(resp)
-            else:  # reading the rest of an abandoned answer would cost more than a new one
-                resp.close()
-        finally:
-            if held:
-                self.stats.active -= 1
+    ) -> contextlib.AbstractAsyncContextManager[StreamResponse]:
+        """Open a streaming request (`async with`). Leaving before its end, failing or being
+        cancelled hangs up; leaving after it hands the connection back to the pool."""
+        return _Streaming(self, (method, url, headers, body, deployment))
 
     async def _open(
         self,
@@ -498,6 +482,39 @@ class HTTPClient:
             f"<HTTPClient {self.name} {stats.pool} {state}: {stats.in_use}/{stats.limit or 'inf'}"
             f" in use, {stats.waiting} waiting>"
         )
+
+
+class _Streaming:
+    """`HTTPClient.stream`'s context: a class, not a generator-based context manager (every
+    stream opens one: an async generator costs more to start, run and close)."""
+
+    __slots__ = ("_args", "_client", "_resp", "_stream")
+
+    def __init__(
+        self,
+        client: HTTPClient,
+        args: tuple[str, str, Mapping[str, str], bytes | None, str | None],
+    ) -> None:
+        self._client = client
+        self._args = args
+
+    async def __aenter__(self) -> StreamResponse:
+        stats = self._client.stats
+        stats.active += 1  # until its connection is handed back
+        try:
+            self._resp = resp = await self._client._open(*self._args)
+        except BaseException:
+            stats.active -= 1
+            raise
+        self._stream = StreamResponse(resp, self._args[4])
+        return self._stream
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._stream.ended:  # its end was read (its sentinel, or EOF): reusable
+            self._client._finish(self._resp)
+        else:  # reading the rest of an abandoned answer would cost more than a new one
+            self._resp.close()
+            self._client.stats.active -= 1
 
 
 async def _drain(resp: aiohttp.ClientResponse) -> None:

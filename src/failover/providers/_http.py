@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar, Self
 
 import orjson
@@ -161,19 +161,12 @@ class HTTPAdapter(BaseDeployment):
             raise self.error_from(resp.status, resp.headers, resp.body)
         return resp.body
 
-    @contextlib.asynccontextmanager
-    async def _open_stream(
+    def _open_stream(
         self, url: str, body: Any, *, headers: Mapping[str, str] | None = None
-    ) -> AsyncIterator[StreamResponse]:
-        own = await self.request_headers()
-        sent = {**own, **(headers or {}), "accept": "text/event-stream"}
-        async with self._http.stream(
-            "POST", url, headers=sent, body=orjson.dumps(body), deployment=self.name
-        ) as resp:
-            _note_headers(resp.headers)
-            if not 200 <= resp.status < 300:
-                raise self.error_from(resp.status, resp.headers, await resp.read())
-            yield resp
+    ) -> contextlib.AbstractAsyncContextManager[StreamResponse]:
+        """POST JSON for an event stream (`async with`): the open 2xx response, else the
+        mapped `ProviderError` is raised. `headers` are added to the adapter's own."""
+        return _OpenStream(self, url, body, headers)
 
     def _json(
         self, raw: bytes, what: str = "response", *, error: type[ProviderError] = ServerError
@@ -263,6 +256,41 @@ class HTTPAdapter(BaseDeployment):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} base_url={self.base_url!r}>"
+
+
+class _OpenStream:
+    """`HTTPAdapter._open_stream`'s context: a class, not a generator-based context manager
+    (every stream opens one: an async generator costs more to start, run and close)."""
+
+    __slots__ = ("_adapter", "_body", "_headers", "_inner", "_url")
+
+    def __init__(
+        self, adapter: HTTPAdapter, url: str, body: Any, headers: Mapping[str, str] | None
+    ) -> None:
+        self._adapter = adapter
+        self._url = url
+        self._body = body
+        self._headers = headers
+
+    async def __aenter__(self) -> StreamResponse:
+        adapter = self._adapter
+        own = await adapter.request_headers()
+        sent = {**own, **(self._headers or {}), "accept": "text/event-stream"}
+        self._inner = inner = adapter._http.stream(
+            "POST", self._url, headers=sent, body=orjson.dumps(self._body), deployment=adapter.name
+        )
+        resp = await inner.__aenter__()
+        try:
+            _note_headers(resp.headers)
+            if not 200 <= resp.status < 300:
+                raise adapter.error_from(resp.status, resp.headers, await resp.read())
+        except BaseException as exc:
+            await inner.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return resp
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._inner.__aexit__(*exc)
 
 
 # the HTTP status each provider error type stands for, for errors that arrive inside a stream
