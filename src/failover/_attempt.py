@@ -27,10 +27,10 @@ from .errors import AttemptTimeout, DeadlineExceeded, ProviderError, last_error
 from .events import Hooks
 from .kinds import Kind
 from .quota import Quota
-from .resilience.breaker import Result
+from .resilience.breaker import CircuitBreaker, Permit, Result
 from .resilience.concurrency import AdaptiveLimit, ConcurrencyPolicy
 from .route import Plan, Slot
-from .state.base import StateStore
+from .state.base import BreakerLike, StateStore
 from .stats import DeploymentStats
 from .trace import Attempt, Skip
 from .types import Payload
@@ -103,17 +103,18 @@ class Attempts:
 
     def unavailable(self, state: RequestState[Any], plan: Plan, slot: Slot) -> Skip | None:
         """Why `slot` may not be called now for `state`, or None."""
-        store = self.store
-        if store.cooldown_until(slot.name) > self.clock.now():
+        store, name = self.store, slot.name
+        now = self.clock.now()
+        if store.cooldown_until(name) > now:
             return Skip.COOLING_DOWN
-        if not store.is_healthy(slot.name):
+        if not store.is_healthy(name):
             return Skip.UNHEALTHY
-        if not store.breaker(slot.name, plan.breaker).would_admit():
+        if not store.breaker(name, plan.breaker).would_admit():
             return Skip.OPEN
-        if self.limit(slot.name).saturated:
+        if self.limit(name).saturated:
             return Skip.SATURATED
-        quota = self.quota(slot)
-        if quota.exhausted(self.clock.now(), state.tokens() if quota.counts_tokens else 0):
+        quota = store.quota(name, slot.quota)
+        if quota.exhausted(now, state.tokens() if quota.counts_tokens else 0):
             return Skip.QUOTA
         return None
 
@@ -144,7 +145,17 @@ class Attempts:
             state.trace.attempts.append(Attempt(plan.name, slot.name, skipped=Skip.SATURATED))
             raise Skipped
         try:
-            call = await self._admit(state, plan, slot, waited=waited, hedge=hedge, force=force)
+            breaker = self.store.breaker(slot.name, plan.breaker)
+            # an in-process breaker answers at once: no coroutine to make and await for it
+            if type(breaker) is CircuitBreaker:
+                permit = breaker.try_acquire()
+            else:
+                permit = await breaker.acquire()
+            call = self._admit(state, plan, slot, breaker, permit, limit, waited, hedge, force)
+            if call is None:  # out of time
+                if permit is not None:
+                    await breaker.release(permit, Result.IGNORE)
+                raise self._out_of_time(state, plan)
         except BaseException:
             limit.release()
             raise
@@ -153,8 +164,8 @@ class Attempts:
         now = call.started
         timeout = slot.timeout or plan.timeouts.attempt
         until = min(now + timeout, state.deadline) if timeout is not None else state.deadline
-        quota = self.quota(slot)
         # only a tokens-per-minute limit counts what a call may use: estimate it only then
+        quota = call.quota
         quota.sent(now, state.tokens() if quota.policy.tpm is not None else 0)
         token = CURRENT_CALL.set(call.info)
         try:
@@ -181,7 +192,9 @@ class Attempts:
         if state.operation.ends_on_return:
             if isinstance(answer, Payload):  # a completion or embeddings, read only if asked
                 call.attempt.answer = answer
-            await self.record(call, None, success=True)
+            result = self._settle(call, None, success=True)
+            if result is not None:
+                await self._release(call, result)
         else:
             limit.answered(holding=True)  # a stream's first content
         return answer
@@ -197,33 +210,33 @@ class Attempts:
         except TimeoutError:
             raise self._out_of_time(state, plan) from None
 
-    async def _admit(
+    def _admit(
         self,
         state: RequestState[T],
         plan: Plan,
         slot: Slot,
-        *,
+        breaker: BreakerLike,
+        permit: Permit | None,
+        limit: AdaptiveLimit,
         waited: float,
         hedge: bool,
         force: bool,
-    ) -> Call:
-        """The breaker's permit and a trace entry, or `Skipped` / `DeadlineExceeded`."""
+    ) -> Call | None:
+        """The call, with its trace entry, once the breaker answered; `Skipped` when it
+        refused, None when the deadline has passed."""
         trace = state.trace
-        breaker = self.store.breaker(slot.name, plan.breaker)
-        permit = await breaker.acquire()
         if permit is None and not force:
             trace.attempts.append(Attempt(plan.name, slot.name, skipped=Skip.OPEN))
             raise Skipped
         now = self.clock.now()
         if now >= state.deadline:
-            if permit is not None:
-                await breaker.release(permit, Result.IGNORE)
-            raise self._out_of_time(state, plan)
+            return None
         attempt = Attempt(plan.name, slot.name, waited=waited, hedge=hedge, started=now)
         trace.attempts.append(attempt)
         self.store.stats(slot.name).started()
         info = CallInfo(started=asyncio.get_running_loop().time())
-        return Call(plan, slot, breaker, permit, attempt, now, info)
+        quota = self.store.quota(slot.name, slot.quota)
+        return Call(plan, slot, breaker, permit, attempt, now, info, limit, quota)
 
     @staticmethod
     def _out_of_time(state: RequestState[T], plan: Plan) -> DeadlineExceeded:
@@ -246,30 +259,9 @@ class Attempts:
         `err` is the failure; without one, `success` says whether the deployment answered
         (false: the call ended without a verdict, e.g. the caller left or lost a hedge race).
         """
-        elapsed = self.clock.now() - call.started
-        attempt = call.attempt
-        attempt.latency = elapsed
-        stats = self.store.stats(call.slot.name)
-        stats.finished()
-        limit = self.limit(call.slot.name)
-        self._observe_quota(call)
-        if err is not None:
-            err.deployment = err.deployment or call.slot.name
-            attempt.kind, attempt.status, attempt.message = err.kind, err.status, err.message
-            attempt.local = self._local_cause(call, err)
-            result = self._failed(call, err, stats, elapsed, limit)
-        elif success:
-            stats.observe(True, elapsed, attempt.ttft)
-            if call.attempt.ttft is None:  # a stream grew the limit at its first content
-                limit.answered()
-            result = Result.SUCCESS
-        else:
-            result = Result.IGNORE
-        limit.release()
-        if call.permit is not None:
-            await call.breaker.release(call.permit, result, duration=elapsed)
-        if self.hooks.attempt:
-            self.hooks.attempted(attempt)
+        result = self._settle(call, err, success=success)
+        if result is not None:
+            await self._release(call, result)
 
     async def record_cancelled(self, call: Call) -> None:
         """Record a call whose answer nobody wants any more (the caller left, another attempt
@@ -278,13 +270,51 @@ class Attempts:
         call.attempt.kind = Kind.CANCELLED
         await self.record(call, None, success=False)
 
+    def _settle(self, call: Call, err: ProviderError | None, *, success: bool) -> Result | None:
+        """`record` up to the breaker: done, hooks told and None when the breaker is this
+        process's own (it records at once); else the result the store's breaker is to get."""
+        elapsed = self.clock.now() - call.started
+        attempt = call.attempt
+        attempt.latency = elapsed
+        stats = self.store.stats(call.slot.name)
+        stats.finished()
+        limit = call.limit
+        self._observe_quota(call)
+        if err is not None:
+            err.deployment = err.deployment or call.slot.name
+            attempt.kind, attempt.status, attempt.message = err.kind, err.status, err.message
+            attempt.local = self._local_cause(call, err)
+            result = self._failed(call, err, stats, elapsed, limit)
+        elif success:
+            stats.observe(True, elapsed, attempt.ttft)
+            if attempt.ttft is None:  # a stream grew the limit at its first content
+                limit.answered()
+            result = Result.SUCCESS
+        else:
+            result = Result.IGNORE
+        limit.release()
+        permit, breaker = call.permit, call.breaker
+        if permit is not None:
+            if type(breaker) is not CircuitBreaker:
+                return result  # a shared breaker: released through the store, awaited
+            breaker.record(permit, result, duration=elapsed)
+        if self.hooks.attempt:
+            self.hooks.attempted(attempt)
+        return None
+
+    async def _release(self, call: Call, result: Result) -> None:
+        """The rest of `record` for a breaker kept by the store: release, then hooks."""
+        assert call.permit is not None
+        await call.breaker.release(call.permit, result, duration=call.attempt.latency)
+        if self.hooks.attempt:
+            self.hooks.attempted(call.attempt)
+
     def _observe_quota(self, call: Call) -> None:
-        quota = self.quota(call.slot)
         headers = call.info.headers
         if headers is None:
-            quota.ended()
+            call.quota.ended()
         else:
-            quota.observe(headers, self.clock.now(), self.clock.wall())
+            call.quota.observe(headers, self.clock.now(), self.clock.wall())
 
     def _failed(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import ClassVar, Protocol
 
 from ._aio import aclose_quietly
@@ -19,8 +19,8 @@ __all__ = ["CHAT", "COMPLETE", "EMBED", "OpenStream", "Opened", "Source"]
 class _Complete(Operation[Completion]):
     """A whole chat completion."""
 
-    async def send(self, call: Call, request: Request) -> Completion:
-        return await call.slot.deployment.complete(request)
+    def send(self, call: Call, request: Request) -> Awaitable[Completion]:
+        return call.slot.deployment.complete(request)
 
 
 class _Embed(Operation[Payload]):
@@ -28,8 +28,8 @@ class _Embed(Operation[Payload]):
 
     name: ClassVar[str] = "embeddings"
 
-    async def send(self, call: Call, request: Request) -> Payload:
-        return await call.slot.deployment.embeddings(request)
+    def send(self, call: Call, request: Request) -> Awaitable[Payload]:
+        return call.slot.deployment.embeddings(request)
 
 
 COMPLETE: Operation[Completion] = _Complete()

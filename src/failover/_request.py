@@ -8,14 +8,16 @@ what to ask each deployment (`Operation`), and the last failure so far.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
 
 from ._local import CallInfo
 from .controls import DEFAULT, Controls
 from .errors import ProviderError
-from .quota import estimate_tokens
+from .quota import Quota, estimate_tokens
 from .resilience.breaker import Permit
+from .resilience.concurrency import AdaptiveLimit
 from .route import Plan, Slot
 from .state.base import BreakerLike
 from .trace import Attempt, Trace
@@ -36,8 +38,9 @@ class Operation(abc.ABC, Generic[T]):
     name: ClassVar[str] = "chat"
 
     @abc.abstractmethod
-    async def send(self, call: Call, request: Request) -> T:
-        """Ask `call.slot`'s deployment; raise what it raised."""
+    def send(self, call: Call, request: Request) -> Awaitable[T]:
+        """Ask `call.slot`'s deployment; raise what it raised. (An `async def` will do; a plain
+        method may hand back the deployment's own coroutine, one level less to resume.)"""
 
     async def discard(self, answer: T) -> Call | None:
         """Let go of an answer nobody will read (a hedge race's loser that answered in the
@@ -67,7 +70,8 @@ class RequestState(Generic[T]):
 
 @dataclass(slots=True, eq=False)
 class Call:
-    """One attempt in flight: its deployment, breaker permit, trace entry and start time."""
+    """One attempt in flight: its deployment, breaker permit, trace entry and start time, and
+    the deployment's concurrency limit and quota (looked up once, for the outcome too)."""
 
     plan: Plan
     slot: Slot
@@ -75,4 +79,6 @@ class Call:
     permit: Permit | None  # None: admitted in panic, without the breaker's leave
     attempt: Attempt
     started: float
-    info: CallInfo = field(default_factory=lambda: CallInfo(started=0.0))
+    info: CallInfo
+    limit: AdaptiveLimit
+    quota: Quota

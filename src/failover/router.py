@@ -4,16 +4,20 @@ Each level adds one concern and is named after it, the way httpx's client reads
 `send -> _send_handling_auth -> _send_handling_redirects -> _send_single_request`:
 
     complete / open_stream / embeddings     begin: plan, trace, deadline (`RequestState`)
-    _send                                   tell request listeners how it failed
-    _send_handling_panic                    nothing was called because health ruled every
-                                            candidate out: try them anyway
+    _send                                   tell request listeners how it failed; when
+                                            nothing was called because health ruled every
+                                            candidate out, try them anyway (panic)
     _send_handling_fallbacks                the route, then its fallback routes (or the
                                             context-window / content-filter fallbacks)
     _send_handling_cooldowns                the route's candidates in strategy order (hedged:
                                             a race); rate-limited ones are waited out last
-    _send_handling_retries                  one deployment, retried with backoff while its
-                                            kind and the retry budget allow
+    _send_handling_retries                  a deployment that failed, called again with
+                                            backoff while its kind and the retry budget allow
     Attempts.send                           one attempt: permit, timeout, outcome recorded
+
+The first call of each candidate is made by `_send_handling_cooldowns` itself: every level is
+a coroutine that each resumption of the request passes through, so an answer that comes at
+once pays for no level it does not use.
 
 What each failure kind does (retry, fail over, fall back, return to the caller) is read from
 the table in `failover.kinds`. A stream commits to its deployment at its first content;
@@ -295,21 +299,18 @@ class Router:
 
     async def _send(self, state: RequestState[T]) -> tuple[T, Slot]:
         try:
-            return await self._send_handling_panic(state)
+            try:
+                return await self._send_handling_fallbacks(state)
+            except NothingAvailable:
+                if not should_panic(state):
+                    raise self._exhausted(state) from None
+            plan = state.plan
+            self._emit("panic", f"every candidate of {plan.name} is unavailable: trying anyway",
+                       route=plan.name)  # fmt: skip
+            return await self._send_in_panic(state)
         except BaseException as exc:
             self._finished(state.trace, exc)
             raise
-
-    async def _send_handling_panic(self, state: RequestState[T]) -> tuple[T, Slot]:
-        try:
-            return await self._send_handling_fallbacks(state)
-        except NothingAvailable:
-            if not should_panic(state):
-                raise self._exhausted(state) from None
-        plan = state.plan
-        self._emit("panic", f"every candidate of {plan.name} is unavailable: trying anyway",
-                   route=plan.name)  # fmt: skip
-        return await self._send_in_panic(state)
 
     async def _send_handling_fallbacks(self, state: RequestState[T]) -> tuple[T, Slot]:
         """The route asked for, then the routes it falls back to, each once."""
@@ -347,20 +348,25 @@ class Router:
         slots = plan.ordered(self.store.stats)
         if plan.hedge is not None:
             return await HedgeRace(self._attempts, state, plan, slots).run()
+        attempts = self._attempts
         failed: ProviderError | None = None
         limited: list[Slot] = []
         saturated: list[Slot] = []
         spent: list[Slot] = []  # near their rate limits: tried only when nothing else answers
         for slot in slots:
-            skip = self._attempts.check(state, plan, slot)
-            if skip is Skip.SATURATED:
-                saturated.append(slot)
-            elif skip is Skip.QUOTA:
-                spent.append(slot)
+            skip = attempts.check(state, plan, slot)
             if skip is not None:
+                if skip is Skip.SATURATED:
+                    saturated.append(slot)
+                elif skip is Skip.QUOTA:
+                    spent.append(slot)
                 continue
             try:
-                return await self._send_handling_retries(state, plan, slot), slot
+                try:
+                    answer = await attempts.send(state, plan, slot)
+                except ProviderError as err:
+                    answer = await self._send_handling_retries(state, plan, slot, err)
+                return answer, slot
             except Skipped:
                 continue
             except ProviderError as err:
@@ -371,10 +377,13 @@ class Router:
                     limited.append(slot)
         if saturated:  # a busy candidate beats a failure: wait for its next free slot
             slot = saturated[0]
-            return await self._attempts.send(state, plan, slot, wait_for_slot=True), slot
+            return await attempts.send(state, plan, slot, wait_for_slot=True), slot
         if spent and failed is None:  # every candidate is near its limit: try one anyway
             slot = spent[0]
-            return await self._send_handling_retries(state, plan, slot), slot
+            try:
+                return await attempts.send(state, plan, slot), slot
+            except ProviderError as err:
+                return await self._send_handling_retries(state, plan, slot, err), slot
         if failed is None:
             raise NothingAvailable
         if limited:
@@ -392,19 +401,22 @@ class Router:
         await self.clock.sleep(wait)
         return await self._attempts.send(state, plan, slot, waited=wait), slot
 
-    async def _send_handling_retries(self, state: RequestState[T], plan: Plan, slot: Slot) -> T:
-        """One deployment, called again after backoff while its failures allow."""
-        tries, waited = 0, 0.0
+    async def _send_handling_retries(
+        self, state: RequestState[T], plan: Plan, slot: Slot, err: ProviderError
+    ) -> T:
+        """A deployment whose first call failed with `err`, called again after backoff while
+        its failures allow; the last failure is raised when they do not."""
+        tries = 1
         while True:
+            delay = self._retry_delay(state, plan, err, tries)
+            if delay is None:
+                raise err
+            await self.clock.sleep(delay)
             try:
-                return await self._attempts.send(state, plan, slot, waited=waited)
-            except ProviderError as err:
+                return await self._attempts.send(state, plan, slot, waited=delay)
+            except ProviderError as again:
+                err = again
                 tries += 1
-                delay = self._retry_delay(state, plan, err, tries)
-                if delay is None:
-                    raise
-                await self.clock.sleep(delay)
-                waited = delay
 
     def _retry_delay(
         self, state: RequestState[T], plan: Plan, err: ProviderError, tries: int
