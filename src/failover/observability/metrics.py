@@ -13,17 +13,17 @@ known are counted under the label value "_other".
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from prometheus_client.metrics import MetricWrapperBase
 
 from ..errors import Kind
 from ..events import Event, StreamBreak
 from ..resilience.breaker import BreakerState
 from ..trace import Attempt, Skip, Trace
+from .families import CounterFamily, HistogramFamily
 from .saturation import SaturationMetrics
 from .slo import SloMetrics
 
@@ -61,24 +61,6 @@ _STATES = frozenset(s.value for s in BreakerState)
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
-
-M = TypeVar("M", bound=MetricWrapperBase)
-
-
-class _Family(Generic[M]):
-    """A labelled metric whose children are cached: `labels()` is too slow for the hot path."""
-
-    __slots__ = ("_children", "metric")
-
-    def __init__(self, metric: M) -> None:
-        self.metric = metric
-        self._children: dict[tuple[str, ...], M] = {}
-
-    def get(self, *labels: str) -> M:
-        child = self._children.get(labels)
-        if child is None:
-            child = self._children[labels] = self.metric.labels(*labels)
-        return child
 
 
 class WebhookStats(Protocol):
@@ -120,119 +102,98 @@ class Metrics:
         self.attach()
 
     def _define(self) -> None:
-        r = self.registry
-        self.requests = _Family(
-            Counter(
-                "failover_requests",
-                "Requests finished, by route asked for and outcome kind.",
-                ["route", "outcome"],
-                registry=r,
-            )
+        self.requests = self._counter(
+            "failover_requests",
+            "Requests finished, by route asked for and outcome kind.",
+            ["route", "outcome"],
         )
-        self.attempts = _Family(
-            Counter(
-                "failover_attempts",
-                "Calls made to deployments, by route, deployment and outcome kind.",
-                ["route", "deployment", "outcome"],
-                registry=r,
-            )
+        self.attempts = self._counter(
+            "failover_attempts",
+            "Calls made to deployments, by route, deployment and outcome kind.",
+            ["route", "deployment", "outcome"],
         )
-        self.skips = _Family(
-            Counter(
-                "failover_skips",
-                "Candidates skipped without a call (breaker open, unhealthy, cooling down, "
-                "at its concurrency limit, quota spent).",
-                ["route", "deployment", "reason"],
-                registry=r,
-            )
+        self.skips = self._counter(
+            "failover_skips",
+            "Candidates skipped without a call (breaker open, unhealthy, cooling down, "
+            "at its concurrency limit, quota spent).",
+            ["route", "deployment", "reason"],
         )
-        self.failovers = _Family(
-            Counter(
-                "failover_failovers",
-                "Requests answered by a deployment other than the first one called.",
-                ["route"],
-                registry=r,
-            )
+        self.failovers = self._counter(
+            "failover_failovers",
+            "Requests answered by a deployment other than the first one called.",
+            ["route"],
         )
-        self.fallbacks = _Family(
-            Counter(
-                "failover_fallbacks",
-                "Requests answered by a fallback route (`to`) instead of the route asked for.",
-                ["route", "to"],
-                registry=r,
-            )
+        self.fallbacks = self._counter(
+            "failover_fallbacks",
+            "Requests answered by a fallback route (`to`) instead of the route asked for.",
+            ["route", "to"],
         )
-        self.retries = _Family(
-            Counter(
-                "failover_retries",
-                "Calls repeated on a deployment already called for the same request.",
-                ["route", "deployment"],
-                registry=r,
-            )
+        self.retries = self._counter(
+            "failover_retries",
+            "Calls repeated on a deployment already called for the same request.",
+            ["route", "deployment"],
         )
-        self.budget_exhausted = _Family(
-            Counter(
-                "failover_budget_exhausted",
-                "Retries or hedges not made because the route's budget was empty.",
-                ["route", "budget"],
-                registry=r,
-            )
+        self.budget_exhausted = self._counter(
+            "failover_budget_exhausted",
+            "Retries or hedges not made because the route's budget was empty.",
+            ["route", "budget"],
         )
-        self.stream_breaks = _Family(
-            Counter(
-                "failover_stream_breaks",
-                "Streams that broke after content reached the caller, by the deployment that "
-                "broke, how (kind), and what became of it: continued (assistant prefill) or "
-                "restarted (regenerated and matched) on another deployment, or failed.",
-                ["route", "deployment", "kind", "outcome"],
-                registry=r,
-            )
+        self.stream_breaks = self._counter(
+            "failover_stream_breaks",
+            "Streams that broke after content reached the caller, by the deployment that "
+            "broke, how (kind), and what became of it: continued (assistant prefill) or "
+            "restarted (regenerated and matched) on another deployment, or failed.",
+            ["route", "deployment", "kind", "outcome"],
         )
-        self.transitions = _Family(
-            Counter(
-                "failover_breaker_transitions",
-                "Circuit breaker state changes.",
-                ["deployment", "from", "to"],
-                registry=r,
-            )
+        self.transitions = self._counter(
+            "failover_breaker_transitions",
+            "Circuit breaker state changes.",
+            ["deployment", "from", "to"],
         )
-        self.events = _Family(
-            Counter("failover_events", "Events emitted, by type.", ["type"], registry=r)
+        self.events = self._counter("failover_events", "Events emitted, by type.", ["type"])
+        self.probes = self._counter(
+            "failover_health_probes",
+            "Active health probes, by deployment and outcome kind.",
+            ["deployment", "outcome"],
         )
-        self.probes = _Family(
-            Counter(
-                "failover_health_probes",
-                "Active health probes, by deployment and outcome kind.",
-                ["deployment", "outcome"],
-                registry=r,
-            )
+        self.latency = self._histogram(
+            "failover_attempt_latency_seconds",
+            "Duration of successful calls (whole stream for streams), by deployment.",
+            ["deployment"],
+            buckets=LATENCY_BUCKETS,
         )
-        self.latency = _Family(
-            Histogram(
-                "failover_attempt_latency_seconds",
-                "Duration of successful calls (whole stream for streams), by deployment.",
-                ["deployment"],
-                buckets=LATENCY_BUCKETS,
-                registry=r,
-            )
+        self.ttft = self._histogram(
+            "failover_ttft_seconds",
+            "Time to the first stream chunk of successful streams, by deployment.",
+            ["deployment"],
+            buckets=TTFT_BUCKETS,
         )
-        self.ttft = _Family(
-            Histogram(
-                "failover_ttft_seconds",
-                "Time to the first stream chunk of successful streams, by deployment.",
-                ["deployment"],
-                buckets=TTFT_BUCKETS,
-                registry=r,
-            )
-        )
-        self.overhead = Histogram(
+        self.overhead = self._histogram(
             "failover_gateway_overhead_seconds",
             "Time the gateway adds to a request, upstream time excluded.",
             buckets=OVERHEAD_BUCKETS,
-            registry=r,
         )
         self.admission = AdmissionMetrics()
-        r.register(self.admission)
+        self.registry.register(self.admission)
+
+    def _counter(self, name: str, documentation: str, labels: list[str]) -> CounterFamily:
+        family = CounterFamily(name, documentation, labels)
+        self.registry.register(family)
+        return family
+
+    def _histogram(
+        self,
+        name: str,
+        documentation: str,
+        labels: list[str] | None = None,
+        *,
+        buckets: tuple[float, ...],
+    ) -> HistogramFamily:
+        family = HistogramFamily(name, documentation, labels or (), buckets=buckets)
+        if not labels:
+            family.touch()  # its one series is exported from 0, as prometheus_client's would be
+        self.registry.register(family)
+        return family
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -292,65 +253,63 @@ class Metrics:
     def on_attempt(self, attempt: Attempt) -> None:
         deployment = self.deployment(attempt.deployment)
         outcome = Kind.CANCELLED.value if attempt.cancelled else _kind(attempt.kind)
-        self.attempts.get(self.route(attempt.route), deployment, outcome).inc()
+        self.attempts.inc(self.route(attempt.route), deployment, outcome)
         if attempt.local is not None:
             self.saturation.on_local(deployment, attempt.local)
         if outcome == "ok":
-            self.latency.get(deployment).observe(attempt.latency)
+            self.latency.observe(attempt.latency, deployment)
             if attempt.ttft is not None:
-                self.ttft.get(deployment).observe(attempt.ttft)
+                self.ttft.observe(attempt.ttft, deployment)
 
     def on_request(self, trace: Trace, kind: Kind) -> None:
         route = self.route(trace.route)
-        self.requests.get(route, _kind(kind)).inc()
+        self.requests.inc(route, _kind(kind))
         self.slo.observe(route, trace, kind)
         first: Attempt | None = None
         called: set[tuple[str, str]] = set()
         for attempt in trace.attempts:
             if attempt.skipped is not None:
                 reason = attempt.skipped if attempt.skipped in SKIP_REASONS else OTHER
-                self.skips.get(
+                self.skips.inc(
                     self.route(attempt.route), self.deployment(attempt.deployment), reason
-                ).inc()
+                )
                 continue
             first = first or attempt
             key = (attempt.route, attempt.deployment)
             if key in called and not attempt.hedge:
-                self.retries.get(
-                    self.route(attempt.route), self.deployment(attempt.deployment)
-                ).inc()
+                self.retries.inc(self.route(attempt.route), self.deployment(attempt.deployment))
             called.add(key)
         winner = trace.winner
         if kind is not Kind.OK or winner is None or first is None:
             return
         if winner.deployment != first.deployment:
-            self.failovers.get(route).inc()
+            self.failovers.inc(route)
         if winner.route != trace.route:
-            self.fallbacks.get(route, self.route(winner.route)).inc()
+            self.fallbacks.inc(route, self.route(winner.route))
 
     def on_event(self, event: Event) -> None:
-        self.events.get(event.type if event.type in EVENT_TYPES else OTHER).inc()
+        self.events.inc(event.type if event.type in EVENT_TYPES else OTHER)
         if event.type == "breaker":
             old, new = str(event.data.get("old")), str(event.data.get("new"))
-            self.transitions.get(
+            self.transitions.inc(
                 self.deployment(event.deployment),
                 old if old in _STATES else OTHER,
                 new if new in _STATES else OTHER,
-            ).inc()
+            )
 
     def on_budget_exhausted(self, route: str, budget: str) -> None:
         """A retry or hedge was refused by the route's budget (router hook `budget`)."""
-        self.budget_exhausted.get(self.route(route), budget if budget in BUDGETS else OTHER).inc()
+        self.budget_exhausted.inc(self.route(route), budget if budget in BUDGETS else OTHER)
 
     def on_stream_break(self, event: StreamBreak) -> None:
         """A committed stream broke: count it with its outcome (router hook `stream`)."""
         outcome = event.outcome if event.outcome in BREAK_OUTCOMES else OTHER
-        self.stream_breaks.get(
+        self.stream_breaks.inc(
             self.route(event.route), self.deployment(event.deployment), _kind(event.kind), outcome
-        ).inc()
+        )
 
     def on_probe(self, result: ProbeResult) -> None:
-        self.probes.get(self.deployment(result.deployment), _kind(result.kind)).inc()
+        self.probes.inc(self.deployment(result.deployment), _kind(result.kind))
 
     def __repr__(self) -> str:
         return f"<Metrics routes={len(self.route_names)} deployments={len(self.deployment_names)}>"

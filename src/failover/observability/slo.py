@@ -15,16 +15,16 @@ so no client can create a series.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.utils import floatToGoString
 
 from ..config import SloConfig
 from ..errors import Kind
 from ..trace import Trace
+from .families import CounterFamily, HistogramFamily, go_float
 
 if TYPE_CHECKING:
     from ..router import Router
@@ -49,8 +49,6 @@ NOT_COUNTED = frozenset(
     {Kind.BAD_REQUEST, Kind.CONTEXT_WINDOW, Kind.CONTENT_FILTER, Kind.CANCELLED}
 )
 REQUEST_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
-# how prometheus_client writes a bucket's `le`: an objective's gauge names its bucket the same way
-go_float: Callable[[float], str] = floatToGoString
 
 
 def slo_outcome(kind: Kind) -> str | None:
@@ -105,26 +103,24 @@ class SloMetrics:
         """`slos`: objectives by route name; default: those of the router's config."""
         self.slos = configured_slos(router) if slos is None else dict(slos)
         self.clock = router.clock
-        self.requests = Counter(
+        self.requests = CounterFamily(
             "failover_slo_requests",
             "Requests an SLO counts, by route: good (answered) or bad (failed, not the caller's "
             "fault).",
             ["route", "outcome"],
-            registry=registry,
         )
-        self.latency = Histogram(
+        self.latency = HistogramFamily(
             "failover_request_latency_seconds",
             "Time until answered requests began answering (a stream: its first content), by route.",
             ["route"],
             buckets=latency_buckets(self.slos.values()),
-            registry=registry,
         )
-        self._counters: dict[tuple[str, str], Counter] = {}
-        self._histograms: dict[str, Histogram] = {}
+        registry.register(self.requests)
+        registry.register(self.latency)
         for route in routes:  # at 0 from the start, so rate() sees the first failure
             for outcome in (GOOD, BAD):
-                self._counter(route, outcome)
-            self._histogram(route)
+                self.requests.touch(route, outcome)
+            self.latency.touch(route)
         self._objectives(registry)
         registry.register(_RouteState(router))
 
@@ -133,21 +129,9 @@ class SloMetrics:
         outcome = slo_outcome(kind)
         if outcome is None:
             return
-        self._counter(route, outcome).inc()
+        self.requests.inc(route, outcome)
         if outcome == GOOD and (seconds := answer_latency(trace, self.clock.now())) is not None:
-            self._histogram(route).observe(seconds)
-
-    def _counter(self, route: str, outcome: str) -> Counter:
-        child = self._counters.get((route, outcome))
-        if child is None:
-            child = self._counters[route, outcome] = self.requests.labels(route, outcome)
-        return child
-
-    def _histogram(self, route: str) -> Histogram:
-        child = self._histograms.get(route)
-        if child is None:
-            child = self._histograms[route] = self.latency.labels(route)
-        return child
+            self.latency.observe(seconds, route)
 
     def _objectives(self, registry: CollectorRegistry) -> None:
         objective = Gauge(
