@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -233,3 +234,62 @@ def test_batching_lines_left_by_a_closed_loop_go_out_with_the_next() -> None:
         "first",
         "second",
     ]
+
+
+class _Keep(logging.Handler):
+    """Keeps the records it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_request_records_carry_what_a_log_record_would(router: Router) -> None:
+    """A request line's record has the attributes `makeRecord` gives, its own time and fields."""
+    RequestLogger(router)
+    target = logging.getLogger("failover.request")
+    keep, level = _Keep(), target.level
+    target.addHandler(keep)
+    target.setLevel(logging.INFO)
+    try:
+        before = time.time()
+        await router.complete("smart", HI)
+        await router.complete("smart", HI)
+        after = time.time()
+    finally:
+        target.removeHandler(keep)
+        target.setLevel(level)
+    first, second = keep.records
+    expected = target.makeRecord(target.name, logging.INFO, "x", 0, "request", (), None)
+    for name in ("name", "levelno", "levelname", "thread", "threadName", "process",
+                 "processName", "exc_info", "stack_info"):  # fmt: skip
+        assert getattr(second, name) == getattr(expected, name), name
+    assert before <= first.created <= second.created <= after
+    assert second.msecs == int((second.created - int(second.created)) * 1000)
+    assert second.getMessage() == "request"
+    assert second.fields["route"] == "smart"  # type: ignore[attr-defined]
+    assert first.fields is not second.fields  # type: ignore[attr-defined]
+
+
+async def test_request_records_come_from_a_record_factory_of_ones_own(
+    router: Router, logs: Captured
+) -> None:
+    """With `logging.setLogRecordFactory`, request lines are made by that factory."""
+    RequestLogger(router)
+    made: list[str] = []
+    default = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = default(*args, **kwargs)
+        made.append(record.getMessage())
+        return record
+
+    logging.setLogRecordFactory(factory)
+    try:
+        await router.complete("smart", HI)
+    finally:
+        logging.setLogRecordFactory(default)
+    assert "request" in made
