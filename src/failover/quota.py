@@ -138,6 +138,8 @@ def estimate_tokens(request: Mapping[str, object]) -> int:
 def _rate_limit_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The rate-limit headers of an answer, names in lower case (both vocabularies have
     "ratelimit" in every name)."""
+    if "ratelimit" not in "\n".join(headers).lower():
+        return {}  # one scan of all the names at once: most answers have none of these
     found = {}
     for key, value in headers.items():
         lower = key.lower()

@@ -264,8 +264,13 @@ class CircuitBreaker:
         now = self._clock.now()
         policy = self.policy
         slow = duration >= policy.slow_call_duration
-        self._window.record(now, failed, slow, now - duration)
-        reason = policy.trip_reason(self._window)
+        window = self._window
+        window.record(now, failed, slow, now - duration)
+        if not (failed or slow) and window.seconds is None and window.total != policy.min_calls:
+            # a quick success in a window of the last N calls lowers every rate and lengthens
+            # no streak: it can open the breaker only by bringing the window up to min_calls
+            return
+        reason = policy.trip_reason(window)
         if reason is not None:
             self._to_open(reason)
 

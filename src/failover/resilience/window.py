@@ -47,14 +47,20 @@ class SlidingWindow:
     def record(self, now: float, failed: bool, slow: bool, started: float) -> None:
         """Add a call that started at `started` and ended at `now`."""
         calls = self._calls
-        calls.append((now, failed, slow))
-        self.total += 1
+        if self.seconds is not None:
+            calls.append((now, failed, slow))
+            self.total += 1
+            self.evict(now)
+        elif self.total >= self.size:  # full: one call in, the oldest out
+            _, gone_failed, gone_slow = calls.popleft()
+            calls.append((now, failed, slow))
+            self.failures -= gone_failed
+            self.slow -= gone_slow
+        else:
+            calls.append((now, failed, slow))
+            self.total += 1
         self.failures += failed
         self.slow += slow
-        if self.seconds is not None:
-            self.evict(now)
-        elif self.total > self.size:  # one call in, at most one out
-            self._drop_oldest()
         if failed:
             self.consecutive += 1
             if started > self._streak_from:

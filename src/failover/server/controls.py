@@ -22,12 +22,14 @@ from .errors import ClientError, Failure
 
 __all__ = ["HEADERS", "RequestControls", "read_controls"]
 
-HEADERS = (
-    b"x-failover-route",
-    b"x-failover-deadline",
-    b"x-failover-fallbacks",
-    b"x-failover-resume",
-    b"x-failover-priority",
+HEADERS = frozenset(
+    {
+        b"x-failover-route",
+        b"x-failover-deadline",
+        b"x-failover-fallbacks",
+        b"x-failover-resume",
+        b"x-failover-priority",
+    }
 )
 _SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
 
