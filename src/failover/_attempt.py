@@ -273,13 +273,18 @@ class Attempts:
     def _settle(self, call: Call, err: ProviderError | None, *, success: bool) -> Result | None:
         """`record` up to the breaker: done, hooks told and None when the breaker is this
         process's own (it records at once); else the result the store's breaker is to get."""
-        elapsed = self.clock.now() - call.started
+        now = self.clock.now()
+        elapsed = now - call.started
         attempt = call.attempt
         attempt.latency = elapsed
         stats = self.store.stats(call.slot.name)
         stats.finished()
         limit = call.limit
-        self._observe_quota(call)
+        headers = call.info.headers
+        if headers is None:
+            call.quota.ended()
+        else:
+            call.quota.observe(headers, now, self.clock.wall())
         if err is not None:
             err.deployment = err.deployment or call.slot.name
             attempt.kind, attempt.status, attempt.message = err.kind, err.status, err.message
@@ -308,13 +313,6 @@ class Attempts:
         await call.breaker.release(call.permit, result, duration=call.attempt.latency)
         if self.hooks.attempt:
             self.hooks.attempted(call.attempt)
-
-    def _observe_quota(self, call: Call) -> None:
-        headers = call.info.headers
-        if headers is None:
-            call.quota.ended()
-        else:
-            call.quota.observe(headers, self.clock.now(), self.clock.wall())
 
     def _failed(
         self,

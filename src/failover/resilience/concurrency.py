@@ -107,7 +107,8 @@ class AdaptiveLimit:
     def release(self) -> None:
         """A call that held a slot ended."""
         self.in_flight = max(0, self.in_flight - 1)
-        self._wake()
+        if self._waiters:
+            self._wake()
 
     def reset(self) -> None:
         """The deployment's breaker opened: start over from `min_limit` when it is back."""
