@@ -61,6 +61,7 @@ _QUIET_KINDS = frozenset(
     {Kind.OK, Kind.BAD_REQUEST, Kind.CANCELLED, Kind.CONTEXT_WINDOW, Kind.CONTENT_FILTER}
 )
 _LOUD_STATES = frozenset({"open", "forced_open"})
+_KIND_TEXT: dict[object, str] = {kind: kind.value for kind in Kind}  # quicker than `.value`
 
 
 def redact(text: str) -> str:
@@ -215,7 +216,7 @@ def request_fields(trace: Trace, kind: Kind, latency: float | None) -> dict[str,
         if a.skipped is not None:
             skipped.append(f"{a.deployment}:{a.skipped}")
             continue
-        outcome = "cancelled" if a.cancelled else a.kind.value
+        outcome = "cancelled" if a.cancelled else _KIND_TEXT.get(a.kind) or a.kind.value
         outcomes.append(outcome)
         if a.local is not None:
             local.append(f"{a.deployment}:{a.local}")
@@ -227,7 +228,7 @@ def request_fields(trace: Trace, kind: Kind, latency: float | None) -> dict[str,
         "request_id": trace.request_id,
         "route": trace.route,
         "deployment": winner.deployment if winner is not None else None,
-        "outcome": str(getattr(kind, "value", kind)),
+        "outcome": _KIND_TEXT.get(kind) or str(getattr(kind, "value", kind)),
         "attempts": len(outcomes),
         "outcomes": outcomes,
         "latency_ms": round(latency * 1000, 3) if latency is not None else None,

@@ -320,8 +320,16 @@ def _discard(listeners: list[Any], listener: object) -> None:
         listeners.remove(listener)
 
 
+# a label value by kind (and by its text, which a StrEnum's member equals): a dict lookup where
+# `Kind.X.value` is a descriptor call, on every attempt and request
+_KIND_LABELS: dict[object, str] = {kind: kind.value for kind in Kind}
+
+
 def _kind(kind: object) -> str:
-    value = kind.value if isinstance(kind, Kind) else str(kind)
+    found = _KIND_LABELS.get(kind)
+    if found is not None:
+        return found
+    value = str(kind)
     return value if value in _KINDS else OTHER
 
 
