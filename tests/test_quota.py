@@ -73,6 +73,31 @@ def test_no_headers_no_steering() -> None:
     assert not quota.exhausted(0.0, tokens=10**6)
 
 
+def test_refuses_counts_tokens_only_when_a_limit_looks_at_them() -> None:
+    """Without a token figure or tpm in force, a call's tokens are never worked out."""
+    asked: list[int] = []
+
+    def tokens() -> int:
+        asked.append(1)
+        return 500
+
+    quota = Quota("d", QuotaPolicy(rpm=10))
+    assert not quota.refuses(0.0, tokens)
+    quota.observe({"x-ratelimit-remaining-tokens": "100"}, now=0.0, wall=WALL)
+    assert not asked
+    assert quota.refuses(0.0, tokens)  # 500 needed, 100 left
+    assert asked == [1]
+
+
+def test_refuses_agrees_with_exhausted() -> None:
+    """`refuses` answers as `exhausted` does, for requests and tokens figures alike."""
+    quota = Quota("d", QuotaPolicy(tpm=1000))
+    quota.sent(0.0, tokens=900)
+    assert quota.refuses(1.0, lambda: 200) == quota.exhausted(1.0, 200) is True
+    assert quota.refuses(1.0, lambda: 50) == quota.exhausted(1.0, 50) is False
+    assert not Quota("e").refuses(0.0, lambda: 10**6)
+
+
 def test_token_estimate_counts_prompt_and_output() -> None:
     """About a token per four characters of messages, plus the output limit."""
     assert estimate_tokens({"messages": "x" * 400, "max_tokens": 50}) == 150

@@ -113,8 +113,7 @@ class Attempts:
             return Skip.OPEN
         if self.limit(name).saturated:
             return Skip.SATURATED
-        quota = store.quota(name, slot.quota)
-        if quota.exhausted(now, state.tokens() if quota.counts_tokens else 0):
+        if store.quota(name, slot.quota).refuses(now, state.tokens):
             return Skip.QUOTA
         return None
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -84,6 +84,14 @@ class Quota:
             if policy.tpm is not None and used + tokens > policy.tpm:
                 return True
         return False
+
+    def refuses(self, now: float, tokens: Callable[[], int]) -> bool:
+        """`exhausted` for a call whose token count (`tokens()`) is worked out only when a
+        limit in force looks at tokens."""
+        policy = self.policy
+        if now >= self._until and policy.rpm is None and policy.tpm is None:
+            return False  # no figures from the provider in force, nothing counted here
+        return self.exhausted(now, tokens() if self.counts_tokens else 0)
 
     def counted(self, now: float) -> tuple[float, float]:
         """(requests, tokens) sent in the minute before `now`, as counted against rpm / tpm:
