@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from failover import FakeClock, MemoryStore, Route, Router
+from failover import FakeClock, Kind, MemoryStore, Route, Router
 from failover._local import CURRENT_CALL
 from failover.quota import Quota, QuotaPolicy, estimate_tokens
-from failover.testing import ScriptedDeployment
+from failover.testing import ScriptedDeployment, fail, ok
 from failover.trace import Skip
 from failover.types import Completion
 
@@ -145,6 +145,19 @@ async def test_a_route_with_every_deployment_spent_still_tries(clock: FakeClock)
     await router.complete("chat", HI)
     reply = await router.complete("chat", HI)
     assert reply.deployment == "only"
+
+
+async def test_a_spent_deployment_tried_anyway_is_retried(clock: FakeClock) -> None:
+    """The candidate tried although near its limit gets its retries like any other."""
+    only = Limited("only", clock, left=1)
+    only.script(ok(), fail(500), ok("again"))
+    router = Router({"chat": Route([only])}, clock=clock)
+    await router.complete("chat", HI)
+    async with clock.autojump():
+        reply = await router.complete("chat", HI)
+    assert reply.text == "again"
+    assert reply.trace.attempts[0].skipped is Skip.QUOTA
+    assert [a.kind for a in reply.trace.calls] == [Kind.SERVER_ERROR, Kind.OK]
 
 
 async def test_a_deployment_short_of_the_requests_tokens_is_passed_over(clock: FakeClock) -> None:
