@@ -3,6 +3,7 @@
     python benchmarks/overload.py [--duration 4] [--sweep-duration 2] [--factor 10]
                                   [--delay 0.02] [--stream-gap 0.02] [--out FILE]
                                   [--json FILE] [--admission '{target_lag: 50ms}']
+                                  [--only whole|streams]
 
     upstream   benchmarks/upstream.py's server in its own process, every answer held `--delay`
                seconds (a model takes time; a zero-latency upstream never lets requests pile up)
@@ -17,7 +18,8 @@ connections straight at the upstream show the load generator is not the limit; t
 `--factor` times the best concurrency hits the gateway. Reported: every request's fate
 (served, shed with Retry-After, timed out, failed), how fast sheds were answered, goodput as
 a ratio of the best rate, and the gateway's breaker and health events at the end (its
-upstream is healthy, so there must be none). Only 127.0.0.1; about 40 seconds. The table goes
+upstream is healthy, so there must be none), and where the gateway's line and its whole
+requests in flight settled (its /admin/status, polled a few times a second). Only 127.0.0.1; about 40 seconds. The table goes
 to stdout and into benchmarks/results.md (between its overload markers).
 """
 
@@ -28,9 +30,11 @@ import asyncio
 import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -44,6 +48,7 @@ from run import CONFIG, free_port, process, start_gateway, wait_for_port  # noqa
 BEGIN, END = "<!-- overload: begin -->", "<!-- overload: end -->"
 TARGETS = {"timeouts": 0, "goodput": 0.9, "shed_p99_ms": 1000.0, "breaker_events": 0}
 SWEEP = {False: (32, 64, 128, 256), True: (64, 128, 256, 512)}
+PHASES = {"whole": "Whole answers", "streams": "Streams"}
 
 
 # -- the slow upstream, run as `overload.py upstream` ------------------------------------------
@@ -137,9 +142,10 @@ class Bench:
         best_c = knee["connections"]
         direct = self.load(best_c, args.sweep_duration, stream=stream, direct=True)
         over_c = best_c * args.factor
-        overload = self.load(
-            over_c, args.duration, stream=stream, priorities="high,normal,low", warmup=1.0
-        )
+        with Watch(self.gw_port) as watch:
+            overload = self.load(
+                over_c, args.duration, stream=stream, priorities="high,normal,low", warmup=1.0
+            )
         again = self.load(best_c, args.sweep_duration, stream=stream)
         best = max([*runs, again], key=lambda r: r["all"]["ok_per_s"])
         return {
@@ -152,6 +158,46 @@ class Bench:
             "overload_connections": over_c,
             "overload": overload,
             "overload_per_cpu_s": per_cpu(overload),
+            "overload_line": watch.median(),
+        }
+
+
+class Watch:
+    """Polls the gateway's admission (/admin/status) a few times a second while a load runs:
+    where its line and its whole requests in flight settled."""
+
+    EVERY = 0.25  # seconds: a few requests a second cost the gateway nothing to speak of
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.samples: list[tuple[int | None, int]] = []  # (line, whole requests in flight)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Watch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.EVERY):
+            with contextlib.suppress(Exception):
+                admission = get_json(self.port, "/admin/status")["gateway"]["admission"]
+                line = admission["line"]
+                held = admission["requests"]["in_flight"]
+                self.samples.append((None if line is None else line["limit"], held))
+
+    def median(self) -> dict[str, float | None]:
+        """The median line (None: none was drawn in most samples) and whole requests in
+        flight, over the second half of the samples (the line has settled by then)."""
+        late = self.samples[len(self.samples) // 2 :]
+        lines = [line for line, _ in late if line is not None]
+        return {
+            "line": statistics.median(lines) if len(lines) * 2 > len(late) else None,
+            "in_flight": statistics.median(held for _, held in late) if late else None,
         }
 
 
@@ -189,6 +235,10 @@ def ratio(part: float, whole: float) -> float | None:
     return part / whole if whole > 0 else None
 
 
+def fmt(value: float | None) -> str:
+    return "none" if value is None else f"{value:,.0f}"
+
+
 def times(value: float | None) -> str:
     return "n/a (nothing served to compare with)" if value is None else f"{value:.2f}x"
 
@@ -206,6 +256,7 @@ def rows(name: str, p: dict[str, Any]) -> list[tuple[str, ...]]:
         f"{prio} {by[prio]['ok'] / max(1, by[prio]['ok'] + by[prio]['shed']):.0%}"
         for prio in ("high", "normal", "low")
     )
+    line = p["overload_line"]
     sweep = ", ".join(f"{c}: {rate:,.0f}/s" for c, rate in p["sweep"].items())
     return [
         (f"{name}: sweep (connections: served/s)", sweep, ""),
@@ -227,12 +278,17 @@ def rows(name: str, p: dict[str, Any]) -> list[tuple[str, ...]]:
         (f"{name}: served in (p50 / p99)",
          f"{a['ok_ms']['p50'] if a['ok_ms'] else 0:.1f} / {ok_p99:.1f} ms", ""),
         (f"{name}: share served by priority", served, "high >= normal >= low"),
+        (f"{name}: line / whole requests in flight (median, overload's second half)",
+         f"{fmt(line['line'])} / {fmt(line['in_flight'])}", ""),
     ]  # fmt: skip
 
 
 def met(r: dict[str, Any]) -> list[tuple[str, bool]]:
     checks = []
-    for name, p in (("whole", r["whole"]), ("streams", r["streams"])):
+    for name in PHASES:
+        if name not in r:
+            continue
+        p = r[name]
         a = p["overload"]["all"]
         checks.append((f"{name}: no timeouts", a["timeouts"] == 0 and a["errors"] == 0))
         checks.append(
@@ -256,8 +312,9 @@ def report(r: dict[str, Any]) -> str:
         "| Measurement | Result | Target |",
         "|---|---|---|",
     ]
-    for name, key in (("Whole answers", "whole"), ("Streams", "streams")):
-        lines += ["| " + " | ".join(row) + " |" for row in rows(name, r[key])]
+    for key, name in PHASES.items():
+        if key in r:
+            lines += ["| " + " | ".join(row) + " |" for row in rows(name, r[key])]
     reasons = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(r["shed_by_reason"].items())) or "none"
     lines.append(f"| Sheds by reason (gateway metrics) | {reasons} | |")
     lines.append(
@@ -301,6 +358,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results.md")
     parser.add_argument("--json", type=Path, help="also write every measurement to this file")
     parser.add_argument(
+        "--only", choices=tuple(PHASES), help="measure whole answers or streams alone"
+    )
+    parser.add_argument(
         "--admission",
         default="",
         help="server.admission settings to try, as YAML flow: '{max_lag: 30ms}' (default: none)",
@@ -331,8 +391,9 @@ def main() -> int:
         try:
             bench = Bench(up_port, gw_port, gateway.pid)
             bench.load(16, 1.0, stream=False)  # warm-up: pools, caches, first allocations
-            results["whole"] = bench.phase(args, stream=False)
-            results["streams"] = bench.phase(args, stream=True)
+            for name in PHASES:
+                if args.only in (None, name):
+                    results[name] = bench.phase(args, stream=name == "streams")
             events = get_json(gw_port, "/admin/events?limit=1000")["events"]
             results["breaker_events"] = sum(e["type"] in ("breaker", "health") for e in events)
             results["shed_by_reason"] = shed_counts(get_text(gw_port, "/metrics"))
