@@ -17,10 +17,11 @@ fewest connections that reach it ("best concurrency", within 5% of the best rate
 connections straight at the upstream show the load generator is not the limit; then
 `--factor` times the best concurrency hits the gateway. Reported: every request's fate
 (served, shed with Retry-After, timed out, failed), how fast sheds were answered, goodput as
-a ratio of the best rate, and the gateway's breaker and health events at the end (its
-upstream is healthy, so there must be none), and where the gateway's line and its whole
-requests in flight settled (its /admin/status, polled a few times a second). Only 127.0.0.1; about 40 seconds. The table goes
-to stdout and into benchmarks/results.md (between its overload markers).
+a ratio of the best rate, where the gateway's line and its whole requests in flight settled
+(its /admin/status, polled a few times a second), and its breaker and health events at the
+end (its upstream is healthy, so there must be none). Only 127.0.0.1; about 40 seconds
+(`--only` one kind: half that). The table goes to stdout and into benchmarks/results.md
+(between its overload markers).
 """
 
 from __future__ import annotations

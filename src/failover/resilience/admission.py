@@ -241,6 +241,7 @@ class Admission:
         self._paths: tuple[dict[str, Ticket], dict[str, Ticket]] = ({}, {})
         self._lag_caps: dict[str, float] = {}  # the lag from which each priority is shed
         self._lag_spans: dict[str, float] = {}  # and how much more sheds all of it
+        self._lag_from = math.inf  # the least of those: below it, no lag sheds anything
         self._labels: frozenset[str] = frozenset()
         self.configure(policy, routes=routes)
 
@@ -255,6 +256,7 @@ class Admission:
         self._paths = (self._routed(stream=False), self._routed(stream=True))
         lag = math.inf if policy.max_lag is None else policy.max_lag
         self._lag_caps = {p: lag * policy.shed[p] for p in PRIORITIES}
+        self._lag_from = min(self._lag_caps.values())
         # the ramp of a priority below max_lag ends at max_lag; one shed only from max_lag on
         # (high, by default) ends at twice max_lag
         self._lag_spans = {
@@ -286,13 +288,13 @@ class Admission:
         priority: str,
         lag: float = 0.0,
         key: str | None = None,
+        late: bool = True,
     ) -> Ticket | Shed:
-        """Take room for a request (a `Ticket` to `leave` with), or the `Shed` that refuses it."""
+        """Take room for a request (a `Ticket` to `leave` with), or the `Shed` that refuses it.
+        `late=False`: how late the process is was already asked (`shed_late`), not again."""
         if not self.policy.enabled:
             return ()
-        if (self.line is not None or self.policy.max_lag is not None) and (
-            shed := self._late(route, priority, lag, stream)
-        ):
+        if late and (shed := self.shed_late(route, stream=stream, priority=priority, lag=lag)):
             return shed
         gates = self._paths[stream].get(route) or self._process[stream]
         if key is not None and key in self.keys and (own := self.keys[key][stream]) is not None:
@@ -305,8 +307,22 @@ class Admission:
         self._admitted += 1
         return gates
 
-    def _late(self, route: str, priority: str, lag: float, stream: bool) -> Shed | None:
-        """The shed of a request the process is `lag` late for, if it is shed for that."""
+    def pressed(self, lag: float) -> bool:
+        """Whether `shed_late` may shed anything now, `lag` late: a line is held, or the loop
+        is late past where the first priority is shed. Cheap: asked before anything is read
+        of a request, so that a process with room spends nothing more on it."""
+        return (
+            self.policy.enabled
+            and (self.line is not None or (self.saturated and lag > self._lag_from))
+            and self._busy() >= self.policy.lag_min_in_flight
+        )
+
+    def shed_late(self, route: str, *, stream: bool, priority: str, lag: float) -> Shed | None:
+        """The shed of a request the process is `lag` late for, if it is shed for that (the
+        line, or in proportion to the lateness): the part of `admit` that needs neither the
+        request's route (but for the label it is counted under) nor its key."""
+        if (self.line is None and self.policy.max_lag is None) or not self.policy.enabled:
+            return None
         busy = self._busy()
         if busy < self.policy.lag_min_in_flight:
             return None  # few in flight: not the process's own doing

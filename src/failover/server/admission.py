@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -33,18 +34,26 @@ from .protocol import ARRIVED
 if TYPE_CHECKING:
     from .controls import RequestControls
     from .generation import Generation
-    from .http import Call
+    from .http import Call, Headers, Message, Receive
 
 __all__ = [
     "SHED_LINES",
     "Admitted",
     "ShedLines",
     "admit",
+    "peek",
     "priority_of",
     "refusal",
+    "shed_early",
 ]
 
 SHED_LINES_PER_SECOND = 50
+CHECKED = "failover.late_checked"  # the scope key: `shed_early` asked how late the process is
+_PRIORITIES = {p.value.encode(): p for p in Priority}
+# a key and its value in a raw JSON body, as every client writes them (a key spelled with
+# escapes, valid JSON that no SDK sends, is not seen: such a stream is taken for a whole answer)
+_STREAM = re.compile(rb'"stream"\s*:\s*(true|false)')
+_MODEL = re.compile(rb'"model"\s*:\s*"([^"\\]{1,256})"')
 
 log = logging.getLogger("failover.server")
 request_log = logging.getLogger("failover.request")
@@ -88,12 +97,81 @@ def admit(
         controls.router["priority"] = priority  # the trace echoes the priority it ran at
     key = client.name if client is not None and client.limited else None
     admission = gen.admission
-    late = _late(call, gen, stream=stream)
-    result = admission.admit(route, stream=stream, priority=priority, lag=late, key=key)
+    if call.scope.get(CHECKED):  # `shed_early` asked how late the process is: not twice
+        result = admission.admit(route, stream=stream, priority=priority, key=key, late=False)
+    else:
+        late = _late(call, gen, stream=stream)
+        result = admission.admit(route, stream=stream, priority=priority, lag=late, key=key)
     if isinstance(result, Shed):
         _log_shed(call, gen, result)
         raise refusal(result, anthropic=anthropic)
     return Admitted(admission, result)
+
+
+async def shed_early(call: Call, gen: Generation, *, anthropic: bool = False) -> None:
+    """Under pressure, shed a routed request for the process's lateness before its body is
+    parsed: `ClientError` 503/529, as `admit` would raise. What it needs is peeked at: the
+    priority in the headers, whether it streams and its route in the raw body (`peek`). A
+    request that cannot be told at a glance goes on to `admit`, which decides it in full;
+    one that is not shed is marked so that `admit` does not ask how late it is again."""
+    admission = gen.admission
+    lag = _late(call, gen, stream=False)
+    if not admission.pressed(lag) or call.content_length > gen.max_body:
+        return
+    message = await call.receive()
+    call.receive = _replay(message, call.receive)
+    if message.get("more_body", False):
+        return  # a body in parts: a large request, parsed in full by the handler
+    seen = peek(message.get("body", b""), call.scope["headers"])
+    if seen is None:
+        return
+    route, stream, asked = seen
+    priority = priority_of(asked, call)
+    if stream:
+        lag = gen.router.lag.smoothed  # what a stream waits once is not the process's lag
+    shed = admission.shed_late(route, stream=stream, priority=priority, lag=lag)
+    if shed is None:
+        call.scope[CHECKED] = True
+        return
+    _log_shed(call, gen, shed)
+    raise refusal(shed, anthropic=anthropic)
+
+
+def peek(body: bytes, headers: Headers) -> tuple[str, bool, Priority | None] | None:
+    """(route, stream, priority asked) of a request, read off its raw body and headers without
+    parsing them; None when that cannot be told for sure at a glance (the handler will tell).
+    The body must name one model and say `"stream": true/false` at most once; a priority
+    header that is not a valid one is the handler's to refuse."""
+    route = asked = None
+    for name, value in headers:
+        if name == b"x-failover-priority":
+            asked = _PRIORITIES.get(value.strip().lower())
+            if asked is None:
+                return None
+        elif name == b"x-failover-route":
+            route = value.decode("latin-1").strip() or None
+    stream = False
+    if b'"stream"' in body:
+        flags = _STREAM.findall(body)
+        if len(flags) != 1 or body.count(b'"stream"') != 1:
+            return None
+        stream = flags[0] == b"true"
+    if route is None:
+        models = _MODEL.findall(body)
+        if len(models) != 1:
+            return None
+        route = models[0].decode("utf-8", "replace")
+    return route, stream, asked
+
+
+def _replay(first: Message, receive: Receive) -> Receive:
+    """`receive` that gives `first` (already read) once more before going on."""
+    pending = [first]
+
+    async def again() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return again
 
 
 def _late(call: Call, gen: Generation, *, stream: bool) -> float:

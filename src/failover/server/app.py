@@ -3,6 +3,8 @@
     request -> endpoint by path (405 wrong method, 404 unknown path)
             -> guard: client key (model APIs), admin key or loopback (/admin), none (/health)
             -> 503 while shutting down
+            -> routed: shed at once if the process is too late for it (`admission.shed_early`,
+               before the body is parsed)
             -> handler on the current `Generation` (its router, keys and limits); routed
                handlers take room in the process's admission first (`admission.admit`)
             -> any failure rendered in the format of the API the client spoke
@@ -35,6 +37,7 @@ from ..router import Router
 from ..trace import Trace
 from . import anthropic_api, chaos_api, openai_api, responses_api
 from .admin import Operations
+from .admission import shed_early
 from .dashboard import dashboard_app
 from .errors import ClientError, Failure, anthropic_body, failure_from, openai_body
 from .generation import Generation
@@ -168,6 +171,8 @@ class Gateway:
             if self.draining and endpoint.refuse_when_draining:
                 message = "the gateway is shutting down; retry on another replica"
                 raise _refuse(503, message, "shutting_down", ((b"connection", b"close"),))
+            if endpoint.routed:
+                await shed_early(call, gen, anthropic=endpoint.anthropic)
         except Exception as exc:
             anthropic = endpoint.anthropic if endpoint else path.startswith("/v1/messages")
             await self._fail(call, exc, anthropic)
