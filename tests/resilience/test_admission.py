@@ -591,3 +591,38 @@ def test_one_late_wake_up_moves_the_smoothed_lag_a_third() -> None:
     for at in range(1, 6):
         lag.note(float(at), 0.0)
     assert lag.smoothed < 0.02
+
+
+def test_a_process_with_room_is_not_pressed(clock: FakeClock) -> None:
+    """No line and on time: nothing can be shed for lateness, however many are in flight."""
+    adm = admission(clock, target_lag=0.03, lag_min_in_flight=10)
+    fill(adm, 200)
+    assert not adm.pressed(0.01)
+
+
+def test_a_held_line_or_a_late_loop_presses(clock: FakeClock) -> None:
+    """A held line presses at any lag; without one, a loop late past low's share of max_lag."""
+    adm = admission(clock, target_lag=0.03, lag_min_in_flight=10)
+    fill(adm, 200)
+    assert adm.pressed(0.2 * 0.7 + 0.001) and not adm.pressed(0.2 * 0.7)
+    saturated(adm, clock, 0.06)
+    assert adm.pressed(0.0)
+
+
+def test_shed_late_decides_what_admit_would_for_lateness(clock: FakeClock) -> None:
+    """`shed_late` sheds over a full line as `admit` does, and takes no room when it passes."""
+    adm = admission(clock, target_lag=0.03, lag_min_in_flight=10)
+    fill(adm, 200)
+    saturated(adm, clock, 0.06)
+    shed = adm.shed_late("chat", stream=False, priority="low", lag=0.0)
+    assert isinstance(shed, Shed) and (shed.reason, shed.limit) == ("loop_lag", 100)
+    assert adm.shed_late("chat", stream=True, priority="low", lag=0.0) is None
+    assert adm.requests.in_flight == 200
+
+
+def test_admit_without_lateness_skips_the_line(clock: FakeClock) -> None:
+    """`late=False` (lateness already asked) admits over a full line, to the other gates."""
+    adm = admission(clock, target_lag=0.03, lag_min_in_flight=10)
+    fill(adm, 200)
+    saturated(adm, clock, 0.06)
+    assert not isinstance(adm.admit("chat", stream=False, priority="low", late=False), Shed)
