@@ -30,11 +30,14 @@ class Still(Sampler):
 
 @pytest.fixture
 async def gateway() -> AsyncIterator[Gateway]:
-    """A gateway on a simulated provider holding a line of 100 whole requests."""
+    """A gateway on a simulated provider (routes chat and fast) holding a line of 100."""
     config = Config.from_dict(
         {
             "providers": {"sim": {"kind": "simulated"}},
-            "routes": {"chat": {"deployments": [{"provider": "sim", "model": "m"}]}},
+            "routes": {
+                "chat": {"deployments": [{"provider": "sim", "model": "m"}]},
+                "fast": {"deployments": [{"provider": "sim", "model": "m"}]},
+            },
             "server": {"admission": {"lag_min_in_flight": 1}},
         }
     )
@@ -153,17 +156,18 @@ class Rolls(random.Random):
         return float(next(self.rolls))
 
 
-def test_peek_reads_route_stream_and_priority() -> None:
-    """The raw body names the route and says whether it streams; the header the priority."""
-    body = b'{"model": "chat", "stream": true, "messages": []}'
-    assert peek(body, [(PRIORITY, b"Low")]) == ("chat", True, "low")
-    assert peek(b'{"model":"chat","stream":false}', []) == ("chat", False, None)
-    assert peek(b'{"messages":[],"model":"chat"}', []) == ("chat", False, None)
+def test_peek_reads_the_model_and_whether_it_streams() -> None:
+    """The raw body names the model and says whether it streams, wherever the keys are."""
+    assert peek(b'{"model": "chat", "stream": true, "messages": []}') == ("chat", True)
+    assert peek(b'{"model":"chat","stream":false}') == ("chat", False)
+    assert peek(b'{"messages":[],"model":"chat"}') == ("chat", False)
 
 
-def test_peek_prefers_the_route_header() -> None:
-    """`x-failover-route` names the route whatever the body's model says."""
-    assert peek(CHAT, [(b"x-failover-route", b"fast")]) == ("fast", False, None)
+async def test_the_route_header_names_the_route_of_an_early_shed(gateway: Gateway) -> None:
+    """`x-failover-route` wins over the body's model for the route a shed is counted under."""
+    admission = holding(gateway, 100)
+    await post(gateway, CHAT, (PRIORITY, b"low"), (b"x-failover-route", b"fast"))
+    assert admission.shed_counts == {("fast", "low", "loop_lag"): 1}
 
 
 @pytest.mark.parametrize(
@@ -178,9 +182,10 @@ def test_peek_prefers_the_route_header() -> None:
 )
 def test_peek_leaves_what_it_cannot_tell_to_the_handler(body: bytes) -> None:
     """A body whose route or streaming is not plain at a glance is not decided early."""
-    assert peek(body, []) is None
+    assert peek(body) is None
 
 
-def test_peek_leaves_an_invalid_priority_to_the_handler() -> None:
-    """A priority header that is not high, normal or low is the handler's 400 to give."""
-    assert peek(CHAT, [(PRIORITY, b"urgent")]) is None
+async def test_an_invalid_priority_is_left_to_the_handler(gateway: Gateway) -> None:
+    """A priority header that is not high, normal or low gets the handler's 400, not a shed."""
+    holding(gateway, 100)
+    assert (await post(gateway, CHAT, (PRIORITY, b"urgent")))[0] == 400

@@ -241,7 +241,6 @@ class Admission:
         self._paths: tuple[dict[str, Ticket], dict[str, Ticket]] = ({}, {})
         self._lag_caps: dict[str, float] = {}  # the lag from which each priority is shed
         self._lag_spans: dict[str, float] = {}  # and how much more sheds all of it
-        self._lag_from = math.inf  # the least of those: below it, no lag sheds anything
         self._labels: frozenset[str] = frozenset()
         self.configure(policy, routes=routes)
 
@@ -256,7 +255,6 @@ class Admission:
         self._paths = (self._routed(stream=False), self._routed(stream=True))
         lag = math.inf if policy.max_lag is None else policy.max_lag
         self._lag_caps = {p: lag * policy.shed[p] for p in PRIORITIES}
-        self._lag_from = min(self._lag_caps.values())
         # the ramp of a priority below max_lag ends at max_lag; one shed only from max_lag on
         # (high, by default) ends at twice max_lag
         self._lag_spans = {
@@ -307,15 +305,17 @@ class Admission:
         self._admitted += 1
         return gates
 
-    def pressed(self, lag: float) -> bool:
-        """Whether `shed_late` may shed anything now, `lag` late: a line is held, or the loop
-        is late past where the first priority is shed. Cheap: asked before anything is read
-        of a request, so that a process with room spends nothing more on it."""
-        return (
-            self.policy.enabled
-            and (self.line is not None or (self.saturated and lag > self._lag_from))
-            and self._busy() >= self.policy.lag_min_in_flight
-        )
+    def pressed(self, lag: float, priority: str = "low") -> bool:
+        """Whether `shed_late` may shed a whole request of `priority` (low, the first shed:
+        any request), `lag` late, now: the line is full for it, or the loop is late past its
+        share of max_lag. Cheap: asked before anything is read of a request, so that a process
+        with room spends nothing more on it."""
+        if not self.policy.enabled or self._busy() < self.policy.lag_min_in_flight:
+            return False
+        line = self.line
+        if line is not None and self.requests.in_flight >= line.caps[priority]:
+            return True
+        return self.saturated and lag > self._lag_caps[priority]
 
     def shed_late(self, route: str, *, stream: bool, priority: str, lag: float) -> Shed | None:
         """The shed of a request the process is `lag` late for, if it is shed for that (the

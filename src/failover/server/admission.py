@@ -110,26 +110,32 @@ def admit(
 
 async def shed_early(call: Call, gen: Generation, *, anthropic: bool = False) -> None:
     """Under pressure, shed a routed request for the process's lateness before its body is
-    parsed: `ClientError` 503/529, as `admit` would raise. What it needs is peeked at: the
-    priority in the headers, whether it streams and its route in the raw body (`peek`). A
-    request that cannot be told at a glance goes on to `admit`, which decides it in full;
-    one that is not shed is marked so that `admit` does not ask how late it is again."""
+    parsed: `ClientError` 503/529, as `admit` would raise. Its priority comes from its headers;
+    only if a whole request of that priority may be shed now is its raw body looked at, for
+    whether it streams and its route (`peek`). A request that cannot be told at a glance goes
+    on to `admit`, which decides it in full; one let through after a look is marked so that
+    `admit` does not ask how late the process is again (nor rolls its dice twice)."""
     admission = gen.admission
     lag = _late(call, gen, stream=False)
     if not admission.pressed(lag) or call.content_length > gen.max_body:
+        return  # with room: nothing more than this
+    asked = _controls(call.scope["headers"])
+    if asked is None:
         return
+    route, priority = asked[0], priority_of(asked[1], call)
+    if not admission.pressed(lag, priority):
+        return  # not its priority's turn yet: `admit` lets it in as it always did
     message = await call.receive()
     call.receive = _replay(message, call.receive)
     if message.get("more_body", False):
         return  # a body in parts: a large request, parsed in full by the handler
-    seen = peek(message.get("body", b""), call.scope["headers"])
+    seen = peek(message.get("body", b""))
     if seen is None:
         return
-    route, stream, asked = seen
-    priority = priority_of(asked, call)
+    stream = seen[1]
     if stream:
         lag = gen.router.lag.smoothed  # what a stream waits once is not the process's lag
-    shed = admission.shed_late(route, stream=stream, priority=priority, lag=lag)
+    shed = admission.shed_late(route or seen[0], stream=stream, priority=priority, lag=lag)
     if shed is None:
         call.scope[CHECKED] = True
         return
@@ -137,11 +143,25 @@ async def shed_early(call: Call, gen: Generation, *, anthropic: bool = False) ->
     raise refusal(shed, anthropic=anthropic)
 
 
-def peek(body: bytes, headers: Headers) -> tuple[str, bool, Priority | None] | None:
-    """(route, stream, priority asked) of a request, read off its raw body and headers without
-    parsing them; None when that cannot be told for sure at a glance (the handler will tell).
-    The body must name one model and say `"stream": true/false` at most once; a priority
-    header that is not a valid one is the handler's to refuse."""
+def peek(body: bytes) -> tuple[str, bool] | None:
+    """(model, stream) of a request, read off its raw JSON body without parsing it; None when
+    that cannot be told for sure at a glance (the handler will tell): the body must name one
+    model and say `"stream": true` or `false` at most once."""
+    stream = False
+    if b'"stream"' in body:
+        flags = _STREAM.findall(body)
+        if len(flags) != 1 or body.count(b'"stream"') != 1:
+            return None
+        stream = flags[0] == b"true"
+    models = _MODEL.findall(body)
+    if len(models) != 1:
+        return None
+    return models[0].decode("utf-8", "replace"), stream
+
+
+def _controls(headers: Headers) -> tuple[str | None, Priority | None] | None:
+    """The route (`x-failover-route`) and priority (`x-failover-priority`) a request asks
+    for, None for either not sent; None for a priority that is not one (the handler's 400)."""
     route = asked = None
     for name, value in headers:
         if name == b"x-failover-priority":
@@ -150,18 +170,7 @@ def peek(body: bytes, headers: Headers) -> tuple[str, bool, Priority | None] | N
                 return None
         elif name == b"x-failover-route":
             route = value.decode("latin-1").strip() or None
-    stream = False
-    if b'"stream"' in body:
-        flags = _STREAM.findall(body)
-        if len(flags) != 1 or body.count(b'"stream"') != 1:
-            return None
-        stream = flags[0] == b"true"
-    if route is None:
-        models = _MODEL.findall(body)
-        if len(models) != 1:
-            return None
-        route = models[0].decode("utf-8", "replace")
-    return route, stream, asked
+    return route, asked
 
 
 def _replay(first: Message, receive: Receive) -> Receive:
