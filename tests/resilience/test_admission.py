@@ -626,3 +626,13 @@ def test_admit_without_lateness_skips_the_line(clock: FakeClock) -> None:
     fill(adm, 200)
     saturated(adm, clock, 0.06)
     assert not isinstance(adm.admit("chat", stream=False, priority="low", late=False), Shed)
+
+
+def test_the_process_is_crowded_from_lag_min_in_flight(clock: FakeClock) -> None:
+    """Requests and streams together count towards lag_min_in_flight."""
+    adm = admission(clock, lag_min_in_flight=10)
+    fill(adm, 5)
+    fill(adm, 4, stream=True)
+    assert not adm.crowded
+    fill(adm, 1, stream=True)
+    assert adm.crowded

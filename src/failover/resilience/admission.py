@@ -310,7 +310,7 @@ class Admission:
         any request), `lag` late, now: the line is full for it, or the loop is late past its
         share of max_lag. Cheap: asked before anything is read of a request, so that a process
         with room spends nothing more on it."""
-        if not self.policy.enabled or self._busy() < self.policy.lag_min_in_flight:
+        if not self.policy.enabled or not self.crowded:
             return False
         line = self.line
         if line is not None and self.requests.in_flight >= line.caps[priority]:
@@ -336,6 +336,12 @@ class Admission:
             if excess >= 1.0 or self.rng.random() < excess:
                 return self._shed("loop_lag", route, priority, busy, 0, lag, start)
         return None
+
+    @property
+    def crowded(self) -> bool:
+        """At least `lag_min_in_flight` requests and streams are in flight: from here, how
+        late the process runs is its own doing, and it may be shed for."""
+        return self._busy() >= self.policy.lag_min_in_flight
 
     def _busy(self) -> int:
         return self.requests.in_flight + self.streams.in_flight

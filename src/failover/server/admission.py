@@ -116,9 +116,11 @@ async def shed_early(call: Call, gen: Generation, *, anthropic: bool = False) ->
     on to `admit`, which decides it in full; one let through after a look is marked so that
     `admit` does not ask how late the process is again (nor rolls its dice twice)."""
     admission = gen.admission
+    if not admission.crowded:
+        return  # few in flight: nothing more than this
     lag = _late(call, gen, stream=False)
     if not admission.pressed(lag) or call.content_length > gen.max_body:
-        return  # with room: nothing more than this
+        return
     asked = _controls(call.scope["headers"])
     if asked is None:
         return
