@@ -112,9 +112,10 @@ async def shed_early(call: Call, gen: Generation, *, anthropic: bool = False) ->
     """Under pressure, shed a routed request for the process's lateness before its body is
     parsed: `ClientError` 503/529, as `admit` would raise. Its priority comes from its headers;
     only if a whole request of that priority may be shed now is its raw body looked at, for
-    whether it streams and its route (`peek`). A request that cannot be told at a glance goes
-    on to `admit`, which decides it in full; one let through after a look is marked so that
-    `admit` does not ask how late the process is again (nor rolls its dice twice)."""
+    whether it streams and its route (`peek`). Whole requests only, what the line holds: a
+    stream, or a request that cannot be told at a glance, goes on to `admit`, which decides it
+    in full; one let through after a look is marked so that `admit` does not ask how late the
+    process is again (nor rolls its dice twice)."""
     admission = gen.admission
     if not admission.crowded:
         return  # few in flight: nothing more than this
@@ -132,12 +133,9 @@ async def shed_early(call: Call, gen: Generation, *, anthropic: bool = False) ->
     if message.get("more_body", False):
         return  # a body in parts: a large request, parsed in full by the handler
     seen = peek(message.get("body", b""))
-    if seen is None:
-        return
-    stream = seen[1]
-    if stream:
-        lag = gen.router.lag.smoothed  # what a stream waits once is not the process's lag
-    shed = admission.shed_late(route or seen[0], stream=stream, priority=priority, lag=lag)
+    if seen is None or seen[1]:
+        return  # a stream, or not plain: decided in full by `admit`, as ever
+    shed = admission.shed_late(route or seen[0], stream=False, priority=priority, lag=lag)
     if shed is None:
         call.scope[CHECKED] = True
         return
