@@ -32,6 +32,8 @@ HEADERS = frozenset(
     }
 )
 _SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
+_RESUMES = {member.value: member for member in Resume}
+_PRIORITIES = {member.value: member for member in Priority}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +58,9 @@ def read_controls(headers: list[tuple[bytes, bytes]], max_deadline: float) -> Re
     if (fallbacks := found.get(b"x-failover-fallbacks")) is not None:
         kwargs["fallbacks"] = _choice(b"x-failover-fallbacks", fallbacks.lower(), _SWITCH)
     if (resume := found.get(b"x-failover-resume")) is not None:
-        kwargs["resume"] = _choice(b"x-failover-resume", resume.lower(), _names(Resume))
+        kwargs["resume"] = _choice(b"x-failover-resume", resume.lower(), _RESUMES)
     if (priority := found.get(b"x-failover-priority")) is not None:
-        kwargs["priority"] = _choice(b"x-failover-priority", priority.lower(), _names(Priority))
+        kwargs["priority"] = _choice(b"x-failover-priority", priority.lower(), _PRIORITIES)
     route = found.get(b"x-failover-route") or None
     return RequestControls(route, kwargs)
 
@@ -82,10 +84,6 @@ def _choice(header: bytes, value: str, allowed: dict[str, Any]) -> Any:
         names = ", ".join(sorted(allowed))
         raise _invalid(header.decode(), f"{value!r} is not one of {names}")
     return allowed[value]
-
-
-def _names(enum: type[Resume] | type[Priority]) -> dict[str, Any]:
-    return {member.value: member for member in enum}
 
 
 def _invalid(header: str, why: str) -> ClientError:
