@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 from ..clock import Clock, SystemClock
 from ..controls import Priority
 from ..resilience.admission import Admission, Shed, Ticket
+from .controls import PRIORITIES, RequestControls
 from .errors import ClientError, Failure
 from .protocol import ARRIVED
 
 if TYPE_CHECKING:
-    from .controls import RequestControls
     from .generation import Generation
     from .http import Call, Headers, Message, Receive
 
@@ -49,7 +49,6 @@ __all__ = [
 
 SHED_LINES_PER_SECOND = 50
 CHECKED = "failover.late_checked"  # the scope key: `shed_early` asked how late the process is
-_PRIORITIES = {p.value.encode(): p for p in Priority}
 # a key and its value in a raw JSON body, as every client writes them (a key spelled with
 # escapes, valid JSON that no SDK sends, is not seen: such a stream is taken for a whole answer)
 _STREAM = re.compile(rb'"stream"\s*:\s*(true|false)')
@@ -165,7 +164,7 @@ def _controls(headers: Headers) -> tuple[str | None, Priority | None] | None:
     route = asked = None
     for name, value in headers:
         if name == b"x-failover-priority":
-            asked = _PRIORITIES.get(value.strip().lower())
+            asked = PRIORITIES.get(value.strip().lower().decode("latin-1"))
             if asked is None:
                 return None
         elif name == b"x-failover-route":

@@ -20,7 +20,7 @@ from ..controls import Priority
 from ..resilience.streams import Resume
 from .errors import ClientError, Failure
 
-__all__ = ["HEADERS", "RequestControls", "read_controls"]
+__all__ = ["HEADERS", "PRIORITIES", "RequestControls", "read_controls"]
 
 HEADERS = frozenset(
     {
@@ -33,7 +33,7 @@ HEADERS = frozenset(
 )
 _SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
 _RESUMES = {member.value: member for member in Resume}
-_PRIORITIES = {member.value: member for member in Priority}
+PRIORITIES = {member.value: member for member in Priority}  # x-failover-priority values
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +60,7 @@ def read_controls(headers: list[tuple[bytes, bytes]], max_deadline: float) -> Re
     if (resume := found.get(b"x-failover-resume")) is not None:
         kwargs["resume"] = _choice(b"x-failover-resume", resume.lower(), _RESUMES)
     if (priority := found.get(b"x-failover-priority")) is not None:
-        kwargs["priority"] = _choice(b"x-failover-priority", priority.lower(), _PRIORITIES)
+        kwargs["priority"] = _choice(b"x-failover-priority", priority.lower(), PRIORITIES)
     route = found.get(b"x-failover-route") or None
     return RequestControls(route, kwargs)
 
