@@ -85,6 +85,13 @@ class SilenceWatch:
         """The read is over, however it ended."""
         self.since = None
 
+    def renew(self) -> float:
+        """A read ended and the next began at once (a pushed stream's reads, all in one
+        task's wait): how long the one that ended waited."""
+        now = self.clock.now()
+        since, self.since = self.since, now
+        return 0.0 if since is None else now - since
+
     def timed_out(self) -> bool:
         """Whether the read was cancelled by this limit alone (not also by someone else)."""
         if not self.expired:

@@ -1,7 +1,9 @@
 """A committed stream: relayed chunk by chunk, its quirks tolerated, its breaks recovered.
 
     relay      each chunk within the deployment's silence limit and the whole-stream cap;
-               what the caller received is tracked (`Delivered`)
+               what the caller received is tracked (`Delivered`); where the caller can
+               write at once (`write_directly`) and the source can push, chunks go from one
+               connection to the other as they are read, with no task woken per chunk
     tolerate   a malformed chunk is skipped and counted (a few per stream); a stream that
                delivered a finish reason is whole, with or without its terminator
     break      a cut (the stream ended without a finish reason), a silence, an error event,
@@ -21,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from ._aio import aclose_quietly
 from ._attempt import Attempts, Skipped
@@ -44,7 +46,25 @@ from .resilience.streams import Prefill, Resume, StreamPolicy
 from .route import Plan, Slot
 from .types import Chunk
 
-__all__ = ["HEARTBEAT", "Heartbeat", "StreamSession"]
+__all__ = ["HEARTBEAT", "Heartbeat", "StreamSession", "Write"]
+
+#: Writes chunks to the caller at once: how many it wrote (0 when it cannot take any now).
+Write = Callable[[list[Chunk]], int]
+
+
+class Pushed(Protocol):
+    """A source pushing its chunks (e.g. `transport.Pushing`): its result, True when the
+    taker stopped it and False at the source's end, or the failure; `stop()` ends it."""
+
+    @property
+    def future(self) -> asyncio.Future[bool]: ...
+
+    def stop(self) -> None: ...
+
+
+#: A source's `push(take, loop)`: hand the chunks of each read to `take` as they are read,
+#: until it returns False; None when the source cannot now.
+Push = Callable[[Callable[[list[Chunk]], bool], asyncio.AbstractEventLoop], Pushed | None]
 
 
 class Heartbeat:
@@ -71,6 +91,7 @@ class _Source:
         "longest",
         "malformed",
         "mode",
+        "push",
         "silence",
         "splice",
         "usage",
@@ -90,6 +111,8 @@ class _Source:
         # a recovery's first content goes through its splice like the rest
         self.first: Chunk | None = opened.first if splice is not None else None
         self.splice = splice
+        # the original stream's chunks may be pushed; a recovery's go through its splice
+        self.push: Push | None = getattr(self.chunks, "push", None) if splice is None else None
         self.silence = silence
         self.malformed = 0
         self.longest = 0.0  # the longest silence between two of its chunks
@@ -140,11 +163,18 @@ class StreamSession:
         self._recovery: asyncio.Task[_Source | None] | None = None  # a break being recovered
         self._whole = False  # the answer is complete: no more upstream reads
         self._done = False
+        self._write: Write | None = None  # the caller's direct write, if it offers one
 
     @property
     def deployment(self) -> str:
         """The deployment sending the stream now (or the last one that did)."""
         return self._last
+
+    def write_directly(self, write: Write) -> None:
+        """Let chunks read while nothing else is pending go straight to `write`, in the
+        connection's callback as they are read (`events()` still yields the rest and drives
+        the ends, breaks and recovery)."""
+        self._write = write
 
     @property
     def ready(self) -> bool:
@@ -168,16 +198,21 @@ class StreamSession:
                 # one upstream chunk into the queue (every chunk of every stream passes
                 # here: kept inline, a coroutine less per chunk)
                 try:
-                    chunk = await self._read(source)
-                    if chunk is None:
-                        if not delivered.complete:
-                            raise ConnectionFailed(
-                                "the stream ended before its answer was complete",
-                                deployment=source.call.slot.name,
-                            )
-                        await self._finished(source, drain=False)
-                        continue
-                    self._accept(source, chunk)
+                    if not (
+                        source.push is not None
+                        and self._write is not None
+                        and await self._pump(source, source.push, self._write)
+                    ):
+                        chunk = await self._read(source)
+                        if chunk is None:
+                            if not delivered.complete:
+                                raise ConnectionFailed(
+                                    "the stream ended before its answer was complete",
+                                    deployment=source.call.slot.name,
+                                )
+                            await self._finished(source, drain=False)
+                            continue
+                        self._accept(source, chunk)
                 except ProviderError as err:
                     if delivered.complete:  # the answer is whole: what follows is not ours
                         await self._finished(source, drain=False)
@@ -232,6 +267,59 @@ class StreamSession:
             silence.end()
         source.longest = max(source.longest, self.clock.now() - now)
         return chunk
+
+    async def _pump(self, source: _Source, push: Push, write: Write) -> bool:
+        """Relay chunks from the source to the caller as they are read, with no task woken
+        per chunk, until one needs more: a finish reason (its chunks stay queued, so the
+        end leaves in one write), a caller that cannot take more now, the source's end, or a
+        failure (raised as `_read` raises). After the second and third the source is read
+        as usual. False when the source could not push now: read its next chunk as usual.
+        """
+        silence = source.silence
+        try:
+            silence.begin()
+        except TimeoutError:
+            raise self._stalled(source, 0.0) from None
+        queue = self._queue
+        delivered = self.delivered
+
+        def take(chunks: list[Chunk]) -> bool:
+            source.longest = max(source.longest, silence.renew())
+            for chunk in chunks:
+                self._accept(source, chunk)
+            if delivered.finish is not None:
+                return False
+            if queue:
+                chunks = list(queue)
+                written = write(chunks)
+                if written < len(chunks):  # the rest is yielded, and waited for, as usual
+                    for _ in range(written):
+                        queue.popleft()
+                    source.push = None
+                    return False
+                queue.clear()
+            return True
+
+        assert silence.loop is not None  # set by begin()
+        pushed = push(take, silence.loop)
+        if pushed is None:  # e.g. events of an earlier read still to hand on
+            silence.end()
+            return False
+        try:
+            if not await pushed.future:
+                source.push = None  # its end was read: told by the next read
+        except asyncio.CancelledError as exc:
+            if silence.timed_out():
+                raise self._stalled(source, self.clock.now() - (silence.since or 0.0)) from exc
+            raise
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise self.attempts.classify(exc) from exc
+        finally:
+            pushed.stop()
+            silence.end()
+        return True
 
     @staticmethod
     def _stalled(source: _Source, waited: float) -> AttemptTimeout:

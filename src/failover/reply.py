@@ -9,11 +9,11 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from ._stream import Heartbeat, StreamSession
+from ._stream import Heartbeat, StreamSession, Write
 from .trace import Trace
 from .types import Chunk, Completion, Payload
 
-__all__ = ["EmbeddingsReply", "Heartbeat", "Reply", "StreamReply"]
+__all__ = ["EmbeddingsReply", "Heartbeat", "Reply", "StreamReply", "Write"]
 
 
 @dataclass(slots=True)
@@ -90,6 +90,13 @@ class StreamReply:
             async for item in events:
                 if not isinstance(item, Heartbeat):
                     yield item
+
+    def write_directly(self, write: Write) -> None:
+        """Let chunks go straight to `write` as the upstream's connection reads them, with no
+        task woken per chunk (`write` returns how many of them it wrote; the rest, and every
+        chunk when it cannot, are yielded by `events()` as usual). `events()` must still be
+        iterated: it yields what was not written and drives the end, breaks and recovery."""
+        self._session.write_directly(write)
 
     def events(self) -> AsyncGenerator[Chunk | Heartbeat, None]:
         """The chunks, with a `Heartbeat` now and then while a break is being recovered (a

@@ -40,6 +40,7 @@ __all__ = [
     "HTTPClient",
     "HTTPResponse",
     "HeaderHook",
+    "Pushing",
     "SSEDecoder",
     "SSEEvent",
     "StreamResponse",
@@ -239,29 +240,54 @@ class StreamResponse:
         """
         if self.ended:
             return []
-        decoder = self._decoder
         content = self._resp.content
         while True:
             try:
                 chunk = await content.readany()
             except _CLIENT_ERRORS as exc:
                 raise map_client_error(exc, deployment=self._deployment) from exc
-            try:
-                events = decoder.feed(chunk) if chunk else decoder.close()
-            except ValueError as exc:
-                raise self._malformed(exc) from exc
-            if not chunk:
-                self.ended = True
+            events = self._decode(chunk, done)
+            if events or self.ended:
                 return events
-            if done is not None:
-                for at, event in enumerate(events):
-                    # the sentinel, seen as soon as it is read: a finished stream's
-                    # connection can go back to the pool without another read
-                    if event.data.strip() == done:
-                        self.done = self.ended = True
-                        return events[:at]
-            if events:
-                return events
+
+    def _decode(self, chunk: bytes, done: bytes | None) -> list[SSEEvent]:
+        """The events of one read (b"": the end of the body), noting the stream's end."""
+        try:
+            events = self._decoder.feed(chunk) if chunk else self._decoder.close()
+        except ValueError as exc:
+            raise self._malformed(exc) from exc
+        if not chunk:
+            self.ended = True
+            return events
+        if done is not None:
+            for at, event in enumerate(events):
+                # the sentinel, seen as soon as it is read: a finished stream's connection
+                # can go back to the pool without another read
+                if event.data.strip() == done:
+                    self.done = self.ended = True
+                    return events[:at]
+        return events
+
+    def push(
+        self,
+        take: Callable[[list[SSEEvent]], bool],
+        loop: asyncio.AbstractEventLoop,
+        *,
+        done: bytes | None = DONE,
+    ) -> Pushing | None:
+        """Hand the events of each read to `take` as the connection reads them, in its own
+        callback: no task is woken per read. None where aiohttp offers no way to do so.
+
+        Pushing stops when `take` returns False (the result: True), at the stream's end (the
+        result: False; `read_events` then tells the end as it does) or when the stream fails
+        or `take` raises (the exception). `Pushing.stop()` stops it early; it must be called
+        before the stream is read in any other way.
+        """
+        if not _PUSHABLE or self.ended:
+            return None
+        pushing = Pushing(self, take, done, loop.create_future())
+        pushing.arm()
+        return pushing
 
     async def events(self, *, done: bytes | None = DONE) -> AsyncGenerator[SSEEvent, None]:
         """SSE events as they arrive (`read_events` one at a time)."""
@@ -286,6 +312,94 @@ class StreamResponse:
 
     def _malformed(self, exc: ValueError) -> ConnectionFailed:
         return ConnectionFailed(f"malformed event stream: {exc}", deployment=self._deployment)
+
+
+# aiohttp's body reader wakes the read waiting on it through the future in its `_waiter`
+# slot, and with no public way to be told of data otherwise; `Pushing` stands in that slot.
+_PUSHABLE = "_waiter" in getattr(aiohttp.StreamReader, "__slots__", ())
+
+
+class Pushing:
+    """`StreamResponse.push` in progress: the object aiohttp's reader calls as the waiter of
+    a read (`done()`, `set_result()`, `set_exception()`), so that each read is decoded and
+    handed on in the connection's callback.
+
+    Re-armed after each read; while it runs nothing is armed, so data the reader takes in
+    meanwhile (it may resume reading re-entrantly) is read in the same turn.
+    """
+
+    __slots__ = ("_content", "_done", "_response", "_take", "future")
+
+    def __init__(
+        self,
+        response: StreamResponse,
+        take: Callable[[list[SSEEvent]], bool],
+        done: bytes | None,
+        future: asyncio.Future[bool],
+    ) -> None:
+        self._response = response
+        self._content = response._resp.content
+        self._take = take
+        self._done = done
+        self.future = future  # True: `take` stopped it; False: the stream ended
+
+    def arm(self) -> None:
+        """Read what is buffered now, then wait for the reader to tell of more."""
+        content = self._content
+        while True:
+            try:
+                data = content.read_nowait()  # what a failed reader holds raises here
+            except Exception as exc:  # in aiohttp's callback: nothing may escape to it
+                self._finish(exc=exc)
+                return
+            if not data and not content.is_eof():
+                break
+            response = self._response
+            try:
+                events = response._decode(data, self._done)
+                more = self._take(events) if events else True
+            except Exception as exc:
+                self._finish(exc=exc)
+                return
+            if not more or response.ended:
+                self._finish(result=not more)
+                return
+        content._waiter = self  # type: ignore[assignment]  # told of the next read, below
+
+    def stop(self) -> None:
+        """Stop pushing (the reader is no longer told); a result not yet given is not."""
+        self._disarm()
+        if not self.future.done():
+            self.future.cancel()
+
+    # the reader's waiter protocol: told of data (or of the end) and of a failure
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def set_result(self, _: object) -> None:
+        self.arm()
+
+    def set_exception(self, exc: BaseException) -> None:
+        self._finish(exc=exc)
+
+    def _disarm(self) -> None:
+        content = self._content
+        waiter: object = content._waiter
+        if waiter is self:
+            content._waiter = None
+
+    def _finish(self, *, result: bool = False, exc: BaseException | None = None) -> None:
+        self._disarm()
+        future = self.future
+        if future.done():
+            return
+        if exc is None:
+            future.set_result(result)
+            return
+        if isinstance(exc, _CLIENT_ERRORS):
+            exc = map_client_error(exc, deployment=self._response._deployment)
+        future.set_exception(exc)
 
 
 async def _on_queued(_: Any, ctx: SimpleNamespace, __: Any) -> None:

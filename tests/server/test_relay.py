@@ -29,6 +29,9 @@ class Recorder:
 
     hangup = None  # a server that tells a hang-up through `receive()` alone
 
+    def direct_body(self) -> None:
+        return None  # nor offers direct writes
+
     async def start_stream(self, headers: Headers) -> None:
         return None
 

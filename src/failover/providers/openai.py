@@ -8,8 +8,10 @@ finish reason is whole with or without `data: [DONE]`; one that stopped before i
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import ClassVar
 from urllib.parse import quote
 
@@ -17,10 +19,11 @@ import orjson
 
 from ..config import AzureOptions, OpenAIOptions
 from ..errors import ConfigError, ConnectionFailed, ServerError
+from ..transport import Pushing, SSEEvent, StreamResponse
 from ..types import Chunk, Completion, Payload, Request
 from ._http import HTTPAdapter
 
-__all__ = ["RESPONSES_API", "AzureOpenAIAdapter", "OpenAIAdapter"]
+__all__ = ["RESPONSES_API", "AzureOpenAIAdapter", "ChatStream", "OpenAIAdapter"]
 
 RESPONSES_API = frozenset({"openai.responses"})  # the Responses API, as a dialect
 
@@ -69,28 +72,9 @@ class OpenAIAdapter(HTTPAdapter):
             raise ServerError(f"{self.kind} sent a response that is not JSON", deployment=self.name)
         return Completion(raw=raw)
 
-    async def stream(self, request: Request) -> AsyncIterator[Chunk]:
+    def stream(self, request: Request) -> AsyncIterator[Chunk]:
         body = _body(request, self.model, stream=True)
-        tail: deque[bytes] = deque(maxlen=_TAIL)
-        async with self._open_stream(self.url("chat/completions"), body) as resp:
-            # a read at a time (one await, not one per event); `[DONE]` ends the loop
-            while events := await resp.read_events():
-                for event in events:
-                    data = event.data
-                    tail.append(data)
-                    # a cheap look at the first bytes finds error events without parsing
-                    if event.event == "error" or b'"error"' in data[:16]:
-                        raise self.stream_error(data)
-                    # passed through unparsed: the router reads each chunk anyway, and counts
-                    # one that does not parse against the route's `streams.max_malformed`
-                    # instead of failing it
-                    yield Chunk(raw=data)
-            # an answer whose finish reason arrived is whole without [DONE] (some servers
-            # never send it); one that stopped before it was cut short
-            if not resp.done and not _finished(tail):
-                raise ConnectionFailed(
-                    f"{self.kind} stream ended before its finish reason", deployment=self.name
-                )
+        return ChatStream(self, self.url("chat/completions"), body)
 
     async def embeddings(self, request: Request) -> Payload:
         raw = await self._post(self.url("embeddings"), {**request, "model": self.model})
@@ -127,6 +111,95 @@ class AzureOpenAIAdapter(OpenAIAdapter):
 
 
 _TAIL = 3  # chunks kept to find a finish reason when a stream ends without [DONE]
+
+
+class ChatStream:
+    """One Chat Completions stream's chunks: the upstream's events passed through unparsed.
+
+    An async iterator (a read at a time, one await per read rather than per event) that can
+    also `push`: hand the chunks of each read on as the connection reads them, with no task
+    woken, which is how the gateway relays most of a stream. Either way an error event raises
+    the provider's error, and an answer whose finish reason arrived is whole without [DONE]
+    (some servers never send it) while one that stopped before it was cut short.
+    """
+
+    __slots__ = ("_adapter", "_body", "_closed", "_context", "_events", "_response", "_tail")
+
+    def __init__(self, adapter: OpenAIAdapter, url: str, body: Request) -> None:
+        self._adapter = adapter
+        self._body = (url, body)
+        self._context: AbstractAsyncContextManager[StreamResponse] | None = None
+        self._response: StreamResponse | None = None
+        self._events: deque[SSEEvent] = deque()  # read, not yet handed on
+        self._tail: deque[bytes] = deque(maxlen=_TAIL)
+        self._closed = False
+
+    def __aiter__(self) -> ChatStream:
+        return self
+
+    async def __anext__(self) -> Chunk:
+        events = self._events
+        try:
+            while not events:
+                response = self._response or await self._open()
+                batch = await response.read_events()
+                if not batch:
+                    self._check_end(response)
+                    await self.aclose()  # its end was read: the connection is reused
+                    raise StopAsyncIteration
+                events.extend(batch)
+            return self._chunk(events.popleft())
+        except BaseException:  # broken, or left: hung up at once (see `_Streaming`)
+            await self.aclose()
+            raise
+
+    def push(
+        self, take: Callable[[list[Chunk]], bool], loop: asyncio.AbstractEventLoop
+    ) -> Pushing | None:
+        """`StreamResponse.push` of this stream's chunks; None while events read earlier
+        are still to be handed on, before the stream is open, or where it cannot push."""
+        response = self._response
+        if response is None or self._events:
+            return None
+        chunk = self._chunk
+
+        def take_read(events: list[SSEEvent]) -> bool:
+            return take([chunk(event) for event in events])
+
+        return response.push(take_read, loop)
+
+    async def aclose(self) -> None:
+        """Hang up (or, after its end was read, hand the connection back to the pool)."""
+        self._closed = True
+        context, self._context, self._response = self._context, None, None
+        if context is not None:
+            await context.__aexit__(None, None, None)
+
+    async def _open(self) -> StreamResponse:
+        if self._closed:
+            raise StopAsyncIteration
+        url, body = self._body
+        context = self._adapter._open_stream(url, body)
+        response = await context.__aenter__()
+        self._context, self._response = context, response
+        return response
+
+    def _chunk(self, event: SSEEvent) -> Chunk:
+        data = event.data
+        self._tail.append(data)
+        # a cheap look at the first bytes finds error events without parsing
+        if event.event == "error" or b'"error"' in data[:16]:
+            raise self._adapter.stream_error(data)
+        # passed through unparsed: the router reads each chunk anyway, and counts one that
+        # does not parse against the route's `streams.max_malformed` instead of failing it
+        return Chunk(raw=data)
+
+    def _check_end(self, response: StreamResponse) -> None:
+        if not response.done and not _finished(self._tail):
+            adapter = self._adapter
+            raise ConnectionFailed(
+                f"{adapter.kind} stream ended before its finish reason", deployment=adapter.name
+            )
 
 
 def _finished(tail: Iterable[bytes]) -> bool:

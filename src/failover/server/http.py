@@ -12,7 +12,7 @@ import itertools
 import os
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -25,13 +25,16 @@ __all__ = [
     "DISCONNECT",
     "JSON_TYPE",
     "SSE_HEADERS",
+    "WIRE",
     "ASGIApp",
     "Call",
+    "DirectBody",
     "Hangup",
     "Headers",
     "Receive",
     "Scope",
     "Send",
+    "Wire",
     "ascii_header",
     "new_request_id",
     "too_large",
@@ -47,6 +50,31 @@ Headers = list[tuple[bytes, bytes]]
 # the scope key of a `Hangup`, where the server calls the app back when a request's
 # connection is lost (`GatewayHttpProtocol`); elsewhere only `receive()` tells
 DISCONNECT = "failover.disconnect"
+# the scope key of a `Wire`, where the server offers to write a response body's parts
+# straight to the connection (`GatewayHttpProtocol`); elsewhere every part goes by `send`
+WIRE = "failover.wire"
+
+
+class DirectBody(Protocol):
+    """A started response's body, written straight to its connection (chunked, as the server
+    would), without an ASGI `send` per part: for a stream relayed as its upstream is read."""
+
+    def writable(self) -> bool:
+        """Whether a part may be written now: the response is open, its client connected and
+        not behind (else it goes by `send`, which waits for the client)."""
+        ...
+
+    def write(self, body: bytes) -> None: ...
+
+
+class Wire(Protocol):
+    """A connection's offer of `DirectBody`s."""
+
+    def body(self, scope: Scope) -> DirectBody | None:
+        """The body of the response to the request of `scope`, if it is the one the
+        connection is answering now."""
+        ...
+
 
 JSON_TYPE = (b"content-type", b"application/json")
 SSE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
@@ -192,6 +220,12 @@ class Call:
 
     async def end(self, data: bytes = b"") -> None:
         await self.send({"type": "http.response.body", "body": data, "more_body": False})
+
+    def direct_body(self) -> DirectBody | None:
+        """The response body written straight to the connection, where the server offers it
+        (call after the headers went out)."""
+        wire: Wire | None = self.scope.get(WIRE)
+        return None if wire is None else wire.body(self.scope)
 
     @property
     def hangup(self) -> Hangup | None:

@@ -16,19 +16,25 @@ A stream must stop its upstream the moment its client hangs up. An ASGI app lear
 `receive()`, which takes a task per stream waiting on it for the stream's whole length; here
 the connection calls the relay back instead (`scope[DISCONNECT]`, a `Hangup`).
 
+A relayed stream's chunks are written as the upstream's connection reads them, in its
+callback, where an ASGI `send` (a coroutine) cannot be awaited: the connection offers its
+response body for direct writes (`scope[WIRE]`, a `ConnectionWire`), framed as uvicorn frames
+it, and only while uvicorn itself would write at once (otherwise the relay uses `send`).
+
     uvicorn.Config(app, http=GatewayHttpProtocol, loop="uvloop")
 """
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from .http import DISCONNECT, Hangup
+from .http import DISCONNECT, WIRE, Hangup, Scope
 
-__all__ = ["ARRIVED", "CoalescingTransport", "GatewayHttpProtocol"]
+__all__ = ["ARRIVED", "CoalescingTransport", "ConnectionWire", "CycleBody", "GatewayHttpProtocol"]
 
 _STATUS_LINE = b"HTTP/1.1 "
 _END_OF_HEADERS = b"\r\n\r\n"
@@ -118,6 +124,56 @@ class CoalescingTransport(asyncio.Transport):
         self._transport.write_eof()
 
 
+class CycleBody:
+    """One response's body written straight to the connection, chunked as uvicorn's `send`
+    writes it, while uvicorn would write it at once (the response started and not complete,
+    chunked, the client connected and not behind)."""
+
+    __slots__ = ("_cycle", "_transport")
+
+    def __init__(self, cycle: RequestResponseCycle, transport: asyncio.Transport) -> None:
+        self._cycle = cycle
+        self._transport = transport
+
+    def writable(self) -> bool:
+        cycle = self._cycle
+        return (
+            cycle.response_started
+            and not cycle.response_complete
+            and cycle.chunked_encoding is True
+            and not cycle.disconnected
+            and not cycle.flow.write_paused
+        )
+
+    def write(self, body: bytes) -> None:
+        if body:
+            self._transport.write(b"%x\r\n%b\r\n" % (len(body), body))
+
+
+class ConnectionWire:
+    """A connection's `Wire`: the body of the response it is answering now.
+
+    It refers to its connection weakly: each request's scope holds it, and the connection
+    holds the scope, so a strong reference would leave every closed connection to the
+    cyclic garbage collector.
+    """
+
+    __slots__ = ("_protocol",)
+
+    def __init__(self, protocol: GatewayHttpProtocol) -> None:
+        self._protocol = weakref.ref(protocol)
+
+    def body(self, scope: Scope) -> CycleBody | None:
+        protocol = self._protocol()
+        if protocol is None:
+            return None
+        cycle: RequestResponseCycle | None = getattr(protocol, "cycle", None)
+        # a pipelined request's cycle may have replaced the one answering: then none
+        if cycle is None or cycle.scope is not scope:
+            return None
+        return CycleBody(cycle, protocol.transport)
+
+
 ARRIVED = "failover.arrived"  # the scope key: loop time when the request's last byte was read
 
 
@@ -125,16 +181,19 @@ class GatewayHttpProtocol(HttpToolsProtocol):
     """`HttpToolsProtocol` over a `CoalescingTransport`, noting when each request has arrived
     whole (`scope[ARRIVED]`): how long it then waits before the gateway looks at it is the
     process's own queueing, which admission control sheds on (a slow upload is not). Each
-    request's `scope[DISCONNECT]` registers a callback for when the connection is lost."""
+    request's `scope[DISCONNECT]` registers a callback for when the connection is lost, and
+    its `scope[WIRE]` writes its response body directly."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self.hangup = Hangup(self.loop)
+        self.wire = ConnectionWire(self)
         super().connection_made(CoalescingTransport(transport, self.loop))
 
     def on_message_complete(self) -> None:
         scope = self.scope
         scope[ARRIVED] = self.loop.time()  # type: ignore[literal-required]
         scope[DISCONNECT] = self.hangup  # type: ignore[literal-required]
+        scope[WIRE] = self.wire  # type: ignore[literal-required]
         super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:

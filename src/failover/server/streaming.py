@@ -11,6 +11,12 @@ format naming the original cause. A client that hangs up stops the upstream stre
 Chunks that follow one another at once (the role and the first content, the last chunk and
 the terminator) leave in one write, with the headers or with the end: one system call and
 one packet where there were two.
+
+In between, where the server offers the response body for direct writes (`Call.direct_body`),
+each upstream read's chunks are written in the upstream connection's callback as it reads
+them (`StreamReply.write_directly`): no task is woken and no `send` awaited per chunk, which
+is most of a long stream's cost. A client that falls behind, and everything else, goes the
+usual way.
 """
 
 from __future__ import annotations
@@ -22,12 +28,12 @@ import logging
 from typing import Protocol
 
 from ..errors import StreamInterrupted
-from ..reply import Heartbeat, StreamReply
+from ..reply import Heartbeat, StreamReply, Write
 from ..trace import Trace
 from ..types import Chunk, NativeChunk
 from .anthropic_format import PING, StreamTranslator
 from .errors import Failure, anthropic_event, ascii_header, failure_from, openai_event
-from .http import Call, Headers, Receive
+from .http import Call, DirectBody, Headers, Receive
 
 __all__ = [
     "AnthropicEncoder",
@@ -124,6 +130,9 @@ async def relay(call: Call, reply: StreamReply, encoder: Encoder, headers: Heade
         await reply.aclose()
         raise
     watch = _DisconnectWatch(call)
+    body = call.direct_body()
+    if body is not None:
+        reply.write_directly(_writer(body, encoder))
     pending = b""  # chunks that follow one another at once leave in one write
     try:
         async for item in reply.events():
@@ -153,6 +162,25 @@ async def relay(call: Call, reply: StreamReply, encoder: Encoder, headers: Heade
             task.uncancel()  # the client left: nothing to answer, nobody to tell
     finally:
         watch.stop()
+
+
+def _writer(body: DirectBody, encoder: Encoder) -> Write:
+    """Writes chunks straight to the response body: as many as it can encode, in one write."""
+    encode = encoder.chunk
+
+    def write(chunks: list[Chunk]) -> int:
+        if not body.writable():
+            return 0
+        parts = []
+        for chunk in chunks:
+            try:
+                parts.append(encode(chunk))
+            except Exception:  # left to the relay, which ends the stream on it
+                break
+        body.write(b"".join(parts))
+        return len(parts)
+
+    return write
 
 
 def _spliced(reply: StreamReply) -> bytes:
