@@ -19,6 +19,7 @@ import asyncio
 import math
 from typing import Any, TypeVar
 
+from ._aio import running_loop
 from ._local import CURRENT_CALL, LOCAL_LAG, CallInfo, LoopLag, local_cause
 from ._request import Call, RequestState
 from .classify import Classifier
@@ -233,7 +234,7 @@ class Attempts:
         attempt = Attempt(plan.name, slot.name, waited=waited, hedge=hedge, started=now)
         trace.attempts.append(attempt)
         self.store.stats(slot.name).started()
-        info = CallInfo(started=asyncio.get_running_loop().time())
+        info = CallInfo(started=running_loop().time())
         quota = self.store.quota(slot.name, slot.quota)
         return Call(plan, slot, breaker, permit, attempt, now, info, limit, quota)
 

@@ -14,6 +14,7 @@ import asyncio
 import math
 from typing import Any
 
+from ._aio import running_loop
 from ._request import Call
 from .clock import Clock, TimerHandle
 from .resilience.streams import learned_limit
@@ -73,7 +74,7 @@ class SilenceWatch:
             raise TimeoutError
         loop = self.loop
         if loop is None:
-            loop = self.loop = asyncio.get_running_loop()
+            loop = self.loop = running_loop()
         # with its loop given, current_task skips get_running_loop (a getpid() on 3.11): this
         # runs for every chunk of every stream
         self.since, self.task = now, asyncio.current_task(loop)

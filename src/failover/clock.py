@@ -11,9 +11,13 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import math
 import time
 from collections.abc import AsyncIterator, Callable
+from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
+
+from ._aio import running_loop
 
 __all__ = ["Clock", "FakeClock", "SystemClock", "TimerHandle", "deadline_scope"]
 
@@ -52,7 +56,7 @@ class SystemClock:
         await asyncio.sleep(max(0.0, seconds))
 
     def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
         # the loop's clock is time.monotonic() too; convert for loops that differ (uvloop)
         return loop.call_at(loop.time() + (when - time.monotonic()), callback)
 
@@ -161,42 +165,55 @@ async def _settle(rounds: int = 30) -> None:
 
 
 def deadline_scope(clock: Clock, when: float | None) -> contextlib.AbstractAsyncContextManager[Any]:
-    """Cancel the body at `when` on `clock` and raise TimeoutError, like `asyncio.timeout_at`.
+    """Cancel the body at `when` on `clock` and raise TimeoutError, like `asyncio.timeout_at`
+    (a deadline already past raises at once, before the body runs).
 
-    The system clock uses asyncio's own timeout, handed back as it is (every attempt enters
-    one: a generator-based wrapper around it would cost more than the timeout itself); other
-    clocks a timer that cancels the task.
+    A class, not a generator-based context manager, and not `asyncio.timeout` itself: every
+    attempt enters one or two, and asyncio's asks for the running loop twice (on Python 3.11
+    a getpid() system call each).
     """
-    if when is None:
+    if when is None or when == math.inf:
         return _NO_DEADLINE
-    if isinstance(clock, SystemClock):
-        return asyncio.timeout_at(asyncio.get_running_loop().time() + (when - time.monotonic()))
-    return _timer_scope(clock, when)
+    return _Deadline(clock, when)
 
 
 _NO_DEADLINE: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext()
 
 
-@contextlib.asynccontextmanager
-async def _timer_scope(clock: Clock, when: float) -> AsyncIterator[None]:
-    """`deadline_scope` on a clock other than the system's: a timer that cancels the task."""
-    task = asyncio.current_task()
-    assert task is not None, "deadline_scope needs a running task"
-    fired = False
+class _Deadline:
+    """`deadline_scope`'s scope: a timer on the clock that cancels the task, the cancellation
+    turned into TimeoutError when it was the timer's alone (as `asyncio.Timeout` does)."""
 
-    def expire() -> None:
-        nonlocal fired
-        fired = True
-        task.cancel()
+    __slots__ = ("_cancelling", "_clock", "_fired", "_task", "_timer", "_when")
 
-    if when <= clock.now():
-        raise TimeoutError
-    timer = clock.call_at(when, expire)
-    try:
-        yield
-    except asyncio.CancelledError:
-        if fired and task.uncancel() == 0:
-            raise TimeoutError from None
-        raise
-    finally:
-        timer.cancel()
+    def __init__(self, clock: Clock, when: float) -> None:
+        self._clock = clock
+        self._when = when
+        self._fired = False
+
+    async def __aenter__(self) -> None:
+        task = asyncio.current_task(running_loop())
+        assert task is not None, "deadline_scope needs a running task"
+        if self._when <= self._clock.now():
+            raise TimeoutError
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._timer = self._clock.call_at(self._when, self._expire)
+
+    def _expire(self) -> None:
+        self._fired = True
+        self._task.cancel()
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._timer.cancel()
+        if (
+            self._fired
+            and self._task.uncancel() <= self._cancelling
+            and kind is asyncio.CancelledError
+        ):
+            raise TimeoutError from exc

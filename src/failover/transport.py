@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 import aiohttp
 import orjson
 
+from ._aio import running_loop
 from ._local import CURRENT_CALL, PoolStats, PoolWait
 from .errors import AttemptTimeout, ConnectionFailed, ProviderError, ServerError
 
@@ -563,7 +564,7 @@ class HTTPClient:
             return
         # the terminating chunk usually trails the last event by microseconds; wait for it in
         # the background so the caller is not delayed and the keep-alive connection is reused
-        task = asyncio.get_running_loop().create_task(_drain(resp))
+        task = running_loop().create_task(_drain(resp))
         self._draining.add(task)
         task.add_done_callback(self._drained)
 

@@ -27,6 +27,7 @@ from typing import IO, Any
 
 import orjson
 
+from .._aio import running_loop_or_none
 from ..clock import Clock
 from ..errors import Kind
 from ..events import Event
@@ -143,7 +144,7 @@ class BatchingHandler(logging.StreamHandler[IO[str]]):
         except Exception:
             self.handleError(record)
             return
-        loop = asyncio._get_running_loop()
+        loop = running_loop_or_none()
         if loop is None:
             self._write([line])
             return

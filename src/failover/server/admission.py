@@ -25,6 +25,7 @@ import re
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .._aio import running_loop
 from ..clock import Clock, SystemClock
 from ..controls import Priority
 from ..resilience.admission import Admission, Shed, Ticket
@@ -189,7 +190,7 @@ def _late(call: Call, gen: Generation, *, stream: bool) -> float:
     for the loop's lag alone: what it waits once is a moment of its first byte, and a ramp
     of thousands of held streams makes a few wait long without the process falling behind."""
     lag = gen.router.lag.smoothed
-    now = asyncio.get_running_loop().time()
+    now = running_loop().time()
     gen.sampler.tick(gen.admission, lag, now)
     arrived: float | None = call.scope.get(ARRIVED)
     if arrived is None or stream:  # (or served by a protocol that does not note arrivals)
