@@ -70,9 +70,10 @@ class DirectBody(Protocol):
 class Wire(Protocol):
     """A connection's offer of `DirectBody`s."""
 
-    def body(self, scope: Scope) -> DirectBody | None:
+    def body(self, scope: Scope, send: Send) -> DirectBody | None:
         """The body of the response to the request of `scope`, if it is the one the
-        connection is answering now."""
+        connection is answering now and `send` is the server's own (a middleware that wraps
+        `send` sees every part of the body, so none goes around it)."""
         ...
 
 
@@ -225,7 +226,7 @@ class Call:
         """The response body written straight to the connection, where the server offers it
         (call after the headers went out)."""
         wire: Wire | None = self.scope.get(WIRE)
-        return None if wire is None else wire.body(self.scope)
+        return None if wire is None else wire.body(self.scope, self.send)
 
     @property
     def hangup(self) -> Hangup | None:

@@ -32,7 +32,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from .http import DISCONNECT, WIRE, Hangup, Scope
+from .http import DISCONNECT, WIRE, Hangup, Scope, Send
 
 __all__ = ["ARRIVED", "CoalescingTransport", "ConnectionWire", "CycleBody", "GatewayHttpProtocol"]
 
@@ -163,15 +163,17 @@ class ConnectionWire:
     def __init__(self, protocol: GatewayHttpProtocol) -> None:
         self._protocol = weakref.ref(protocol)
 
-    def body(self, scope: Scope) -> CycleBody | None:
+    def body(self, scope: Scope, send: Send) -> CycleBody | None:
         protocol = self._protocol()
         if protocol is None:
             return None
         cycle: RequestResponseCycle | None = getattr(protocol, "cycle", None)
-        # a pipelined request's cycle may have replaced the one answering: then none
+        # a pipelined request's cycle may have replaced the one answering: then none; and a
+        # `send` wrapped by a middleware (compression, say) must see every part
         if cycle is None or cycle.scope is not scope:
             return None
-        return CycleBody(cycle, protocol.transport)
+        owner: object = getattr(send, "__self__", None)
+        return CycleBody(cycle, protocol.transport) if owner is cycle else None
 
 
 ARRIVED = "failover.arrived"  # the scope key: loop time when the request's last byte was read
