@@ -35,7 +35,7 @@ from .protocol import ARRIVED
 
 if TYPE_CHECKING:
     from .generation import Generation
-    from .http import Call, Headers, Message, Receive
+    from .http import Call, Message, Receive
 
 __all__ = [
     "SHED_LINES",
@@ -122,7 +122,7 @@ async def shed_early(call: Call, gen: Generation, *, anthropic: bool = False) ->
     lag = _late(call, gen, stream=False)
     if not admission.pressed(lag) or call.content_length > gen.max_body:
         return
-    asked = _controls(call.scope["headers"])
+    asked = _controls(call.controls)
     if asked is None:
         return
     route, priority = asked[0], priority_of(asked[1], call)
@@ -159,17 +159,19 @@ def peek(body: bytes) -> tuple[str, bool] | None:
     return models[0].decode("utf-8", "replace"), stream
 
 
-def _controls(headers: Headers) -> tuple[str | None, Priority | None] | None:
+def _controls(sent: dict[bytes, bytes] | None) -> tuple[str | None, Priority | None] | None:
     """The route (`x-failover-route`) and priority (`x-failover-priority`) a request asks
-    for, None for either not sent; None for a priority that is not one (the handler's 400)."""
+    for (of its `Call.controls`), None for either not sent; None for a priority that is not
+    one (the handler's 400)."""
+    if sent is None:
+        return None, None
     route = asked = None
-    for name, value in headers:
-        if name == b"x-failover-priority":
-            asked = PRIORITIES.get(value.strip().lower().decode("latin-1"))
-            if asked is None:
-                return None
-        elif name == b"x-failover-route":
-            route = value.decode("latin-1").strip() or None
+    if (value := sent.get(b"x-failover-priority")) is not None:
+        asked = PRIORITIES.get(value.strip().lower().decode("latin-1"))
+        if asked is None:
+            return None
+    if (value := sent.get(b"x-failover-route")) is not None:
+        route = value.decode("latin-1").strip() or None
     return route, asked
 
 

@@ -29,7 +29,7 @@ async def messages(call: Call, gen: Generation) -> Trace | None:
     """POST /v1/messages"""
     body = await call.json(gen.max_body)
     model, stream = messages_request(body)
-    controls = read_controls(call.scope["headers"], gen.max_deadline)
+    controls = read_controls(call.controls, gen.max_deadline)
     route = controls.route or model
     with admit(call, gen, route, controls, stream=stream, anthropic=True):
         kwargs = {"request_id": call.request_id, "dialect": ANTHROPIC, **controls.router}

@@ -12,6 +12,7 @@ A bad value is the client's error: a 400 in the API's own format naming the head
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,14 +45,13 @@ class RequestControls:
     router: dict[str, Any]  # keyword arguments for Router.complete / open_stream / embeddings
 
 
-def read_controls(headers: list[tuple[bytes, bytes]], max_deadline: float) -> RequestControls:
-    """The controls in a request's headers; `ClientError` 400 for a value that is not valid."""
-    found: dict[bytes, str] = {}
-    for name, value in headers:
-        if name in HEADERS:
-            found[name] = value.decode("latin-1").strip()
-    if not found:
+def read_controls(sent: Mapping[bytes, bytes] | None, max_deadline: float) -> RequestControls:
+    """The controls of a request's `x-failover-*` headers (`Call.controls`: each header's
+    value by its name, None when none was sent); `ClientError` 400 for a value that is not
+    valid."""
+    if not sent:
         return RequestControls(None, {})
+    found = {name: value.decode("latin-1").strip() for name, value in sent.items()}
     kwargs: dict[str, Any] = {}
     if (deadline := found.get(b"x-failover-deadline")) is not None:
         kwargs["timeout"] = _deadline(deadline, max_deadline)

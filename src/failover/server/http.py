@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
+from .controls import HEADERS as CONTROL_HEADERS
 from .errors import ClientError, Failure, ascii_header
 
 if TYPE_CHECKING:
@@ -127,6 +128,7 @@ class Call:
     __slots__ = (
         "client",
         "content_length",
+        "controls",
         "credential",
         "receive",
         "request_id",
@@ -143,7 +145,7 @@ class Call:
         self.started = False  # the response's headers went out
         self.client: Client | None = None  # whose key it presented (set by the guard)
         self.content_length = -1
-        credential = bearer = rid = None
+        credential = bearer = rid = controls = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 bearer = value
@@ -153,6 +155,12 @@ class Call:
                 self.content_length = int(value) if value.isdigit() else -2
             elif name == b"x-request-id":
                 rid = value
+            elif name in CONTROL_HEADERS:
+                if controls is None:
+                    controls = {}
+                controls[name] = value
+        # the x-failover-* headers sent, as sent (`controls.read_controls` reads them)
+        self.controls: dict[bytes, bytes] | None = controls
         if bearer is not None and credential is None:
             scheme, _, token = bearer.partition(b" ")
             credential = token.strip() if scheme.lower() == b"bearer" else None

@@ -30,7 +30,7 @@ async def chat_completions(call: Call, gen: Generation) -> Trace | None:
     """POST /v1/chat/completions"""
     body = await call.json(gen.max_body)
     model_name, stream = chat_request(body)
-    controls = read_controls(call.scope["headers"], gen.max_deadline)
+    controls = read_controls(call.controls, gen.max_deadline)
     model_name = controls.route or model_name
     router = gen.router
     with admit(call, gen, model_name, controls, stream=stream):
@@ -51,7 +51,7 @@ async def chat_completions(call: Call, gen: Generation) -> Trace | None:
 async def embeddings(call: Call, gen: Generation) -> Trace:
     """POST /v1/embeddings"""
     body = await call.json(gen.max_body)
-    controls = read_controls(call.scope["headers"], gen.max_deadline)
+    controls = read_controls(call.controls, gen.max_deadline)
     model_name = controls.route or embeddings_request(body)
     with admit(call, gen, model_name, controls, stream=False):
         reply = await gen.router.embeddings(

@@ -45,7 +45,7 @@ async def responses(call: Call, gen: Generation) -> Trace | None:
     """POST /v1/responses"""
     body = await call.json(gen.max_body)
     model, stream = responses_request(body)
-    controls = read_controls(call.scope["headers"], gen.max_deadline)
+    controls = read_controls(call.controls, gen.max_deadline)
     route = controls.route or model
     with admit(call, gen, route, controls, stream=stream):
         previous = body.get("previous_response_id")
