@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import Callable
 
 import aiohttp
 import pytest
@@ -282,3 +283,156 @@ def test_invalid_http_response_maps_to_server_error() -> None:
     info = aiohttp.RequestInfo(url, "GET", CIMultiDictProxy(CIMultiDict()), url)
     exc = aiohttp.ClientResponseError(info, (), status=400, message="bad header")
     assert isinstance(map_client_error(exc), ServerError)
+
+
+# -- push: each read's events handed on in the connection's callback ---------------------------
+
+
+def taking(handed: list[list[bytes]], *, more: bool = True) -> Callable[[list[SSEEvent]], bool]:
+    """A `take` that notes each read's event data and answers `more`."""
+
+    def take(events: list[SSEEvent]) -> bool:
+        handed.append([event.data for event in events])
+        return more
+
+    return take
+
+
+async def test_push_hands_on_each_read_and_ends_at_done(transport: Transport) -> None:
+    """Each read's events go to `take` as they are read, and the push ends (False) at [DONE]."""
+    gates = [asyncio.Event() for _ in range(3)]
+    handed: list[list[bytes]] = []
+
+    def take(events: list[SSEEvent]) -> bool:
+        handed.append([event.data for event in events])
+        gates[len(handed) - 1].set()  # the next frame is sent once this read was handed on
+        return True
+
+    frames = [sse("a"), sse("b"), sse("c"), sse("[DONE]")]
+    async with FakeServer() as server:
+        server.push(Stream(frames, gates={1: gates[0], 2: gates[1], 3: gates[2]}))
+        async with transport.client("t").stream("GET", server.url, headers={}) as resp:
+            pushing = resp.push(take, asyncio.get_running_loop())
+            assert pushing is not None
+            ended = await pushing.future
+            after = await resp.read_events()
+    assert (handed, ended, resp.done, after) == ([[b"a"], [b"b"], [b"c"]], False, True, [])
+
+
+async def test_push_hands_on_nothing_after_done(transport: Transport) -> None:
+    """Events read together with [DONE] but after it are not handed on."""
+    gate = asyncio.Event()
+    handed: list[list[bytes]] = []
+    frames = [sse("a"), sse("b") + sse("[DONE]") + sse("after")]
+    async with FakeServer() as server:
+        server.push(Stream(frames, gates={1: gate}))
+        async with transport.client("t").stream("GET", server.url, headers={}) as resp:
+            pushing = resp.push(taking(handed), asyncio.get_running_loop())
+            assert pushing is not None
+            gate.set()
+            await pushing.future
+    assert [data for read in handed for data in read] == [b"a", b"b"]
+
+
+async def test_push_stopped_by_take_leaves_the_rest_to_read_events(transport: Transport) -> None:
+    """A `take` that answers False ends the push (True); the events after that read are read
+    by `read_events()` as usual, none lost and none twice."""
+    gate = asyncio.Event()
+    handed: list[list[bytes]] = []
+    frames = [sse("a"), sse("b"), sse("c"), sse("[DONE]")]
+    async with FakeServer() as server:
+        server.push(Stream(frames, gates={1: gate}))
+        async with transport.client("t").stream("GET", server.url, headers={}) as resp:
+            pushing = resp.push(taking(handed, more=False), asyncio.get_running_loop())
+            assert pushing is not None
+            stopped = await pushing.future
+            gate.set()
+            rest = [event.data async for event in resp.events()]
+    assert (handed, stopped, rest, resp.done) == ([[b"a"]], True, [b"b", b"c"], True)
+
+
+async def test_push_on_a_cut_connection_is_connection_failed(transport: Transport) -> None:
+    """A connection lost while pushing ends the push with ConnectionFailed."""
+    async with FakeServer() as server:
+        server.push(Stream([sse("a"), sse("b"), sse("[DONE]")], cut_after=1))
+        async with transport.client("t").stream("GET", server.url, headers={}) as resp:
+            pushing = resp.push(taking([]), asyncio.get_running_loop())
+            assert pushing is not None
+            with pytest.raises(ConnectionFailed):
+                await pushing.future
+
+
+async def test_push_ends_with_what_take_raised(transport: Transport) -> None:
+    """An exception raised by `take` is the push's result, as it was raised."""
+    raised = RuntimeError("take failed")
+
+    def take(events: list[SSEEvent]) -> bool:
+        raise raised
+
+    async with FakeServer() as server:
+        server.push(Stream([sse("a"), sse("[DONE]")]))
+        async with transport.client("t").stream("GET", server.url, headers={}) as resp:
+            pushing = resp.push(take, asyncio.get_running_loop())
+            assert pushing is not None
+            with pytest.raises(RuntimeError) as caught:
+                await pushing.future
+    assert caught.value is raised
+
+
+async def test_push_hands_on_what_was_read_before_it_began_at_once(transport: Transport) -> None:
+    """Events already read when the push begins are handed on within `push()` itself."""
+    gate = asyncio.Event()
+    handed: list[list[bytes]] = []
+    async with FakeServer() as server:
+        server.push(Stream([sse("a"), sse("b"), sse("[DONE]")], gates={1: gate}))
+        # the server sends the response's head together with the first frame, so once the
+        # head is read "a" waits in the body's buffer
+        async with transport.client("t").stream("GET", server.url, headers={}) as resp:
+            pushing = resp.push(taking(handed), asyncio.get_running_loop())
+            at_once = list(handed)
+            assert pushing is not None
+            pushing.stop()
+    assert at_once == [[b"a"]]
+
+
+async def test_a_stopped_push_leaves_the_stream_to_read_events(transport: Transport) -> None:
+    """After `stop()` the stream reads on as usual (aiohttp sees no other reader waiting), the
+    events not handed on included."""
+    gate = asyncio.Event()
+    handed: list[list[bytes]] = []
+    async with FakeServer() as server:
+        server.push(Stream([sse("a"), sse("b"), sse("c"), sse("[DONE]")], gates={1: gate}))
+        async with transport.client("t").stream("GET", server.url, headers={}) as resp:
+            pushing = resp.push(taking(handed), asyncio.get_running_loop())
+            assert pushing is not None
+            pushing.stop()
+            gate.set()
+            rest = [event.data async for event in resp.events()]
+    assert ([data for read in handed for data in read] + rest, resp.done) == (
+        [b"a", b"b", b"c"],
+        True,
+    )
+
+
+async def test_push_on_an_ended_stream_is_none(transport: Transport) -> None:
+    """A stream read to its end has nothing to push: `push()` returns None."""
+    async with FakeServer() as server:
+        server.push(Stream([sse("a"), sse("[DONE]")]))
+        async with transport.client("t").stream("GET", server.url, headers={}) as resp:
+            async for _ in resp.events():
+                pass
+            assert resp.push(taking([]), asyncio.get_running_loop()) is None
+
+
+async def test_push_of_a_stream_ending_inside_an_event_is_connection_failed(
+    transport: Transport,
+) -> None:
+    """A body that ends halfway through an event while pushing ends the push with
+    ConnectionFailed."""
+    async with FakeServer() as server:
+        server.push(Stream([sse("a"), b'data: {"half":']))
+        async with transport.client("t").stream("GET", server.url, headers={}) as resp:
+            pushing = resp.push(taking([]), asyncio.get_running_loop())
+            assert pushing is not None
+            with pytest.raises(ConnectionFailed, match="inside an event"):
+                await pushing.future
