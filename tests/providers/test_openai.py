@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
+from collections.abc import Callable
 
 import pytest
 
 from failover.errors import AuthFailed, ConfigError, ConnectionFailed, RateLimited, ServerError
 from failover.providers import AzureOpenAIAdapter, OpenAIAdapter
+from failover.providers.openai import ChatStream
 from failover.transport import Transport
+from failover.types import Chunk
 from fakes import FakeOpenAI, Reply, Stream, sse
 
 from .conftest import API_KEY
@@ -253,3 +257,104 @@ async def test_a_trailing_assistant_message_goes_upstream_as_it_is(
     messages = [*USER_HI["messages"], {"role": "assistant", "content": "The quick"}]
     await collect(openai.stream({"messages": messages}))
     assert openai_server.requests[0].json["messages"] == messages
+
+
+# -- ChatStream.push: chunks handed on as the connection reads them ----------------------------
+
+
+async def opened(adapter: OpenAIAdapter) -> tuple[ChatStream, Chunk]:
+    """A stream opened by reading its first chunk (a stream pushes once it is open)."""
+    stream = adapter.stream(USER_HI)
+    assert isinstance(stream, ChatStream)
+    return stream, await anext(stream)
+
+
+def into(taken: list[Chunk]) -> Callable[[list[Chunk]], bool]:
+    """A `take` that keeps every chunk handed on and asks for more."""
+
+    def take(chunks: list[Chunk]) -> bool:
+        taken.extend(chunks)
+        return True
+
+    return take
+
+
+async def test_pushed_chunks_hold_the_upstream_bytes(
+    openai: OpenAIAdapter, openai_server: FakeOpenAI
+) -> None:
+    """Each pushed chunk holds the bytes of one SSE data line as the provider sent them."""
+    sent = [json.dumps(c).encode() for c in FakeOpenAI.chunks(["Hel", "lo"])]  # spaced JSON
+    gate = asyncio.Event()
+    openai_server.push(Stream([*(sse(line) for line in sent), sse("[DONE]")], gates={1: gate}))
+    stream, first = await opened(openai)
+    taken: list[Chunk] = []
+    pushing = stream.push(into(taken), asyncio.get_running_loop())
+    assert pushing is not None
+    gate.set()
+    ended = await pushing.future
+    await stream.aclose()
+    assert ([first.raw, *(c.raw for c in taken)], ended) == (sent, False)
+
+
+async def test_an_error_event_ends_a_push_with_the_providers_error(
+    openai: OpenAIAdapter, openai_server: FakeOpenAI
+) -> None:
+    """An error object read while pushing ends the push with the matching ProviderError."""
+    error = {"error": {"message": "Rate limit reached", "type": "rate_limit_exceeded"}}
+    first = FakeOpenAI.chunk({"role": "assistant", "content": ""})
+    gate = asyncio.Event()
+    openai_server.push(Stream([sse(first), sse(error)], gates={1: gate}))
+    stream, _ = await opened(openai)
+    pushing = stream.push(into([]), asyncio.get_running_loop())
+    assert pushing is not None
+    gate.set()
+    with pytest.raises(RateLimited, match="Rate limit reached"):
+        await pushing.future
+    await stream.aclose()
+
+
+async def test_a_pushed_stream_with_its_finish_but_no_done_ends_normally(
+    openai: OpenAIAdapter, openai_server: FakeOpenAI
+) -> None:
+    """After a push that read the end of a stream whose finish reason arrived without [DONE],
+    the next read is the stream's normal end."""
+    gate = asyncio.Event()
+    openai_server.push(openai_server.stream(["a", "b"], done=False, gates={1: gate}))
+    stream, _ = await opened(openai)
+    pushing = stream.push(into([]), asyncio.get_running_loop())
+    assert pushing is not None
+    gate.set()
+    assert await pushing.future is False
+    with pytest.raises(StopAsyncIteration):
+        await anext(stream)
+
+
+async def test_a_pushed_stream_ending_before_its_finish_is_connection_failed(
+    openai: OpenAIAdapter, openai_server: FakeOpenAI
+) -> None:
+    """After a push that read the end of a stream with neither finish reason nor [DONE], the
+    next read raises ConnectionFailed."""
+    gate = asyncio.Event()
+    frames = openai_server.stream(["a", "b"], done=False).frames
+    openai_server.push(Stream(frames[:-1], gates={1: gate}))
+    stream, _ = await opened(openai)
+    pushing = stream.push(into([]), asyncio.get_running_loop())
+    assert pushing is not None
+    gate.set()
+    assert await pushing.future is False
+    with pytest.raises(ConnectionFailed, match="finish reason"):
+        await anext(stream)
+
+
+async def test_a_stream_does_not_push_while_chunks_read_earlier_wait(
+    openai: OpenAIAdapter, openai_server: FakeOpenAI
+) -> None:
+    """Chunks read with the first one are handed on by `anext()` first: until then `push()`
+    returns None, so none is handed on out of order."""
+    frames = openai_server.stream(["a", "b"]).frames
+    gate = asyncio.Event()  # never set: the stream stays open
+    openai_server.push(Stream([frames[0] + frames[1], *frames[2:]], gates={1: gate}))
+    stream, _ = await opened(openai)
+    assert stream.push(into([]), asyncio.get_running_loop()) is None
+    assert text_of([(await anext(stream)).body]) == "a"
+    await stream.aclose()
