@@ -276,7 +276,7 @@ class StreamResponse:
         *,
         done: bytes | None = DONE,
     ) -> Pushing | None:
-        """Hand the events of each read to `take` as the connection reads them, in its own
+        """Hand the events of each read to `take` as the connection reads them, in a
         callback: no task is woken per read. None where aiohttp offers no way to do so.
 
         Pushing stops when `take` returns False (the result: True), at the stream's end (the
@@ -323,7 +323,7 @@ _PUSHABLE = "_waiter" in getattr(aiohttp.StreamReader, "__slots__", ())
 class Pushing:
     """`StreamResponse.push` in progress: the object aiohttp's reader calls as the waiter of
     a read (`done()`, `set_result()`, `set_exception()`), so that each read is decoded and
-    handed on in the connection's callback.
+    handed on in a callback of the connection's, with no task woken.
 
     Re-armed after each read; while it runs nothing is armed, so data the reader takes in
     meanwhile (it may resume reading re-entrantly) is read in the same turn.
@@ -346,6 +346,8 @@ class Pushing:
 
     def arm(self) -> None:
         """Read what is buffered now, then wait for the reader to tell of more."""
+        if self.future.done():  # stopped while told of a read (see `set_result`)
+            return
         content = self._content
         while True:
             try:
@@ -379,7 +381,11 @@ class Pushing:
         return self.future.done()
 
     def set_result(self, _: object) -> None:
-        self.arm()
+        # told by aiohttp's HTTP parser as it feeds the reader: reading at once could run
+        # the parser again from inside itself (a read that empties the reader resumes it,
+        # feeding it what it holds), which breaks it and drops the connection unseen. So
+        # the read follows in a callback of its own, once the parser has returned.
+        self.future.get_loop().call_soon(self.arm)
 
     def set_exception(self, exc: BaseException) -> None:
         self._finish(exc=exc)

@@ -436,3 +436,16 @@ async def test_push_of_a_stream_ending_inside_an_event_is_connection_failed(
             assert pushing is not None
             with pytest.raises(ConnectionFailed, match="inside an event"):
                 await pushing.future
+
+
+async def test_push_hands_on_a_long_stream_of_large_events(transport: Transport) -> None:
+    """A stream of 64 KiB events, read many to a read, is handed on whole and in order."""
+    sent = [b"%04d" % i + b"x" * (64 * 1024 - 4) for i in range(64)]
+    handed: list[list[bytes]] = []
+    async with FakeServer() as server:
+        server.push(Stream([*(sse(data) for data in sent), sse("[DONE]")]))
+        async with transport.client("t").stream("GET", server.url, headers={}) as resp:
+            pushing = resp.push(taking(handed), asyncio.get_running_loop())
+            assert pushing is not None
+            ended = await pushing.future
+    assert ([data for read in handed for data in read], ended) == (sent, False)
