@@ -23,11 +23,14 @@ def bg() -> Iterator[LoopThread]:
 
 @pytest.fixture
 def make_stack(bg: LoopThread, tmp_path: Path) -> Iterator[Callable[..., Stack]]:
-    """Start a gateway (with `extra` config merged in); stopped after the test."""
+    """Start a gateway (with `extra` config merged in, served through `wrap` if given);
+    stopped after the test."""
     started: list[Stack] = []
 
-    def make(extra: dict[str, Any] | None = None) -> Stack:
-        stack = start_stack(bg, tmp_path, extra)
+    def make(
+        extra: dict[str, Any] | None = None, *, wrap: Callable[[Any], Any] | None = None
+    ) -> Stack:
+        stack = start_stack(bg, tmp_path, extra, wrap=wrap)
         started.append(stack)
         return stack
 

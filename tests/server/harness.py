@@ -179,8 +179,15 @@ class Stack:
             self.bg.later(stop())
 
 
-def start_stack(bg: LoopThread, tmp: Path, extra: dict[str, Any] | None = None) -> Stack:
-    """Start fakes and a gateway configured by `base_config` + `extra` (written to a file)."""
+def start_stack(
+    bg: LoopThread,
+    tmp: Path,
+    extra: dict[str, Any] | None = None,
+    *,
+    wrap: Callable[[Gateway], Any] | None = None,
+) -> Stack:
+    """Start fakes and a gateway configured by `base_config` + `extra` (written to a file);
+    with `wrap`, uvicorn serves the ASGI app it makes of the gateway."""
 
     async def start() -> Stack:
         primary = await FakeOpenAI(api_key=PROVIDER_KEY).start()
@@ -194,7 +201,7 @@ def start_stack(bg: LoopThread, tmp: Path, extra: dict[str, Any] | None = None) 
             loader=lambda: load_config(path),
             source=str(path),
         )
-        server, task, port = await start_uvicorn(gateway)
+        server, task, port = await start_uvicorn(gateway if wrap is None else wrap(gateway))
         return Stack(
             bg,
             primary,
