@@ -3,6 +3,7 @@
 `SystemClock` is the default. `FakeClock` is virtual time for tests and for the outage
 simulator's ``--fast`` mode: sleeps and timeouts wake when the clock is advanced, either by hand
 (`advance`) or automatically whenever every task is waiting on the clock (`autojump`).
+`deadline_scope` bounds a block on any clock; `running_loop` is the event loop they run on.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from typing import Any, Protocol, runtime_checkable
 
 from ._aio import running_loop
 
-__all__ = ["Clock", "FakeClock", "SystemClock", "TimerHandle", "deadline_scope"]
+__all__ = [
+    "Clock",
+    "FakeClock",
+    "SystemClock",
+    "TimerHandle",
+    "deadline_scope",
+    "running_loop",
+]
 
 
 class TimerHandle(Protocol):

@@ -25,8 +25,7 @@ import re
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .._aio import running_loop
-from ..clock import Clock, SystemClock
+from ..clock import Clock, SystemClock, running_loop
 from ..controls import Priority
 from ..resilience.admission import Admission, Shed, Ticket
 from .controls import PRIORITIES, RequestControls
