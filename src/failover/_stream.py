@@ -255,14 +255,10 @@ class StreamSession:
             chunk = await anext(source.chunks)
         except StopAsyncIteration:
             return None
-        except asyncio.CancelledError as exc:
-            if silence.timed_out():
-                raise self._stalled(source, self.clock.now() - now) from exc
-            raise
-        except ProviderError:
-            raise
-        except Exception as exc:
-            raise self.attempts.classify(exc) from exc
+        except BaseException as exc:
+            if (instead := self._failed(source, exc, now)) is None:
+                raise
+            raise instead from exc
         finally:
             silence.end()
         source.longest = max(source.longest, self.clock.now() - now)
@@ -308,18 +304,28 @@ class StreamSession:
         try:
             if not await pushed.future:
                 source.push = None  # its end was read: told by the next read
-        except asyncio.CancelledError as exc:
-            if silence.timed_out():
-                raise self._stalled(source, self.clock.now() - (silence.since or 0.0)) from exc
-            raise
-        except ProviderError:
-            raise
-        except Exception as exc:
-            raise self.attempts.classify(exc) from exc
+        except BaseException as exc:
+            if (instead := self._failed(source, exc, silence.since or 0.0)) is None:
+                raise
+            raise instead from exc
         finally:
             pushed.stop()
             silence.end()
         return True
+
+    def _failed(self, source: _Source, exc: BaseException, since: float) -> Exception | None:
+        """What a read of `source` begun at `since` raises instead of `exc`: a stall when the
+        silence limit cancelled it, a provider's error for anything else it raised; None to
+        raise `exc` itself (a provider's error already, or a cancellation from elsewhere)."""
+        if isinstance(exc, asyncio.CancelledError):
+            return (
+                self._stalled(source, self.clock.now() - since)
+                if source.silence.timed_out()
+                else None
+            )
+        if isinstance(exc, ProviderError) or not isinstance(exc, Exception):
+            return None
+        return self.attempts.classify(exc)
 
     @staticmethod
     def _stalled(source: _Source, waited: float) -> AttemptTimeout:
