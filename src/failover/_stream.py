@@ -357,7 +357,8 @@ class StreamSession:
 
     async def _finished(self, source: _Source, *, drain: bool) -> None:
         """The answer is whole: record it; a stream still open is read to its end in the
-        background, so its connection can be used again."""
+        background, so its connection can be used again (one whose end was read already,
+        with its last chunk, is closed at once: no task for it)."""
         self._source = None
         self._whole = True
         source.silence.stop()
@@ -367,7 +368,11 @@ class StreamSession:
             stats = self.attempts.store.stats(call.slot.name)
             stats.observe_stream(call.attempt.ttft, source.longest)
         await self.attempts.record(call, None, success=True)
-        if drain:
+        if not drain:
+            return
+        if getattr(source.chunks, "ended", False):  # its end came with its last chunk
+            await aclose_quietly(source.chunks)  # (the connection goes back to its pool)
+        else:
             _drain_later(source.chunks, source.silence.loop)
 
     async def _broke(self, source: _Source, err: ProviderError) -> None:

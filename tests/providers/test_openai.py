@@ -358,3 +358,23 @@ async def test_a_stream_does_not_push_while_chunks_read_earlier_wait(
     assert stream.push(into([]), asyncio.get_running_loop()) is None
     assert text_of([(await anext(stream)).body]) == "a"
     await stream.aclose()
+
+
+async def test_a_pushed_stream_that_read_its_end_gives_its_connection_back(
+    openai: OpenAIAdapter, openai_server: FakeOpenAI, transport: Transport
+) -> None:
+    """A stream whose push read its [DONE] has ended, and closing it hands its connection to
+    the next request."""
+    gate = asyncio.Event()
+    openai_server.push(openai_server.stream(["a", "b"], gates={1: gate}), openai_server.reply())
+    stream, _ = await opened(openai)
+    pushing = stream.push(into([]), asyncio.get_running_loop())
+    assert pushing is not None
+    assert not stream.ended
+    gate.set()
+    assert await pushing.future is False
+    assert stream.ended
+    await stream.aclose()
+    await transport.client("openai").settle()  # its last bytes may trail its [DONE]
+    await openai.complete(USER_HI)
+    assert len(openai_server.peers) == 1

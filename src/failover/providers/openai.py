@@ -137,6 +137,12 @@ class ChatStream:
     def __aiter__(self) -> ChatStream:
         return self
 
+    @property
+    def ended(self) -> bool:
+        """The stream's end was read ([DONE] or EOF): nothing more will come."""
+        response = self._response
+        return response is not None and response.ended
+
     async def __anext__(self) -> Chunk:
         events = self._events
         try:
