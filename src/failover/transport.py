@@ -275,6 +275,7 @@ class StreamResponse:
         loop: asyncio.AbstractEventLoop,
         *,
         done: bytes | None = DONE,
+        first: list[SSEEvent] | None = None,
     ) -> Pushing | None:
         """Hand the events of each read to `take` as the connection reads them, in a
         callback: no task is woken per read. None where aiohttp offers no way to do so.
@@ -282,11 +283,14 @@ class StreamResponse:
         Pushing stops when `take` returns False (the result: True), at the stream's end (the
         result: False; `read_events` then tells the end as it does) or when the stream fails
         or `take` raises (the exception). `Pushing.stop()` stops it early; it must be called
-        before the stream is read in any other way.
+        before the stream is read in any other way. `first`: events read earlier, handed to
+        `take` before any other, at once.
         """
         if not _PUSHABLE or self.ended:
             return None
         pushing = Pushing(self, take, done, loop.create_future())
+        if first and not pushing.hand_on(first):
+            return pushing
         pushing.arm()
         return pushing
 
@@ -344,12 +348,23 @@ class Pushing:
         self._done = done
         self.future = future  # True: `take` stopped it; False: the stream ended
 
+    def hand_on(self, events: list[SSEEvent]) -> bool:
+        """Hand `events` to `take`; False when that ended the push (its result is set)."""
+        try:
+            more = self._take(events)
+        except Exception as exc:
+            self._finish(exc=exc)
+            return False
+        if not more:
+            self._finish(result=True)
+        return more
+
     def arm(self) -> None:
         """Read what is buffered now, then wait for the reader to tell of more."""
-        if self.future.done():  # stopped while told of a read (see `set_result`)
-            return
         content = self._content
         while True:
+            if self.future.done():  # stopped while told of a read, or by what `take` set off
+                return
             try:
                 data = content.read_nowait()  # what a failed reader holds raises here
             except Exception as exc:  # in aiohttp's callback: nothing may escape to it

@@ -299,7 +299,8 @@ async def test_pushed_chunks_hold_the_upstream_bytes(
 async def test_an_error_event_ends_a_push_with_the_providers_error(
     openai: OpenAIAdapter, openai_server: FakeOpenAI
 ) -> None:
-    """An error object read while pushing ends the push with the matching ProviderError."""
+    """An error object read while pushing stops the push, and the next read raises the
+    matching ProviderError, as it would reading a chunk at a time."""
     error = {"error": {"message": "Rate limit reached", "type": "rate_limit_exceeded"}}
     first = FakeOpenAI.chunk({"role": "assistant", "content": ""})
     gate = asyncio.Event()
@@ -308,8 +309,9 @@ async def test_an_error_event_ends_a_push_with_the_providers_error(
     pushing = stream.push(into([]), asyncio.get_running_loop())
     assert pushing is not None
     gate.set()
+    assert await pushing.future is True
     with pytest.raises(RateLimited, match="Rate limit reached"):
-        await pushing.future
+        await anext(stream)
     await stream.aclose()
 
 
@@ -346,17 +348,22 @@ async def test_a_pushed_stream_ending_before_its_finish_is_connection_failed(
         await anext(stream)
 
 
-async def test_a_stream_does_not_push_while_chunks_read_earlier_wait(
+async def test_a_push_hands_on_chunks_read_earlier_first(
     openai: OpenAIAdapter, openai_server: FakeOpenAI
 ) -> None:
-    """Chunks read with the first one are handed on by `anext()` first: until then `push()`
-    returns None, so none is handed on out of order."""
+    """Chunks read with the first one are the first a push hands on, at once, and those read
+    later follow in order."""
     frames = openai_server.stream(["a", "b"]).frames
-    gate = asyncio.Event()  # never set: the stream stays open
+    gate = asyncio.Event()
     openai_server.push(Stream([frames[0] + frames[1], *frames[2:]], gates={1: gate}))
     stream, _ = await opened(openai)
-    assert stream.push(into([]), asyncio.get_running_loop()) is None
-    assert text_of([(await anext(stream)).body]) == "a"
+    taken: list[Chunk] = []
+    pushing = stream.push(into(taken), asyncio.get_running_loop())
+    assert pushing is not None
+    assert text_of([c.body for c in taken]) == "a"
+    gate.set()
+    assert await pushing.future is False
+    assert text_of([c.body for c in taken]) == "ab"
     await stream.aclose()
 
 

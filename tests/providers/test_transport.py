@@ -449,3 +449,39 @@ async def test_push_hands_on_a_long_stream_of_large_events(transport: Transport)
             assert pushing is not None
             ended = await pushing.future
     assert ([data for read in handed for data in read], ended) == (sent, False)
+
+
+async def test_push_hands_on_events_read_earlier_before_any_other(transport: Transport) -> None:
+    """Events given as read earlier go to `take` at once, before the next read's."""
+    gate = asyncio.Event()
+    async with FakeServer() as server:
+        server.push(Stream([sse("a"), sse("b"), sse("[DONE]")], gates={1: gate}))
+        async with transport.client("t").stream("GET", server.url, headers={}) as resp:
+            earlier = await resp.read_events()
+            handed: list[list[bytes]] = []
+            pushing = resp.push(taking(handed), asyncio.get_running_loop(), first=earlier)
+            assert pushing is not None
+            assert handed == [[b"a"]]
+            gate.set()
+            assert await pushing.future is False
+    assert handed == [[b"a"], [b"b"]]
+
+
+async def test_a_take_that_stops_at_events_read_earlier_ends_the_push_unread(
+    transport: Transport,
+) -> None:
+    """A `take` that stops at the events read earlier ends the push at once (True), and the
+    stream is then read as usual."""
+    gate = asyncio.Event()
+    async with FakeServer() as server:
+        server.push(Stream([sse("a"), sse("b"), sse("[DONE]")], gates={1: gate}))
+        async with transport.client("t").stream("GET", server.url, headers={}) as resp:
+            earlier = await resp.read_events()
+            loop = asyncio.get_running_loop()
+            pushing = resp.push(taking([], more=False), loop, first=earlier)
+            assert pushing is not None
+            assert pushing.future.done() and pushing.future.result() is True
+            pushing.stop()
+            gate.set()
+            rest = [e.data async for e in resp.events()]
+    assert rest == [b"b"]

@@ -16,6 +16,7 @@ from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 from failover.server import Gateway
 from failover.server.http import Receive, Scope, Send
+from failover.server.protocol import GatewayHttpProtocol
 
 from .harness import Stack
 
@@ -191,3 +192,40 @@ def test_pipelined_streams_are_each_answered_whole_and_in_order(stack: Stack) ->
             await close(writer)
 
     assert stack.run(ask()) == [b"".join(first.frames), b"".join(second.frames)]
+
+
+def test_a_request_pipelined_behind_a_stream_being_written_directly(
+    stack: Stack, sends: Sends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request read while the stream before it on the connection is being written directly
+    does not take that stream's writes: both arrive whole and in order, each in two ASGI body
+    messages (the rest of each written directly)."""
+    read = asyncio.Event()  # the gateway has read the pipelined request
+    requests = 0
+    complete = GatewayHttpProtocol.on_message_complete
+
+    def counted(protocol: GatewayHttpProtocol) -> None:
+        nonlocal requests
+        complete(protocol)
+        requests += 1
+        if requests == 2:
+            read.set()
+
+    monkeypatch.setattr(GatewayHttpProtocol, "on_message_complete", counted)
+    # the first stream's middle waits until the second request has been read
+    first = stack.primary.stream([f" first{i}" for i in range(100)], gates={50: read})
+    second = stack.primary.stream([f" second{i}" for i in range(100)])
+    stack.primary.push(first, second)
+
+    async def ask() -> list[bytes]:
+        reader, writer = await connect(stack.port)
+        writer.write(request())
+        await sends.sent.wait()  # the first stream has started
+        writer.write(request())
+        try:
+            return [await read_response(reader), await read_response(reader)]
+        finally:
+            await close(writer)
+
+    assert stack.run(ask()) == [b"".join(first.frames), b"".join(second.frames)]
+    assert sends.bodies == 4

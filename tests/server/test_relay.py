@@ -14,7 +14,7 @@ from failover.server.streaming import OpenAIEncoder, relay
 from failover.testing import ScriptedDeployment, ok
 from failover.transport import Transport
 from failover.types import Chunk
-from fakes import FakeOpenAI, Stream
+from fakes import FakeOpenAI, Stream, sse
 
 HI = {"messages": [{"role": "user", "content": "hi"}], "stream": True}
 
@@ -136,3 +136,45 @@ async def test_a_chunk_the_encoder_cannot_write_directly_ends_the_stream_unblame
     assert call.ended and error["code"] == "stream_interrupted"
     assert error["message"].endswith("could not be relayed: cannot encode this chunk")
     assert router.breaker(adapter.name).counts() == (0, 0)
+
+
+class GatedRecorder(Recorder):
+    """A `Recorder` that opens `gate` once the relay has written its first chunk."""
+
+    def __init__(self, gate: asyncio.Event) -> None:
+        super().__init__()
+        self.gate = gate
+
+    async def write(self, data: bytes) -> None:
+        await super().write(data)
+        self.gate.set()
+
+
+async def relayed_with_an_error_after_the_finish(*, direct: bool) -> bytes:
+    """A stream whose last read carries its last content, its finish reason and then an
+    error event, relayed with or without direct writes."""
+    gate = asyncio.Event()
+    error = {"error": {"message": "Rate limit reached", "type": "rate_limit_exceeded"}}
+    async with FakeOpenAI() as upstream, Transport() as transport:
+        role, first, last, finish = upstream.stream(["a", "b"], done=False).frames
+        upstream.push(Stream([role, first, last + finish + sse(error)], gates={2: gate}))
+        adapter = OpenAIAdapter(
+            model="gpt-4o", api_key="k", base_url=upstream.base_url, transport=transport
+        )
+        router = Router({"chat": Route([adapter])}, timeouts=Timeouts(learn=None))
+        call = GatedRecorder(gate)
+        if direct:
+            call.direct = Body(call)
+        reply = await router.open_stream("chat", HI)
+        await relay(call, reply, OpenAIEncoder(), [])  # type: ignore[arg-type]
+    return b"".join(call.writes)
+
+
+async def test_an_error_event_read_after_the_finish_reason_leaves_the_answer_whole() -> None:
+    """Content, a finish reason and an error event in one read: relayed directly, the answer is
+    as whole as when it is read a chunk at a time (the error after the finish is never read)."""
+    pushed = await relayed_with_an_error_after_the_finish(direct=True)
+    pulled = await relayed_with_an_error_after_the_finish(direct=False)
+    assert pushed == pulled
+    assert pushed.endswith(b"data: [DONE]\n\n")
+    assert b'"error"' not in pushed

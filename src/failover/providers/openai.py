@@ -18,7 +18,7 @@ from urllib.parse import quote
 import orjson
 
 from ..config import AzureOptions, OpenAIOptions
-from ..errors import ConfigError, ConnectionFailed, ServerError
+from ..errors import ConfigError, ConnectionFailed, ProviderError, ServerError
 from ..transport import Pushing, SSEEvent, StreamResponse
 from ..types import Chunk, Completion, Payload, Request
 from ._http import HTTPAdapter
@@ -162,17 +162,34 @@ class ChatStream:
     def push(
         self, take: Callable[[list[Chunk]], bool], loop: asyncio.AbstractEventLoop
     ) -> Pushing | None:
-        """`StreamResponse.push` of this stream's chunks; None while events read earlier
-        are still to be handed on, before the stream is open, or where it cannot push."""
+        """`StreamResponse.push` of this stream's chunks, those of events read earlier first;
+        None before the stream is open, after its end, or where it cannot push."""
         response = self._response
-        if response is None or self._events:
+        if response is None:
             return None
-        chunk = self._chunk
+        chunk, held = self._chunk, self._events
 
         def take_read(events: list[SSEEvent]) -> bool:
-            return take([chunk(event) for event in events])
+            chunks = []
+            for at, event in enumerate(events):
+                try:
+                    chunks.append(chunk(event))
+                except ProviderError:
+                    # as a read at a time would: the chunks before an error event are handed
+                    # on, and the error is raised by the next read (unless they finished the
+                    # answer, and it is never read)
+                    held.extend(events[at:])
+                    if chunks:
+                        take(chunks)
+                    return False
+            return take(chunks)
 
-        return response.push(take_read, loop)
+        earlier = list(held)
+        held.clear()  # handed on by the push (or, at an error event, held again)
+        pushing = response.push(take_read, loop, first=earlier)
+        if pushing is None:
+            held.extend(earlier)
+        return pushing
 
     async def aclose(self) -> None:
         """Hang up (or, after its end was read, hand the connection back to the pool)."""
