@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
 
-from failover.clock import Clock, FakeClock, SystemClock, deadline_scope
+from failover.clock import Clock, FakeClock, SystemClock, deadline_scope, running_loop
 
 
 async def settle() -> None:
@@ -373,3 +374,39 @@ async def test_system_clock_call_at_fires() -> None:
     clock.call_at(clock.now() + 0.01, fired.set)
     await asyncio.wait_for(fired.wait(), timeout=2)
     assert fired.is_set()
+
+
+# --- running_loop ----------------------------------------------------------------------------
+
+
+async def _the_running_loop() -> tuple[asyncio.AbstractEventLoop, asyncio.AbstractEventLoop]:
+    return running_loop(), asyncio.get_running_loop()
+
+
+def test_running_loop_is_the_loop_running_the_caller() -> None:
+    """running_loop() is the running loop, and the next loop's once that one runs."""
+    for _ in range(2):
+        remembered, running = asyncio.run(_the_running_loop())
+        assert remembered is running
+
+
+def test_running_loop_is_not_a_loop_now_running_in_another_thread() -> None:
+    """A loop that ran in this thread and now runs in another is not taken for this thread's."""
+    first = asyncio.new_event_loop()
+    first.run_until_complete(_the_running_loop())  # remembered by this thread
+    thread = threading.Thread(target=first.run_forever)
+    thread.start()
+    try:
+        remembered, running = asyncio.run(_the_running_loop())
+    finally:
+        first.call_soon_threadsafe(first.stop)
+        thread.join(5)
+        first.close()
+    assert remembered is running
+    assert remembered is not first
+
+
+def test_running_loop_outside_a_loop_is_an_error() -> None:
+    """Outside a running loop, running_loop() raises as asyncio.get_running_loop() does."""
+    with pytest.raises(RuntimeError):
+        running_loop()

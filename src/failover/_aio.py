@@ -25,9 +25,13 @@ def running_loop() -> asyncio.AbstractEventLoop:
     On Python 3.11 each of asyncio's own answers costs a getpid() system call (a check against
     a fork), and a gateway request asks several times; Python 3.12 dropped the check for a
     reset at fork, which is what this does too. RuntimeError when no loop is running.
+
+    A loop that says which thread runs it (asyncio's) is checked against this one; one that
+    does not (uvloop's) is taken while it runs: a loop that ran in this thread and now runs
+    in another, while this thread runs a loop of its own, would be taken for this thread's.
     """
     loop = _remembered.loop
-    if loop is not None and loop.is_running():
+    if loop is not None and _runs_here(loop):
         return loop
     loop = _remembered.loop = asyncio.get_running_loop()
     return loop
@@ -36,10 +40,20 @@ def running_loop() -> asyncio.AbstractEventLoop:
 def running_loop_or_none() -> asyncio.AbstractEventLoop | None:
     """`running_loop()`, or None outside a running loop (e.g. in another thread)."""
     loop = _remembered.loop
-    if loop is not None and loop.is_running():
+    if loop is not None and _runs_here(loop):
         return loop
     loop = _remembered.loop = asyncio._get_running_loop()
     return loop
+
+
+def _runs_here(loop: asyncio.AbstractEventLoop) -> bool:
+    thread = getattr(loop, "_thread_id", _UNTOLD)
+    if thread is _UNTOLD:
+        return loop.is_running()
+    return bool(thread == threading.get_ident())
+
+
+_UNTOLD = object()
 
 
 def _forget() -> None:
