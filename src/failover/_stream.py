@@ -358,7 +358,8 @@ class StreamSession:
     async def _finished(self, source: _Source, *, drain: bool) -> None:
         """The answer is whole: record it; a stream still open is read to its end in the
         background, so its connection can be used again (one whose end was read already,
-        with its last chunk, is closed at once: no task for it)."""
+        with its last chunk, is closed at once: the transport waits for any bytes trailing
+        its end itself)."""
         self._source = None
         self._whole = True
         source.silence.stop()

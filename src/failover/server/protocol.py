@@ -143,6 +143,7 @@ class CycleBody:
             and cycle.chunked_encoding is True
             and not cycle.disconnected
             and not cycle.flow.write_paused
+            and not self._transport.is_closing()
         )
 
     def write(self, body: bytes) -> None:

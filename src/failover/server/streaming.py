@@ -177,7 +177,10 @@ def _writer(body: DirectBody, encoder: Encoder) -> Write:
                 parts.append(encode(chunk))
             except Exception:  # left to the relay, which ends the stream on it
                 break
-        body.write(b"".join(parts))
+        try:
+            body.write(b"".join(parts))
+        except Exception:  # the connection closing under it: left to the relay, unblamed
+            return 0
         return len(parts)
 
     return write
