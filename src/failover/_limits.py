@@ -50,7 +50,7 @@ class SilenceWatch:
     have. A stream of many chunks costs a timer per silence limit, not one per chunk.
     """
 
-    __slots__ = ("clock", "deadline", "expired", "limit", "loop", "since", "task", "timer")
+    __slots__ = ("clock", "deadline", "expired", "limit", "since", "task", "timer")
 
     def __init__(self, clock: Clock, limit: float | None, deadline: float) -> None:
         self.clock = clock
@@ -60,7 +60,6 @@ class SilenceWatch:
         self.task: asyncio.Task[Any] | None = None  # the task doing that read
         self.timer: TimerHandle | None = None
         self.expired = False  # the timer cancelled a read
-        self.loop: asyncio.AbstractEventLoop | None = None  # the loop of its reads, once seen
 
     def until(self, since: float) -> float:
         """When a read that began at `since` has waited too long."""
@@ -72,12 +71,8 @@ class SilenceWatch:
         until = self.until(now)
         if until <= now:
             raise TimeoutError
-        loop = self.loop
-        if loop is None:
-            loop = self.loop = running_loop()
-        # with its loop given, current_task skips get_running_loop (a getpid() on 3.11): this
-        # runs for every chunk of every stream
-        self.since, self.task = now, asyncio.current_task(loop)
+        # with its loop given, current_task skips get_running_loop (a getpid() on 3.11)
+        self.since, self.task = now, asyncio.current_task(running_loop())
         if self.timer is None and not math.isinf(until):
             self.timer = self.clock.call_at(until, self._fire)
         return now

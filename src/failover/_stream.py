@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from typing import Any, Protocol
 
-from ._aio import aclose_quietly
+from ._aio import aclose_quietly, running_loop
 from ._attempt import Attempts, Skipped
 from ._delivered import Delivered
 from ._limits import SilenceWatch
@@ -296,8 +296,7 @@ class StreamSession:
                 queue.clear()
             return True
 
-        assert silence.loop is not None  # set by begin()
-        pushed = push(take, silence.loop)
+        pushed = push(take, running_loop())
         if pushed is None:  # e.g. events of an earlier read still to hand on
             silence.end()
             return False
@@ -374,7 +373,7 @@ class StreamSession:
         if getattr(source.chunks, "ended", False):  # its end came with its last chunk
             await aclose_quietly(source.chunks)  # (the connection goes back to its pool)
         else:
-            _drain_later(source.chunks, source.silence.loop)
+            _drain_later(source.chunks)
 
     async def _broke(self, source: _Source, err: ProviderError) -> None:
         call = source.call
@@ -577,14 +576,9 @@ _DRAINING: set[asyncio.Task[None]] = set()
 DRAIN_TIMEOUT = 2.0  # how long a whole answer's stream may take to send its terminator
 
 
-def _drain_later(chunks: AsyncIterator[Chunk], loop: asyncio.AbstractEventLoop | None) -> None:
-    """Read a finished stream's last bytes (its terminator) in the background, then close.
-
-    With the loop its reads ran on given, nothing here asks asyncio for the running loop
-    (on Python 3.11 each such question is a getpid() system call): this runs for every
-    stream.
-    """
-    loop = loop or asyncio.get_running_loop()
+def _drain_later(chunks: AsyncIterator[Chunk]) -> None:
+    """Read a finished stream's last bytes (its terminator) in the background, then close."""
+    loop = running_loop()
     task = loop.create_task(_drain(chunks))
     timer = loop.call_later(DRAIN_TIMEOUT, task.cancel)
     _DRAINING.add(task)

@@ -353,7 +353,8 @@ def _record(
     record.relativeCreated = template["relativeCreated"] + (created - template["created"]) * 1000
     if "taskName" in template and getattr(logging, "logAsyncioTasks", False):
         # Python 3.12+: the task that logs, as LogRecord finds it
-        task = asyncio.current_task() if asyncio._get_running_loop() is not None else None
+        loop = running_loop_or_none()
+        task = asyncio.current_task(loop) if loop is not None else None
         record.taskName = task.get_name() if task is not None else None
     record.msg = message
     record.__dict__["fields"] = fields

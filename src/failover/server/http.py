@@ -7,7 +7,6 @@ Kept deliberately small: the hot path is a dict lookup, one header scan, one `re
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
 import re
@@ -95,10 +94,9 @@ class Hangup:
     """One connection's loss, told to the callback a request registered. It holds no reference
     to the connection or to a scope, so a request leaves no reference cycle behind."""
 
-    __slots__ = ("callback", "loop", "lost")
+    __slots__ = ("callback", "lost")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop  # the connection's event loop (asking asyncio for it costs a getpid)
+    def __init__(self) -> None:
         self.lost = False
         self.callback: Callable[[], None] | None = None
 

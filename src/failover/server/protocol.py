@@ -188,7 +188,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
     its `scope[WIRE]` writes its response body directly."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        self.hangup = Hangup(self.loop)
+        self.hangup = Hangup()
         self.wire = ConnectionWire(self)
         super().connection_made(CoalescingTransport(transport, self.loop))
 

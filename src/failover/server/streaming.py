@@ -27,6 +27,7 @@ import functools
 import logging
 from typing import Protocol
 
+from ..clock import running_loop
 from ..errors import StreamInterrupted
 from ..reply import Heartbeat, StreamReply, Write
 from ..trace import Trace
@@ -210,7 +211,7 @@ class _DisconnectWatch:
         self.finished = False
         self.fired = False
         self._hangup = hangup = call.hangup
-        task = asyncio.current_task(hangup.loop if hangup is not None else None)
+        task = asyncio.current_task(running_loop())
         assert task is not None
         self._task = task
         self._watcher: asyncio.Future[None] | None = None
