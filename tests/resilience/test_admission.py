@@ -211,15 +211,71 @@ def test_a_saturated_late_process_holds_a_line_below_what_it_has(clock: FakeCloc
     assert "takes on no more than 100 whole requests" in shed.message
 
 
-def test_streams_are_not_held_to_the_line(clock: FakeClock) -> None:
-    """A line on whole requests sheds them; a new stream still passes, and counts for none."""
+def test_streams_are_not_held_to_the_line_on_whole_requests(clock: FakeClock) -> None:
+    """A line on whole requests sheds them; a new stream still passes, and counts for none:
+    60 ms late is past target_lag, not past where streams are held (140 ms)."""
     adm = admission(clock, target_lag=0.03, lag_min_in_flight=10)
     fill(adm, 200)
     fill(adm, 500, stream=True)
     saturated(adm, clock, 0.06)
-    assert line(adm) == 100
+    assert line(adm) == 100 and adm.stream_line is None
     assert isinstance(late(adm, 0.06), Shed)
     assert not isinstance(adm.admit("chat", stream=True, priority="low", lag=0.06), Shed)
+
+
+def stream_line(adm: Admission) -> int | None:
+    """The line the process holds on streams (None: none)."""
+    return None if adm.stream_line is None else adm.stream_line.limit
+
+
+def test_streams_get_a_line_where_low_ones_begin_to_be_shed(clock: FakeClock) -> None:
+    """Saturated and late past the low share of max_lag (140 ms of 200): a line on streams, at
+    what is in flight; a new stream of any priority is then shed for it, a whole request not."""
+    adm = admission(clock, target_lag=0.03, max_lag=0.2, lag_min_in_flight=10)
+    fill(adm, 400, stream=True)
+    saturated(adm, clock, 0.13)
+    assert stream_line(adm) is None
+    saturated(adm, clock, 0.15)
+    assert stream_line(adm) == 400 and line(adm) is None
+    shed = adm.admit("chat", stream=True, priority="high", lag=0.0)
+    assert isinstance(shed, Shed) and shed.reason == "loop_lag"
+    assert "takes on no more than 400 streams" in shed.message
+    assert not isinstance(late(adm, 0.0), Shed)
+
+
+def test_the_stream_line_is_lowered_only_once_it_took_effect(clock: FakeClock) -> None:
+    """Late past its target, the line on streams is lowered only when no more than it is in
+    flight: shedding new streams does not lighten those already running."""
+    adm = admission(clock, target_lag=0.03, max_lag=0.2, lag_min_in_flight=10)
+    tickets = fill(adm, 400, stream=True)
+    saturated(adm, clock, 0.28)
+    assert stream_line(adm) == 400
+    saturated(adm, clock, 0.28)  # 400 in flight, at the line: lowered by 0.14 / 0.28
+    assert stream_line(adm) == 200
+    saturated(adm, clock, 0.28, steps=5)  # 400 still running: held, not lowered again
+    assert stream_line(adm) == 200
+    for ticket in tickets[:200]:
+        adm.leave(ticket)
+    saturated(adm, clock, 0.28)  # down to the line, still late: lowered
+    assert stream_line(adm) == 100
+
+
+def test_the_stream_line_is_raised_on_time(clock: FakeClock) -> None:
+    """Back within its target with the line full, the line on streams is raised by 5% a STEP."""
+    adm = admission(clock, target_lag=0.03, max_lag=0.2, lag_min_in_flight=10)
+    fill(adm, 400, stream=True)
+    saturated(adm, clock, 0.2)
+    saturated(adm, clock, 0.1)
+    assert stream_line(adm) == 420
+
+
+def test_without_max_lag_streams_are_held_to_target_lag(clock: FakeClock) -> None:
+    """With no max_lag, the line on streams is drawn from target_lag, as the other is."""
+    adm = admission(clock, target_lag=0.03, max_lag=None, lag_min_in_flight=10)
+    fill(adm, 400, stream=True)
+    saturated(adm, clock, 0.04)
+    assert stream_line(adm) == 400
+    assert isinstance(adm.admit("chat", stream=True, priority="high"), Shed)
 
 
 def test_a_late_process_with_cpu_to_spare_holds_no_line(clock: FakeClock) -> None:

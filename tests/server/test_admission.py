@@ -360,7 +360,8 @@ async def asgi_post(gateway: Gateway, body: dict[str, Any], **scope: Any) -> int
 
 
 async def test_a_request_that_waited_past_max_lag_is_shed() -> None:
-    """A request the process took longer than max_lag to look at is shed at once."""
+    """A request the process took longer than max_lag to look at is shed at once, a stream
+    too: a burst of new streams is shed, not let in to keep the loop late for seconds."""
     config = Config.from_dict(
         {
             "providers": {"sim": {"kind": "simulated"}},
@@ -372,9 +373,11 @@ async def test_a_request_that_waited_past_max_lag_is_shed() -> None:
     gateway.generation.admission.requests.in_flight = 1  # busy enough for the lag to count
     now = asyncio.get_running_loop().time()
     body = {"model": "chat", "messages": HI}
+    stream = {**body, "stream": True}
     try:
         assert await asgi_post(gateway, body, **{ARRIVED: now}) == 200
         assert await asgi_post(gateway, body, **{ARRIVED: now - 0.3}) == 503
+        assert await asgi_post(gateway, stream, **{ARRIVED: now - 0.3}) == 503
     finally:
         await gateway.generation.router.aclose()
 

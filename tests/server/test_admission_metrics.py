@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from failover import FakeClock, Route, Router
 from failover.observability import Observability
-from failover.resilience.admission import Admission, AdmissionPolicy, Limits
+from failover.resilience.admission import Admission, AdmissionPolicy, Gate, Limits
 from failover.testing import ScriptedDeployment, ok
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "observability.md"
@@ -78,3 +78,14 @@ def test_sheds_are_counted_by_route_priority_and_reason(clock: FakeClock) -> Non
         (("priority", "low"), ("reason", "max_requests"), ("route", "chat")): 3,
         (("priority", "high"), ("reason", "max_requests"), ("route", "_other")): 1,
     }
+
+
+def test_the_lines_are_exported_by_kind(clock: FakeClock) -> None:
+    """failover_admission_saturation_limit has a sample for each line the process holds."""
+    admission = Admission(AdmissionPolicy(), routes=["chat"], clock=clock)
+    obs = Observability(router(clock))
+    assert obs.metrics is not None
+    obs.metrics.watch_admission(admission)
+    assert exported(obs)["failover_admission_saturation_limit"] == {}
+    admission.stream_line = Gate("loop_lag", 300, admission.policy.shed)
+    assert exported(obs)["failover_admission_saturation_limit"] == {(("kind", "streams"),): 300}

@@ -125,13 +125,27 @@ async def test_high_priority_passes_where_low_is_shed(gateway: Gateway) -> None:
     assert (await post(gateway, CHAT, (PRIORITY, b"high")))[0] == 200
 
 
-async def test_a_stream_is_not_held_to_the_line(gateway: Gateway) -> None:
-    """With the line full, a stream is still admitted: the line holds whole requests only."""
+async def test_a_stream_is_not_held_to_the_line_on_whole_requests(gateway: Gateway) -> None:
+    """With the line on whole requests full, a stream is still admitted."""
     holding(gateway, 100)
     body = orjson.dumps({"model": "chat", "messages": HI, "stream": True})
     status, headers, _ = await post(gateway, body)
     assert status == 200
     assert headers[b"content-type"].startswith(b"text/event-stream")
+
+
+async def test_a_stream_over_its_line_is_shed_before_its_body_is_parsed(gateway: Gateway) -> None:
+    """With the line on streams full, a stream gets the shed's 503 before its body is parsed
+    (the rest of it is not even JSON), and a whole request still passes."""
+    admission = holding(gateway, 0)
+    admission.line = None
+    admission.stream_line = Gate("loop_lag", 50, admission.policy.shed)
+    admission.streams.in_flight = 50
+    status, _, body = await post(gateway, b'{"model": "chat", "stream": true, "messages": [')
+    assert status == 503
+    assert "takes on no more than 50 streams" in body["error"]["message"]
+    assert admission.shed_counts == {("chat", "normal", "loop_lag"): 1}
+    assert (await post(gateway, CHAT))[0] == 200
 
 
 async def test_a_request_let_through_is_not_asked_twice(gateway: Gateway) -> None:

@@ -448,15 +448,17 @@ class AdmissionMetrics:
         saturation = GaugeMetricFamily(
             "failover_admission_saturation_limit",
             "While the process is saturated (its CPU used, late past target_lag), the whole "
-            "requests in flight it takes on at most; no sample when it is not.",
+            "requests or streams in flight it takes on at most; no sample when it is not.",
+            labels=kind,
         )
         admission = self.source
         if admission is not None:
             for name, gate in (("requests", admission.requests), ("streams", admission.streams)):
                 in_flight.add_metric([name], gate.in_flight)
                 limit.add_metric([name], gate.limit)
-            if admission.line is not None:
-                saturation.add_metric([], admission.line.limit)
+            for name, line in (("requests", admission.line), ("streams", admission.stream_line)):
+                if line is not None:
+                    saturation.add_metric([name], line.limit)
             _gate_pairs(admission.routes, route_in_flight, route_limit)
             _gate_pairs(admission.keys, key_in_flight, key_limit)
             for labels, count in admission.shed_counts.items():

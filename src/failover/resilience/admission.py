@@ -9,7 +9,9 @@ first when it is full (SRE "Handling Overload": shed early, by criticality, neve
     line       while its own CPU is what limits it, the process holds a line on its whole
                requests in flight (`failover.resilience.saturation`: drawn, lowered and
                raised on the loop's lag and the process's CPU, sampled every STEP); the line
-               is a gate like the others, priorities and all. Streams are not held to it
+               is a gate like the others, priorities and all. Streams have a patient line of
+               their own, held to where low-priority streams start to be shed in
+               proportion (the low share of max_lag, or target_lag if later)
     late       how late the process is for a request: its event loop's lag (smoothed), or
                how long this request waited to be looked at, whichever is longer. From
                shed[p] * max_lag, a request of priority p is shed with a probability that
@@ -162,13 +164,14 @@ class Shed:
     reason: str  # one of REASONS
     route: str  # the route label (OTHER when it is not a configured one)
     priority: str
-    in_use: float  # requests or streams in flight (whole requests, for the line)
+    in_use: float  # requests or streams in flight (for a line: what it holds)
     limit: float  # the gate's limit; the line; or, shed in proportion to lateness, 0
     share: float  # the share of `limit` from which this priority is shed
     retry_after: float  # seconds
     starts_episode: bool = False  # the first shed after QUIET seconds without one
     late: float = 0.0  # how late the process was for it (loop_lag), in seconds
     late_from: float = 0.0  # how late it may be before this priority is shed (seconds)
+    stream: bool = False  # shed for the line on streams, not the one on whole requests
 
     @property
     def client_quota(self) -> bool:
@@ -184,7 +187,8 @@ class Shed:
             )
             if self.limit:
                 why += (
-                    f") and takes on no more than {self.limit:.0f} whole requests until "
+                    f") and takes on no more than {self.limit:.0f} "
+                    f"{'streams' if self.stream else 'whole requests'} until "
                     f"it catches up ({self.in_use:.0f} in flight; {self.priority}-priority "
                     f"requests are shed from {self.share:.0%})"
                 )
@@ -231,6 +235,8 @@ class Admission:
         self.line: Gate | None = None  # what the process holds to while it is saturated
         self.saturated = True  # its CPU at the last sample (without samples: assumed)
         self.saturation = Line(None, floor=0, full=1.0)  # the line's level (configure sets it)
+        self.stream_line: Gate | None = None  # and the one on streams
+        self.stream_saturation = Line(None, floor=0, full=1.0, patient=True)
         self.wait = policy.retry_after  # what shed clients are told to wait (before jitter)
         self._window = self.clock.now()  # when the current window began (a shed closes it)
         self._admitted = 0  # requests admitted in the current window
@@ -261,11 +267,15 @@ class Admission:
             p: lag - start if start < lag else lag for p, start in self._lag_caps.items()
         }
         self._labels = frozenset(routes) | frozenset(policy.routes)
-        saturation = self.saturation
-        saturation.target, saturation.floor = policy.target_lag, policy.lag_min_in_flight
-        saturation.full = policy.shed["low"]
-        if self.line is not None:
-            self.line.set_limit(self.line.limit, policy.shed)
+        for saturation in (self.saturation, self.stream_saturation):
+            saturation.target, saturation.floor = policy.target_lag, policy.lag_min_in_flight
+            saturation.full = policy.shed["low"]
+        if policy.max_lag is not None and policy.target_lag is not None:
+            # streams: held to where the low ones begin to be shed in proportion anyway
+            self.stream_saturation.target = max(policy.target_lag, self._lag_caps["low"])
+        for line in (self.line, self.stream_line):
+            if line is not None:
+                line.set_limit(line.limit, policy.shed)
 
     def _routed(self, *, stream: bool) -> dict[str, Ticket]:
         process = self._process[stream]
@@ -306,30 +316,32 @@ class Admission:
         return gates
 
     def pressed(self, lag: float, priority: str = "low") -> bool:
-        """Whether `shed_late` may shed a whole request of `priority` (low, the first shed:
-        any request), `lag` late, now: the line is full for it, or the loop is late past its
-        share of max_lag. Cheap: asked before anything is read of a request, so that a process
+        """Whether `shed_late` may shed a request of `priority` (low, the first shed: any
+        request), `lag` late, now: a line is full for it, or the loop is late past its share
+        of max_lag. Cheap: asked before anything is read of a request, so that a process
         with room spends nothing more on it."""
         if not self.policy.enabled or not self.crowded:
             return False
-        line = self.line
-        if line is not None and self.requests.in_flight >= line.caps[priority]:
-            return True
+        for line, gate in ((self.line, self.requests), (self.stream_line, self.streams)):
+            if line is not None and gate.in_flight >= line.caps[priority]:
+                return True
         return self.saturated and lag > self._lag_caps[priority]
 
     def shed_late(self, route: str, *, stream: bool, priority: str, lag: float) -> Shed | None:
         """The shed of a request the process is `lag` late for, if it is shed for that (the
         line, or in proportion to the lateness): the part of `admit` that needs neither the
         request's route (but for the label it is counted under) nor its key."""
-        if (self.line is None and self.policy.max_lag is None) or not self.policy.enabled:
+        if not self.policy.enabled or (
+            self.policy.max_lag is None and (self.stream_line if stream else self.line) is None
+        ):
             return None
         busy = self._busy()
         if busy < self.policy.lag_min_in_flight:
             return None  # few in flight: not the process's own doing
-        line = self.line
-        held = self.requests.in_flight
-        if line is not None and not stream and held >= line.caps[priority]:
-            return self._shed("loop_lag", route, priority, held, line.limit, lag)
+        line, held = (self.stream_line, self.streams) if stream else (self.line, self.requests)
+        if line is not None and held.in_flight >= line.caps[priority]:
+            in_use, limit = held.in_flight, line.limit
+            return self._shed("loop_lag", route, priority, in_use, limit, lag, stream=stream)
         start = self._lag_caps[priority]
         if lag > start and self.saturated:
             excess = (lag - start) / self._lag_spans[priority]
@@ -350,19 +362,25 @@ class Admission:
         """Once a STEP: the event loop's smoothed lag (seconds) and the share of a core the
         process used since the last sample. Draws, moves or lifts the line."""
         self._close_window(self.clock.now())
-        held = self.requests.in_flight  # the line holds whole requests, never streams
-        saturation = self.saturation
         self.saturated = cpu >= SATURATED_CPU
         self._samples += 1  # room: CPU to spare, and on time
         target = self.policy.target_lag
         self._spare_samples += not self.saturated and (target is None or lag <= target)
-        level = saturation.sample(held, lag, cpu) if self.policy.enabled else None
+        enabled = self.policy.enabled
+        level = self.saturation.sample(self.requests.in_flight, lag, cpu) if enabled else None
+        self.line = self._drawn(self.line, level)
+        level = self.stream_saturation.sample(self.streams.in_flight, lag, cpu) if enabled else None
+        self.stream_line = self._drawn(self.stream_line, level)
+
+    def _drawn(self, line: Gate | None, level: int | None) -> Gate | None:
+        """`line` moved to `level` (None: no line)."""
         if level is None:
-            self.line = None
-        elif self.line is None:
-            self.line = Gate("loop_lag", level, self.policy.shed)
-        elif level != self.line.limit:
-            self.line.set_limit(level, self.policy.shed)
+            return None
+        if line is None:
+            return Gate("loop_lag", level, self.policy.shed)
+        if level != line.limit:
+            line.set_limit(level, self.policy.shed)
+        return line
 
     def leave(self, ticket: Ticket) -> None:
         """An admitted request has finished."""
@@ -378,6 +396,8 @@ class Admission:
         limit: float,
         late: float = 0.0,
         late_from: float = 0.0,
+        *,
+        stream: bool = False,
     ) -> Shed:
         label = route if route in self._labels else OTHER
         priority = str(priority)  # a plain str: `Priority` members are not JSON object keys
@@ -396,8 +416,9 @@ class Admission:
         retry_after = self._retry_after(now) * (1.0 + self.rng.random())
         retry_after = min(retry_after, self.policy.max_retry_after)
         return Shed(
-            reason, label, priority, in_use, limit, share, retry_after, starts, late, late_from
-        )
+            reason, label, priority, in_use, limit, share, retry_after, starts, late, late_from,
+            stream,
+        )  # fmt: skip
 
     def _retry_after(self, now: float) -> float:
         """The wait to suggest before jitter (this shed counted in the window): never longer
@@ -456,6 +477,9 @@ class Admission:
                               else round(policy.target_lag * 1000, 3)),
             "line": None if self.line is None else {"in_flight": self.requests.in_flight,
                                                     "limit": self.line.limit},
+            "stream_line": (None if self.stream_line is None
+                            else {"in_flight": self.streams.in_flight,
+                                  "limit": self.stream_line.limit}),
             "shed_from": dict(policy.shed),
             "pressure": round(self.pressure, 3),
             "retry_after_s": round(self.wait, 3),

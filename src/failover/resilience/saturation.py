@@ -15,8 +15,16 @@ sheds the rest at once (`failover.resilience.admission` turns the line into a ga
     floor      the line never goes below `floor`, and is drawn only from `floor` in flight
 
 A process late with CPU to spare is starved by its neighbours, not saturated, and one whose
-upstreams are slow is not late: neither draws a line. Streams are not held to it: a stream's
-cost is spread over its whole length and shedding new ones does not lighten those in flight.
+upstreams are slow is not late: neither draws a line.
+
+Streams get a patient line of their own, with a target of its own (where streams begin to be
+shed in proportion anyway: a ramp of held streams that keeps the process a little late draws
+none). A stream's cost is spread over its whole length, and shedding new ones does not lighten
+those in flight until they end: a line lowered every STEP while the process stays late would
+fall to its floor under thousands of long streams and shed every new one for as long as they
+last. So a patient line is drawn at what is in flight (no more streams: one in for one out),
+and is lowered only once what is in flight has come down to it: with short streams that is a
+STEP or two; with long ones it holds.
 Pure: no I/O, no clock; the caller paces the samples.
 """
 
@@ -35,14 +43,24 @@ SPARE = 10  # STEPs in a row with CPU to spare, on time, below the line, that li
 class Line:
     """The level of the line (None: no line) and what moves it."""
 
-    __slots__ = ("_spare", "floor", "full", "level", "target")
+    __slots__ = ("_spare", "floor", "full", "level", "patient", "target")
 
-    def __init__(self, target: float | None, *, floor: int, full: float) -> None:
+    def __init__(
+        self,
+        target: float | None,
+        *,
+        floor: int,
+        full: float,
+        patient: bool = False,
+    ) -> None:
         """`target`: the lag held to (None: never a line); `full`: the share of the line in
-        flight from which it is full (the share low priority is shed from)."""
+        flight from which it is full (the share low priority is shed from); `patient`: drawn
+        at what is in flight, and lowered only once no more than the line is in flight
+        (streams)."""
         self.target = target
         self.floor = floor
         self.full = full
+        self.patient = patient
         self.level: int | None = None
         self._spare = 0  # samples in a row with CPU to spare, on time, below the line
 
@@ -60,13 +78,14 @@ class Line:
         level = self.level
         if level is None:
             if saturated and lag > target and in_flight >= self.floor:
-                self.level = self._lowered(in_flight, target, lag)
+                self.level = in_flight if self.patient else self._lowered(in_flight, target, lag)
         elif self.below(in_flight):
             self._spare = self._spare + 1 if not saturated and lag <= target / 2 else 0
             if self._spare >= SPARE:
                 self.level, self._spare = None, 0
         elif saturated and lag > target:
-            self.level = self._lowered(level, target, lag)
+            if not self.patient or in_flight <= level:  # patient: once the last took effect
+                self.level = self._lowered(level, target, lag)
         elif lag <= target:  # on time: more room, faster while there is CPU to spare
             self.level = level + max(1, int(level * (RAISE if saturated else 2 * RAISE)))
         return self.level

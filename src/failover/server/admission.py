@@ -99,7 +99,7 @@ def admit(
     if call.scope.get(CHECKED):  # `shed_early` asked how late the process is: not twice
         result = admission.admit(route, stream=stream, priority=priority, key=key, late=False)
     else:
-        late = _late(call, gen, stream=stream)
+        late = _late(call, gen)
         result = admission.admit(route, stream=stream, priority=priority, lag=late, key=key)
     if isinstance(result, Shed):
         _log_shed(call, gen, result)
@@ -110,15 +110,14 @@ def admit(
 async def shed_early(call: Call, gen: Generation, *, anthropic: bool = False) -> None:
     """Under pressure, shed a routed request for the process's lateness before its body is
     parsed: `ClientError` 503/529, as `admit` would raise. Its priority comes from its headers;
-    only if a whole request of that priority may be shed now is its raw body looked at, for
-    whether it streams and its route (`peek`). Whole requests only, what the line holds: a
-    stream, or a request that cannot be told at a glance, goes on to `admit`, which decides it
-    in full; one let through after a look is marked so that `admit` does not ask how late the
-    process is again (nor rolls its dice twice)."""
+    only if a request of that priority may be shed now is its raw body looked at, for whether
+    it streams and its route (`peek`). A request that cannot be told at a glance goes on to
+    `admit`, which decides it in full; one let through after a look is marked so that `admit`
+    does not ask how late the process is again (nor rolls its dice twice)."""
     admission = gen.admission
     if not admission.crowded:
         return  # few in flight: nothing more than this
-    lag = _late(call, gen, stream=False)
+    lag = _late(call, gen)
     if not admission.pressed(lag) or call.content_length > gen.max_body:
         return
     asked = _controls(call.controls)
@@ -132,9 +131,9 @@ async def shed_early(call: Call, gen: Generation, *, anthropic: bool = False) ->
     if message.get("more_body", False):
         return  # a body in parts: a large request, parsed in full by the handler
     seen = peek(message.get("body", b""))
-    if seen is None or seen[1]:
-        return  # a stream, or not plain: decided in full by `admit`, as ever
-    shed = admission.shed_late(route or seen[0], stream=False, priority=priority, lag=lag)
+    if seen is None:
+        return  # not plain: decided in full by `admit`, as ever
+    shed = admission.shed_late(route or seen[0], stream=seen[1], priority=priority, lag=lag)
     if shed is None:
         call.scope[CHECKED] = True
         return
@@ -184,17 +183,16 @@ def _replay(first: Message, receive: Receive) -> Receive:
     return again
 
 
-def _late(call: Call, gen: Generation, *, stream: bool) -> float:
-    """How late the process is for this request: the loop's smoothed lag, or, for a whole
-    request, when longer, how long it waited before the gateway looked at it (a burst that
-    arrived in one read shows here at once, before the next lag sample). A stream is shed
-    for the loop's lag alone: what it waits once is a moment of its first byte, and a ramp
-    of thousands of held streams makes a few wait long without the process falling behind."""
+def _late(call: Call, gen: Generation) -> float:
+    """How late the process is for this request: the loop's smoothed lag, or, when longer,
+    how long it waited before the gateway looked at it (a burst that arrived in one read
+    shows here at once, before the next lag sample: a burst of thousands of new streams is
+    shed, not let in to keep the loop late for seconds)."""
     lag = gen.router.lag.smoothed
     now = running_loop().time()
     gen.sampler.tick(gen.admission, lag, now)
     arrived: float | None = call.scope.get(ARRIVED)
-    if arrived is None or stream:  # (or served by a protocol that does not note arrivals)
+    if arrived is None:  # (served by a protocol that does not note arrivals)
         return lag
     return max(lag, now - arrived)
 
