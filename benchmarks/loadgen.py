@@ -13,7 +13,8 @@ within `--timeout` is a timeout; its connection is replaced.
 Connections are opened before the clock starts; each is given a priority
 (`x-failover-priority`) in turn from `--priorities`. Prints one JSON document: per priority,
 answers by status, timeouts, connection errors, how many sheds carried Retry-After, and
-latency percentiles (ms) of successes and of sheds; for streams also time to first byte.
+latency percentiles (ms) of successes and of sheds; for streams also time to first byte; and
+answers served and shed in each whole second measured.
 Answers that come in the first `--warmup` seconds are tallied apart ("warmup"); timeouts and
 connection errors are counted whenever they happen.
 wrk cannot tell a shed's latency from a success's, nor honour Retry-After: hence this client.
@@ -211,8 +212,11 @@ class Connection(asyncio.Protocol):
             self.timer.cancel()
         # answers that came during the warm-up count only as answered (not in rates or
         # latencies): the first wave of a run is all connections at once
-        tally = self.tally if now >= self.load.measure_from else self.load.warmup_tally
+        measured = now >= self.load.measure_from
+        tally = self.tally if measured else self.load.warmup_tally
         tally.statuses[response.status] = tally.statuses.get(response.status, 0) + 1
+        if measured:
+            self.load.count_second(now, response.status)
         elapsed_ms = (now - self.sent_at) * 1000
         wait = 0.0
         if response.status == 200:
@@ -264,6 +268,17 @@ class Load:
         self.live: set[Connection] = set()
         self.reopening: set[asyncio.Future[None]] = set()
         self.next_priority = 0
+        self.seconds: list[list[int]] = []  # [served, shed] in each second measured
+
+    def count_second(self, now: float, status: int) -> None:
+        """Tally an answer in its second of the measurement: [served, shed]."""
+        second = int(now - self.measure_from)
+        while len(self.seconds) <= second:
+            self.seconds.append([0, 0])
+        if status == 200:
+            self.seconds[second][0] += 1
+        elif status in SHED:
+            self.seconds[second][1] += 1
 
     def running(self) -> bool:
         return asyncio.get_running_loop().time() < self.stop_at
@@ -330,6 +345,7 @@ class Load:
             "by_priority": {p: t.summary(elapsed) for p, t in self.tallies.items()},
             "all": everything.summary(elapsed),
             "warmup": self.warmup_tally.summary(max(args.warmup, 1e-9)),
+            "per_second": self.seconds[: int(elapsed)],  # whole seconds: [served, shed]
             "cpu_s": cpu,  # of process --cpu-of while answers were measured
         }
 

@@ -203,13 +203,12 @@ class Watch:
         late = self.samples[len(self.samples) // 2 :]
         lines = [s[0] for s in late if s[0] is not None]
 
-        def middle(at: int) -> float | None:
-            return statistics.median(s[at] for s in late) if late else None
-
+        held = [s[1] for s in late]
+        lags = [s[2] for s in late]
         return {
             "line": statistics.median(lines) if len(lines) * 2 > len(late) else None,
-            "in_flight": middle(1),
-            "lag_ms": middle(2),
+            "in_flight": statistics.median(held) if held else None,
+            "lag_ms": statistics.median(lags) if lags else None,
         }
 
 
@@ -281,6 +280,8 @@ def rows(name: str, p: dict[str, Any]) -> list[tuple[str, ...]]:
          f"{a['errors']} failed", f"timeouts = {TARGETS['timeouts']}"),
         (f"{name}: goodput under overload", f"{a['ok_per_s']:,.0f}/s = {times(goodput)} best",
          f">= {TARGETS['goodput']:.2f}x"),
+        (f"{name}: served each second of the overload (fewest / median / most)",
+         seconds(o.get("per_second", [])), ""),
         (f"{name}: served per gateway CPU-second (overload / best)",
          f"{p['overload_per_cpu_s']:,.0f} / {p['best_per_cpu_s']:,.0f} = "
          f"{times(ratio(p['overload_per_cpu_s'], p['best_per_cpu_s']))}", ""),
@@ -293,6 +294,15 @@ def rows(name: str, p: dict[str, Any]) -> list[tuple[str, ...]]:
         (f"{name}: line / in flight / loop lag (median, overload's second half)",
          f"{fmt(line['line'])} / {fmt(line['in_flight'])} / {fmt(line['lag_ms'])} ms", ""),
     ]  # fmt: skip
+
+
+def seconds(per_second: list[list[int]]) -> str:
+    """The fewest, median and most answers served in a second: whether a shortfall was a
+    moment (the first burst) or lasted."""
+    served = sorted(ok for ok, _ in per_second)
+    if not served:
+        return "none"
+    return f"{served[0]:,} / {statistics.median(served):,.0f} / {served[-1]:,}"
 
 
 def met(r: dict[str, Any]) -> list[tuple[str, bool]]:
