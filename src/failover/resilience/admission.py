@@ -360,7 +360,7 @@ class Admission:
 
     def sample(self, lag: float, cpu: float) -> None:
         """Once a STEP: the event loop's smoothed lag (seconds) and the share of a core the
-        process used since the last sample. Draws, moves or lifts the line."""
+        process used since the last sample. Draws, moves or lifts the lines."""
         self._close_window(self.clock.now())
         self.saturated = cpu >= SATURATED_CPU
         self._samples += 1  # room: CPU to spare, and on time
