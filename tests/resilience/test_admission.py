@@ -229,35 +229,38 @@ def stream_line(adm: Admission) -> int | None:
 
 
 def test_streams_get_a_line_where_low_ones_begin_to_be_shed(clock: FakeClock) -> None:
-    """Saturated and late past the low share of max_lag (140 ms of 200): a line on streams, at
-    what is in flight; a new stream of any priority is then shed for it, a whole request not."""
+    """Saturated and late past the low share of max_lag (140 ms of 200): a line on streams,
+    drawn so that what is in flight is normal priority's share of it (400 of 445): no more
+    streams of normal priority, a little room for high ones; a whole request is not held."""
     adm = admission(clock, target_lag=0.03, max_lag=0.2, lag_min_in_flight=10)
     fill(adm, 400, stream=True)
     saturated(adm, clock, 0.13)
     assert stream_line(adm) is None
     saturated(adm, clock, 0.15)
-    assert stream_line(adm) == 400 and line(adm) is None
-    shed = adm.admit("chat", stream=True, priority="high", lag=0.0)
+    assert stream_line(adm) == 445 and line(adm) is None
+    shed = adm.admit("chat", stream=True, priority="normal", lag=0.0)
     assert isinstance(shed, Shed) and shed.reason == "loop_lag"
-    assert "takes on no more than 400 streams" in shed.message
+    assert "takes on no more than 445 streams" in shed.message
+    assert not isinstance(adm.admit("chat", stream=True, priority="high", lag=0.0), Shed)
     assert not isinstance(late(adm, 0.0), Shed)
 
 
 def test_the_stream_line_is_lowered_only_once_it_took_effect(clock: FakeClock) -> None:
-    """Late past its target, the line on streams is lowered only when no more than it is in
-    flight: shedding new streams does not lighten those already running."""
+    """Late past its target, the line on streams is lowered only when what is in flight is
+    no more than normal priority's share of it: shedding new streams does not lighten those
+    already running."""
     adm = admission(clock, target_lag=0.03, max_lag=0.2, lag_min_in_flight=10)
     tickets = fill(adm, 400, stream=True)
     saturated(adm, clock, 0.28)
-    assert stream_line(adm) == 400
-    saturated(adm, clock, 0.28)  # 400 in flight, at the line: lowered by 0.14 / 0.28
-    assert stream_line(adm) == 200
+    assert stream_line(adm) == 445
+    saturated(adm, clock, 0.28)  # 400 in flight, 90% of it: lowered by 0.14 / 0.28
+    assert stream_line(adm) == 222
     saturated(adm, clock, 0.28, steps=5)  # 400 still running: held, not lowered again
-    assert stream_line(adm) == 200
-    for ticket in tickets[:200]:
+    assert stream_line(adm) == 222
+    for ticket in tickets[:201]:
         adm.leave(ticket)
-    saturated(adm, clock, 0.28)  # down to the line, still late: lowered
-    assert stream_line(adm) == 100
+    saturated(adm, clock, 0.28)  # 199 in flight, down to 90% of it, still late: lowered
+    assert stream_line(adm) == 111
 
 
 def test_the_stream_line_is_raised_on_time(clock: FakeClock) -> None:
@@ -266,7 +269,7 @@ def test_the_stream_line_is_raised_on_time(clock: FakeClock) -> None:
     fill(adm, 400, stream=True)
     saturated(adm, clock, 0.2)
     saturated(adm, clock, 0.1)
-    assert stream_line(adm) == 420
+    assert stream_line(adm) == 467
 
 
 def test_without_max_lag_streams_are_held_to_target_lag(clock: FakeClock) -> None:
@@ -274,8 +277,8 @@ def test_without_max_lag_streams_are_held_to_target_lag(clock: FakeClock) -> Non
     adm = admission(clock, target_lag=0.03, max_lag=None, lag_min_in_flight=10)
     fill(adm, 400, stream=True)
     saturated(adm, clock, 0.04)
-    assert stream_line(adm) == 400
-    assert isinstance(adm.admit("chat", stream=True, priority="high"), Shed)
+    assert stream_line(adm) == 445
+    assert isinstance(adm.admit("chat", stream=True, priority="normal"), Shed)
 
 
 def test_a_late_process_with_cpu_to_spare_holds_no_line(clock: FakeClock) -> None:

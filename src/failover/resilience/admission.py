@@ -270,6 +270,7 @@ class Admission:
         for saturation in (self.saturation, self.stream_saturation):
             saturation.target, saturation.floor = policy.target_lag, policy.lag_min_in_flight
             saturation.full = policy.shed["low"]
+        self.stream_saturation.hold = policy.shed["normal"]
         if policy.max_lag is not None and policy.target_lag is not None:
             # streams: held to where the low ones begin to be shed in proportion anyway
             self.stream_saturation.target = max(policy.target_lag, self._lag_caps["low"])

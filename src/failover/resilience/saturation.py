@@ -22,13 +22,16 @@ shed in proportion anyway: a ramp of held streams that keeps the process a littl
 none). A stream's cost is spread over its whole length, and shedding new ones does not lighten
 those in flight until they end: a line lowered every STEP while the process stays late would
 fall to its floor under thousands of long streams and shed every new one for as long as they
-last. So a patient line is drawn at what is in flight (no more streams: one in for one out),
-and is lowered only once what is in flight has come down to it: with short streams that is a
-STEP or two; with long ones it holds.
+last. So a patient line is drawn where what is in flight is its `hold` (normal priority's
+share: no more streams of normal priority, one in for one out; low ones are shed, high ones
+have a little room), and is lowered only once what is in flight has come down to that: with
+short streams that is a STEP or two; with long ones it holds.
 Pure: no I/O, no clock; the caller paces the samples.
 """
 
 from __future__ import annotations
+
+import math
 
 __all__ = ["LOWER", "LOWEST", "RAISE", "SATURATED_CPU", "SPARE", "STEP", "Line"]
 
@@ -43,7 +46,7 @@ SPARE = 10  # STEPs in a row with CPU to spare, on time, below the line, that li
 class Line:
     """The level of the line (None: no line) and what moves it."""
 
-    __slots__ = ("_spare", "floor", "full", "level", "patient", "target")
+    __slots__ = ("_spare", "floor", "full", "hold", "level", "patient", "target")
 
     def __init__(
         self,
@@ -52,15 +55,18 @@ class Line:
         floor: int,
         full: float,
         patient: bool = False,
+        hold: float = 1.0,
     ) -> None:
         """`target`: the lag held to (None: never a line); `full`: the share of the line in
         flight from which it is full (the share low priority is shed from); `patient`: drawn
-        at what is in flight, and lowered only once no more than the line is in flight
-        (streams)."""
+        so that `hold` of it is what is in flight, and lowered only once no more than that is
+        in flight (streams: `hold` is the share normal priority is shed from, so that it
+        keeps one in for one out)."""
         self.target = target
         self.floor = floor
         self.full = full
         self.patient = patient
+        self.hold = hold
         self.level: int | None = None
         self._spare = 0  # samples in a row with CPU to spare, on time, below the line
 
@@ -78,17 +84,25 @@ class Line:
         level = self.level
         if level is None:
             if saturated and lag > target and in_flight >= self.floor:
-                self.level = in_flight if self.patient else self._lowered(in_flight, target, lag)
+                patient = self.patient
+                self.level = (
+                    self._held(in_flight) if patient else self._lowered(in_flight, target, lag)
+                )
         elif self.below(in_flight):
             self._spare = self._spare + 1 if not saturated and lag <= target / 2 else 0
             if self._spare >= SPARE:
                 self.level, self._spare = None, 0
         elif saturated and lag > target:
-            if not self.patient or in_flight <= level:  # patient: once the last took effect
+            # patient: only once the last lowering has taken effect
+            if not self.patient or in_flight <= self.hold * level + 1e-9:
                 self.level = self._lowered(level, target, lag)
         elif lag <= target:  # on time: more room, faster while there is CPU to spare
             self.level = level + max(1, int(level * (RAISE if saturated else 2 * RAISE)))
         return self.level
+
+    def _held(self, in_flight: int) -> int:
+        """The patient line at which `hold` of it is what is in flight."""
+        return max(self.floor, math.ceil(in_flight / self.hold - 1e-9))
 
     def _lowered(self, level: int, target: float, lag: float) -> int:
         return max(self.floor, int(level * max(LOWEST, min(LOWER, target / lag))))
