@@ -47,6 +47,7 @@ async def test_page_follows_an_outage_and_the_gateway_going_away(
     await expect(row(page, "smart", "sim-b/model").locator(".badge")).to_have_text("CLOSED")
     await expect(row(page, "fast", "local/llama").locator(".badge")).to_have_text("CLOSED")
     await expect(page.locator("#overall-title")).to_have_text("All healthy")
+    await expect(page.locator("#sum-shed").locator("..")).to_be_hidden()  # no gateway: no load
     await expect(sim_a.locator(".cell.num .val").first).to_have_text("100%")
     assert await page.title() == "All healthy · failover"
     assert watched.console_errors == [] and watched.page_errors == []
@@ -285,6 +286,44 @@ async def test_reads_the_flat_status_shape_and_lives_without_an_events_feed(
         assert watched.page_errors == [] and watched.unexpected() == []
     finally:
         await server.stop()
+
+
+async def test_the_gateway_shedding_its_own_load_shows(browser: Browser, stack: Stack) -> None:
+    """A gateway that sheds shows how many it shed, in the warning tone, and why when asked;
+    once it stops, the tile says so."""
+    admission: dict[str, Any] = {
+        "shedding": True,
+        "shedding_for_s": 12.5,
+        "smoothed_lag_ms": 138.0,
+        "retry_after_s": 4.0,
+        "line": None,
+        "stream_line": {"in_flight": 430, "limit": 478},
+        "shed": {"total": 12345, "by_reason": {"loop_lag": 12345}, "by_priority": {}},
+    }
+
+    report = stack.gateway.status
+
+    def status() -> dict[str, Any]:
+        return {**report(), "gateway": {"status": "ok", "admission": admission}}
+
+    stack.gateway.status = status
+    watched = await watch(browser)
+    page = watched.page
+    await page.goto(stack.page_url())
+    shed = page.locator("#sum-shed")
+    await expect(shed).to_have_text("12,345", timeout=WAIT_MS)
+    tile = shed.locator("..")
+    await expect(tile).to_have_attribute("data-tone", "warn")
+    title = await tile.get_attribute("title")
+    assert title == (
+        "Shedding now for 13 s; event loop 138 ms late; 430 of at most 478 streams taken on; "
+        "clients told to retry after 4 s or more"
+    )
+    admission.update(shedding=False, shedding_for_s=None, smoothed_lag_ms=3.0, stream_line=None)
+    await expect(tile).to_have_attribute("data-tone", "ok", timeout=WAIT_MS)
+    await expect(tile).to_have_attribute("title", "Not shedding; event loop 3 ms late")
+    await expect(shed).to_have_text("12,345")
+    assert watched.page_errors == [] and watched.unexpected() == []
 
 
 async def test_gateway_errors_are_told_apart(browser: Browser, stack: Stack) -> None:

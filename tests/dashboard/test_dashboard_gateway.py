@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -223,6 +224,11 @@ async def test_dashboard_shows_a_chaos_outage_on_the_real_gateway(
         )
         await expect(page.locator("#overall-title")).to_have_text("All healthy")
         await expect(primary.locator('.health[data-health="up"]')).to_have_text("healthy")
+        # the gateway reports its own load: nothing shed, and it says so
+        shed = page.locator("#sum-shed")
+        await expect(shed).to_have_text("0")
+        await expect(shed.locator("..")).to_have_attribute("data-tone", "ok")
+        await expect(shed.locator("..")).to_have_attribute("title", re.compile("^Not shedding"))
         assert watched.console_errors == [] and watched.page_errors == []
 
         # -- the outage: the primary's breaker opens, the dashboard shows it -----------------

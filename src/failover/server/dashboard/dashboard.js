@@ -43,6 +43,7 @@
     eventsFeed: true, // false once the gateway said it has no /admin/events
     problem: null, // {kind, title, detail} while the last poll failed
     timer: 0,
+    admission: null, // the gateway's own load (status.gateway.admission), if it reports one
   };
   const ui = {};
 
@@ -53,7 +54,7 @@
       "overall", "overall-title", "overall-detail", "live", "updated", "banner", "banner-title",
       "banner-detail", "key-form", "key-input", "routes", "routes-placeholder", "events",
       "events-empty", "favicon", "interval", "sum-routes", "sum-deployments", "sum-open",
-      "sum-inflight", "sum-events",
+      "sum-inflight", "sum-events", "sum-shed",
     ]) {
       ui[id] = document.getElementById(id);
     }
@@ -197,6 +198,7 @@
     if (serverNow !== null) state.skew = serverNow - Date.now() / 1000;
     state.routes = normaliseRoutes(status);
     state.draining = status.status === "draining";
+    state.admission = (status.gateway && status.gateway.admission) || null;
     state.lastOk = Date.now();
     state.lastOkAt = now();
     recordTrends(state.routes, now());
@@ -447,6 +449,30 @@
     tile(ui["sum-open"], String(open), open ? "bad" : "ok");
     tile(ui["sum-inflight"], String(inFlight), "");
     tile(ui["sum-events"], String(recent), "");
+    renderShed(state.admission);
+  }
+
+  /* The gateway's own load (its /admin/status "gateway.admission"): requests it answered with
+     503 and Retry-After instead of queueing them, whether it is shedding now, and why. A
+     router without a gateway in front reports none: the tile stays hidden. */
+  function renderShed(admission) {
+    const node = ui["sum-shed"];
+    node.parentElement.hidden = !admission;
+    if (!admission) return;
+    const total = num(admission.shed && admission.shed.total) ?? 0;
+    tile(node, total.toLocaleString("en-US"), admission.shedding ? "warn" : "ok");
+    const lag = num(admission.smoothed_lag_ms);
+    const parts = [admission.shedding ? "Shedding now" : "Not shedding"];
+    const since = num(admission.shedding_for_s);
+    if (admission.shedding && since !== null) parts[0] += ` for ${seconds(since)}`;
+    if (lag !== null) parts.push(`event loop ${ms(lag)} late`);
+    for (const [key, what] of [["line", "whole requests"], ["stream_line", "streams"]]) {
+      const line = admission[key];
+      if (line) parts.push(`${num(line.in_flight) ?? 0} of at most ${num(line.limit) ?? 0} ${what} taken on`);
+    }
+    const wait = num(admission.retry_after_s);
+    if (admission.shedding && wait !== null) parts.push(`clients told to retry after ${seconds(wait)} or more`);
+    node.parentElement.title = parts.join("; ");
   }
 
   function tile(node, text, tone) {
