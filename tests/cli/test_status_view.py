@@ -153,3 +153,32 @@ def test_render_reads_the_flat_shape_too() -> None:
     text = console.export_text()
     for shown in ("openai/gpt-4o", "open", "cooling 4s", "812ms", "1490ms", "50.0%", "502"):
         assert shown in text
+
+
+def test_render_shows_the_gateways_own_load() -> None:
+    """The gateway's admission is a line of its own: shedding or not, how much, how late its
+    loop runs and what each line holds; a status without it (a bare router) shows none."""
+    admission = {
+        "shedding": True,
+        "shedding_for_s": 12.4,
+        "smoothed_lag_ms": 138.0,
+        "retry_after_s": 4.0,
+        "line": None,
+        "stream_line": {"in_flight": 430, "limit": 478},
+        "shed": {"total": 12345},
+    }
+    data = {"at": 1.0, "routes": {}, "events": [], "gateway": {"admission": admission}}
+    console = Console(width=160, record=True)
+    console.print(render_status(data, "http://x"))
+    text = console.export_text()
+    assert (
+        "gateway  shedding for 12s · 12,345 shed · event loop 138ms late · "
+        "430/478 streams (line) · retry after 4s+"
+    ) in text
+    admission.update(shedding=False, smoothed_lag_ms=3.0, stream_line=None)
+    console = Console(width=160, record=True)
+    console.print(render_status(data, "http://x"))
+    assert "gateway  not shedding · 12,345 shed · event loop 3.0ms late" in console.export_text()
+    console = Console(width=160, record=True)
+    console.print(render_status({"at": 1.0, "routes": {}, "events": []}, "http://x"))
+    assert "shed" not in console.export_text()

@@ -201,6 +201,10 @@ def render_status(data: dict[str, Any], url: str = "") -> RenderableType:
     stamp = datetime.fromtimestamp(at).strftime("%H:%M:%S") if isinstance(at, int | float) else "?"
     header = Text.assemble(("failover", "bold cyan"), f"  {url}  ", (f"updated {stamp}", "dim"))
     parts: list[RenderableType] = [header]
+    gateway = data.get("gateway")
+    admission = gateway.get("admission") if isinstance(gateway, dict) else None
+    if isinstance(admission, dict):
+        parts.append(_load(admission))
     routes = data.get("routes") or {}
     found = data.get("deployments")
     shared: dict[str, Any] = found if isinstance(found, dict) else {}
@@ -216,6 +220,33 @@ def render_status(data: dict[str, Any], url: str = "") -> RenderableType:
     if events:
         parts.append(_events(events))
     return Group(*parts)
+
+
+def _load(admission: dict[str, Any]) -> Text:
+    """The gateway's own load: whether it is shedding, how much it shed, how late its loop
+    runs, and what each line holds (the providers are not to blame for any of it)."""
+    shed = admission.get("shed")
+    total = shed.get("total", 0) if isinstance(shed, dict) else 0
+    text = Text("gateway  ", style="bold")
+    if admission.get("shedding"):
+        since = admission.get("shedding_for_s")
+        text.append("shedding", style="bold yellow")
+        if isinstance(since, int | float):
+            text.append(f" for {since:.0f}s")
+    else:
+        text.append("not shedding", style="green")
+    text.append(f" · {total:,} shed")
+    lag = admission.get("smoothed_lag_ms")
+    if isinstance(lag, int | float):
+        text.append(f" · event loop {_ms(lag)} late")
+    for key, what in (("line", "requests"), ("stream_line", "streams")):
+        line = admission.get(key)
+        if isinstance(line, dict):
+            text.append(f" · {line.get('in_flight')}/{line.get('limit')} {what} (line)")
+    wait = admission.get("retry_after_s")
+    if admission.get("shedding") and isinstance(wait, int | float):
+        text.append(f" · retry after {wait:g}s+", style="dim")
+    return text
 
 
 def _unreachable(message: str) -> RenderableType:
