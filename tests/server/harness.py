@@ -86,6 +86,7 @@ async def start_uvicorn(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], i
         log_level="warning",
         access_log=False,
         server_header=False,
+        proxy_headers=False,  # as `failover serve` runs it: the gateway is uvicorn's own app
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
