@@ -236,7 +236,7 @@ class Admission:
         self.saturated = True  # its CPU at the last sample (without samples: assumed)
         self.saturation = Line(None, floor=0, full=1.0)  # the line's level (configure sets it)
         self.stream_line: Gate | None = None  # and the one on streams
-        self.stream_saturation = Line(None, floor=0, full=1.0, patient=True)
+        self.stream_saturation = Line(None, floor=0, full=1.0, hold=policy.shed["normal"])
         self.wait = policy.retry_after  # what shed clients are told to wait (before jitter)
         self._window = self.clock.now()  # when the current window began (a shed closes it)
         self._admitted = 0  # requests admitted in the current window
@@ -332,9 +332,7 @@ class Admission:
         """The shed of a request the process is `lag` late for, if it is shed for that (the
         line, or in proportion to the lateness): the part of `admit` that needs neither the
         request's route (but for the label it is counted under) nor its key."""
-        if not self.policy.enabled or (
-            self.policy.max_lag is None and (self.stream_line if stream else self.line) is None
-        ):
+        if not self.policy.enabled:
             return None
         busy = self._busy()
         if busy < self.policy.lag_min_in_flight:

@@ -46,7 +46,7 @@ SPARE = 10  # STEPs in a row with CPU to spare, on time, below the line, that li
 class Line:
     """The level of the line (None: no line) and what moves it."""
 
-    __slots__ = ("_spare", "floor", "full", "hold", "level", "patient", "target")
+    __slots__ = ("_spare", "floor", "full", "hold", "level", "target")
 
     def __init__(
         self,
@@ -54,18 +54,16 @@ class Line:
         *,
         floor: int,
         full: float,
-        patient: bool = False,
-        hold: float = 1.0,
+        hold: float | None = None,
     ) -> None:
         """`target`: the lag held to (None: never a line); `full`: the share of the line in
-        flight from which it is full (the share low priority is shed from); `patient`: drawn
-        so that `hold` of it is what is in flight, and lowered only once no more than that is
-        in flight (streams: `hold` is the share normal priority is shed from, so that it
-        keeps one in for one out)."""
+        flight from which it is full (the share low priority is shed from); `hold`, for a
+        patient line: drawn so that `hold` of it is what is in flight, and lowered only once
+        no more than that is in flight (streams: the share normal priority is shed from, so
+        that it keeps one in for one out); None: a quick line."""
         self.target = target
         self.floor = floor
         self.full = full
-        self.patient = patient
         self.hold = hold
         self.level: int | None = None
         self._spare = 0  # samples in a row with CPU to spare, on time, below the line
@@ -84,9 +82,11 @@ class Line:
         level = self.level
         if level is None:
             if saturated and lag > target and in_flight >= self.floor:
-                patient = self.patient
+                hold = self.hold
                 self.level = (
-                    self._held(in_flight) if patient else self._lowered(in_flight, target, lag)
+                    self._lowered(in_flight, target, lag)
+                    if hold is None
+                    else max(self.floor, math.ceil(in_flight / hold - 1e-9))
                 )
         elif self.below(in_flight):
             self._spare = self._spare + 1 if not saturated and lag <= target / 2 else 0
@@ -94,15 +94,11 @@ class Line:
                 self.level, self._spare = None, 0
         elif saturated and lag > target:
             # patient: only once the last lowering has taken effect
-            if not self.patient or in_flight <= self.hold * level + 1e-9:
+            if self.hold is None or in_flight <= self.hold * level + 1e-9:
                 self.level = self._lowered(level, target, lag)
         elif lag <= target:  # on time: more room, faster while there is CPU to spare
             self.level = level + max(1, int(level * (RAISE if saturated else 2 * RAISE)))
         return self.level
-
-    def _held(self, in_flight: int) -> int:
-        """The patient line at which `hold` of it is what is in flight."""
-        return max(self.floor, math.ceil(in_flight / self.hold - 1e-9))
 
     def _lowered(self, level: int, target: float, lag: float) -> int:
         return max(self.floor, int(level * max(LOWEST, min(LOWER, target / lag))))
