@@ -104,7 +104,7 @@ class AdmissionPolicy:
     max_requests: int = 2000  # whole (non-streamed) requests in flight in the process
     max_streams: int = 20_000  # streams in flight in the process
     max_lag: float | None = 0.2  # seconds late from which requests are shed; None: ignore
-    target_lag: float | None = 0.03  # loop lag a CPU-saturated process holds to; None: no line
+    target_lag: float | None = 0.015  # loop lag a CPU-saturated process holds to; None: no line
     lag_min_in_flight: int = 100  # requests and streams in flight before the lag is ours
     shed: Mapping[str, float] = field(
         default_factory=lambda: {"high": 1.0, "normal": 0.9, "low": 0.7}
