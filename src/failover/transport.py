@@ -31,6 +31,7 @@ import aiohttp
 import orjson
 
 from ._aio import running_loop
+from ._connector import WarmFirstConnector
 from ._local import CURRENT_CALL, PoolStats, PoolWait
 from .errors import AttemptTimeout, ConnectionFailed, ProviderError, ServerError
 
@@ -475,7 +476,7 @@ class HTTPClient:
         """The session of untraced requests (created on first use so it binds to the running
         loop, not the one at construction)."""
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
+            connector = WarmFirstConnector(
                 limit=self._limit, keepalive_timeout=self._keepalive_timeout, ttl_dns_cache=300
             )
             self._session = self._make_session(connector, owner=True)

@@ -61,6 +61,7 @@ class Received:
     headers: CIMultiDict[str]
     body: bytes
     raw_path: str = ""  # path and query exactly as sent, percent-encoding kept
+    peer: Any = None  # the client's end of the connection it came on
 
     @property
     def json(self) -> Any:
@@ -323,9 +324,10 @@ class FakeServer:
             CIMultiDict(request.headers),
             await request.read(),
             raw_path=request.raw_path,
+            peer=request.transport and request.transport.get_extra_info("peername"),
         )
-        if request.transport is not None:
-            self.peers.add(request.transport.get_extra_info("peername"))
+        if received.peer is not None:
+            self.peers.add(received.peer)
         async with self._arrived:
             self.requests.append(received)
             self._arrived.notify_all()

@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import aiohttp
 import pytest
+from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -243,6 +245,36 @@ async def test_keep_alive_reuses_one_connection(transport: Transport) -> None:
         for _ in range(2):
             await client.request("GET", server.url, headers=JSON_HEADERS)
     assert len(server.peers) == 1
+
+
+@dataclass
+class Held:
+    """Answer once `release` is set."""
+
+    release: asyncio.Event
+
+    async def respond(self, request: web.Request, server: FakeServer) -> web.StreamResponse:
+        await server.wait(self.release)
+        return web.json_response({"ok": True})
+
+
+async def test_the_pool_reuses_the_connection_released_last(transport: Transport) -> None:
+    """After a burst opened three connections, requests one at a time all go out on one of
+    them (the one released last), so the others can expire: not on each in turn."""
+    release = asyncio.Event()
+    async with FakeServer() as server:
+        server.push(*(Held(release) for _ in range(3)), *(Reply({"n": n}) for n in range(4)))
+        client = transport.client("t")
+        burst = [
+            asyncio.ensure_future(client.request("GET", server.url, headers={})) for _ in range(3)
+        ]
+        await server.wait_for_requests(3)
+        release.set()
+        await asyncio.gather(*burst)
+        for _ in range(4):
+            await client.request("GET", server.url, headers={})
+    assert len(server.peers) == 3
+    assert len({received.peer for received in server.requests[3:]}) == 1
 
 
 async def test_finished_stream_returns_its_connection_to_the_pool(transport: Transport) -> None:
