@@ -172,11 +172,8 @@ class Attempts:
             async with deadline_scope(self.clock, None if math.isinf(until) else until):
                 answer = await state.operation.send(call, state.request)
         except TimeoutError as exc:
-            err: ProviderError = AttemptTimeout(
-                f"no answer within {until - now:.3g}s", deployment=slot.name
-            )
-            await self.record(call, err)
-            raise err from exc
+            late = f"no answer within {until - now:.3g}s"
+            raise await self._recorded(call, AttemptTimeout(late, deployment=slot.name)) from exc
         except ProviderError as exc:
             await self.record(call, exc)
             raise
@@ -184,9 +181,7 @@ class Attempts:
             await self.record_cancelled(call)
             raise
         except Exception as exc:
-            err = self.classify(exc)
-            await self.record(call, err)
-            raise err from exc
+            raise await self._recorded(call, self.classify(exc)) from exc
         finally:
             CURRENT_CALL.reset(token)
         if state.operation.ends_on_return:
@@ -262,6 +257,12 @@ class Attempts:
         result = self._settle(call, err, success=success)
         if result is not None:
             await self._release(call, result)
+
+    async def _recorded(self, call: Call, err: ProviderError) -> ProviderError:
+        """`err`, recorded as how `call` ended: to be raised by the caller, so that no frame
+        of the raise keeps it in a variable (a cycle through its traceback)."""
+        await self.record(call, err)
+        return err
 
     async def record_cancelled(self, call: Call) -> None:
         """Record a call whose answer nobody wants any more (the caller left, another attempt

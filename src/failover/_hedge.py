@@ -62,11 +62,12 @@ class HedgeRace(Generic[T]):
                             raise
                 if not self.pending:
                     self._launch(hedge=False)
+            if failed is None:
+                raise NothingAvailable
+            raise failed
         finally:
+            failed = None  # its traceback holds this frame: kept here, the two make a cycle
             await self._cancel_pending()
-        if failed is None:
-            raise NothingAvailable
-        raise failed
 
     def _launch(self, *, hedge: bool) -> bool:
         while self.queue:

@@ -260,6 +260,7 @@ class StreamSession:
                 raise
             raise instead from exc
         finally:
+            instead = None  # raised, its traceback holds this frame: a cycle if kept here
             silence.end()
         source.longest = max(source.longest, self.clock.now() - now)
         return chunk
@@ -310,6 +311,9 @@ class StreamSession:
         finally:
             pushed.stop()
             silence.end()
+            # raised, a failure's traceback holds this frame, and the push's future the
+            # failure: kept here, either makes a cycle
+            instead = pushed = None
         return True
 
     def _failed(self, source: _Source, exc: BaseException, since: float) -> Exception | None:
@@ -396,6 +400,8 @@ class StreamSession:
             await source.close()
             await self.attempts.record(source.call, None, success=False)
         self._on_end(exc, ok)
+        # told, or carried by the error raised: kept, its traceback's frames hold this session
+        self._cause = None
 
     async def _stop(self, recovery: asyncio.Task[_Source | None]) -> None:
         """Cancel a recovery nobody waits for; a stream it already caught up is closed."""

@@ -219,9 +219,9 @@ class _Deadline:
         tb: TracebackType | None,
     ) -> None:
         self._timer.cancel()
-        if (
-            self._fired
-            and self._task.uncancel() <= self._cancelling
-            and kind is asyncio.CancelledError
-        ):
+        expired = self._fired and self._task.uncancel() <= self._cancelling
+        # done with the task: a task that ends with the error raised here would hold it in a
+        # cycle (its error's traceback holds this frame, which holds this scope)
+        del self._task
+        if expired and kind is asyncio.CancelledError:
             raise TimeoutError from exc

@@ -311,6 +311,10 @@ class Router:
         except BaseException as exc:
             self._finished(state.trace, exc)
             raise
+        finally:
+            # the failures are told, or carried by the error raised: kept, the last one's
+            # traceback would hold the frames that hold this state, a cycle
+            state.last = None
 
     async def _send_handling_fallbacks(self, state: RequestState[T]) -> tuple[T, Slot]:
         """The route asked for, then the routes it falls back to, each once."""
@@ -353,53 +357,58 @@ class Router:
         limited: list[Slot] = []
         saturated: list[Slot] = []
         spent: list[Slot] = []  # near their rate limits: tried only when nothing else answers
-        for slot in slots:
-            skip = attempts.check(state, plan, slot)
-            if skip is not None:
-                if skip is Skip.SATURATED:
-                    saturated.append(slot)
-                elif skip is Skip.QUOTA:
-                    spent.append(slot)
-                continue
-            try:
+        try:
+            for slot in slots:
+                skip = attempts.check(state, plan, slot)
+                if skip is not None:
+                    if skip is Skip.SATURATED:
+                        saturated.append(slot)
+                    elif skip is Skip.QUOTA:
+                        spent.append(slot)
+                    continue
                 try:
-                    answer = await attempts.send(state, plan, slot)
+                    try:
+                        answer = await attempts.send(state, plan, slot)
+                    except ProviderError as err:
+                        answer = await self._send_handling_retries(state, plan, slot, err)
+                    return answer, slot
+                except Skipped:
+                    continue
                 except ProviderError as err:
-                    answer = await self._send_handling_retries(state, plan, slot, err)
-                return answer, slot
-            except Skipped:
-                continue
-            except ProviderError as err:
-                failed = state.last = err
-                if not err.kind.policy.tries_next:  # no other candidate of this route will help
-                    raise
-                if err.kind.policy.cool_down:
-                    limited.append(slot)
-        if saturated:  # a busy candidate beats a failure: wait for its next free slot
-            slot = saturated[0]
-            return await attempts.send(state, plan, slot, wait_for_slot=True), slot
-        if spent and failed is None:  # every candidate is near its limit: try one anyway
-            slot = spent[0]
-            try:
-                return await attempts.send(state, plan, slot), slot
-            except ProviderError as err:
-                return await self._send_handling_retries(state, plan, slot, err), slot
-        if failed is None:
-            raise NothingAvailable
-        if limited:
-            return await self._after_cooldown(state, plan, limited, failed)
-        raise failed
+                    failed = state.last = err
+                    if not err.kind.policy.tries_next:  # no other candidate will help
+                        raise
+                    if err.kind.policy.cool_down:
+                        limited.append(slot)
+            if saturated:  # a busy candidate beats a failure: wait for its next free slot
+                slot = saturated[0]
+                return await attempts.send(state, plan, slot, wait_for_slot=True), slot
+            if spent and failed is None:  # every candidate is near its limit: try one anyway
+                slot = spent[0]
+                try:
+                    return await attempts.send(state, plan, slot), slot
+                except ProviderError as err:
+                    return await self._send_handling_retries(state, plan, slot, err), slot
+            if failed is None:
+                raise NothingAvailable
+            if limited and (soonest := self._after_cooldown(state, plan, limited)) is not None:
+                slot, wait = soonest  # every candidate failed: wait out the shortest Retry-After
+                await self.clock.sleep(wait)
+                return await attempts.send(state, plan, slot, waited=wait), slot
+            raise failed
+        finally:
+            failed = None  # its traceback holds this frame: kept here, the two make a cycle
 
-    async def _after_cooldown(
-        self, state: RequestState[T], plan: Plan, limited: list[Slot], failed: ProviderError
-    ) -> tuple[T, Slot]:
-        """Every candidate failed: wait out the shortest Retry-After, if short enough."""
+    def _after_cooldown(
+        self, state: RequestState[T], plan: Plan, limited: list[Slot]
+    ) -> tuple[Slot, float] | None:
+        """The rate-limited candidate whose cool-down ends first, and the wait for it; None
+        when that wait is longer than the route allows or than the request has left."""
         slot = min(limited, key=lambda s: self.store.cooldown_until(s.name))
         wait = max(0.0, self.store.cooldown_until(slot.name) - self.clock.now())
         if wait > plan.retry.retry_after_max or self.clock.now() + wait >= state.deadline:
-            raise failed
-        await self.clock.sleep(wait)
-        return await self._attempts.send(state, plan, slot, waited=wait), slot
+            return None
+        return slot, wait
 
     async def _send_handling_retries(
         self, state: RequestState[T], plan: Plan, slot: Slot, err: ProviderError
@@ -407,16 +416,19 @@ class Router:
         """A deployment whose first call failed with `err`, called again after backoff while
         its failures allow; the last failure is raised when they do not."""
         tries = 1
-        while True:
-            delay = self._retry_delay(state, plan, err, tries)
-            if delay is None:
-                raise err
-            await self.clock.sleep(delay)
-            try:
-                return await self._attempts.send(state, plan, slot, waited=delay)
-            except ProviderError as again:
-                err = again
-                tries += 1
+        try:
+            while True:
+                delay = self._retry_delay(state, plan, err, tries)
+                if delay is None:
+                    raise err
+                await self.clock.sleep(delay)
+                try:
+                    return await self._attempts.send(state, plan, slot, waited=delay)
+                except ProviderError as again:
+                    err = again
+                    tries += 1
+        finally:
+            del err  # its traceback holds this frame: kept here, the two make a cycle
 
     def _retry_delay(
         self, state: RequestState[T], plan: Plan, err: ProviderError, tries: int

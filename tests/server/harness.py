@@ -53,9 +53,13 @@ class LoopThread:
         """Call `fn` on the loop's thread (for asyncio objects that are not thread-safe)."""
         self.loop.call_soon_threadsafe(fn)
 
-    def close(self) -> None:
+    def settle(self) -> None:
+        """Wait for what `later` started (e.g. the gateways of earlier tests stopping)."""
         for future in self._pending:
             future.result(30)
+
+    def close(self) -> None:
+        self.settle()
 
         async def drain() -> None:
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]

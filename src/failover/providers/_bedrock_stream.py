@@ -11,7 +11,7 @@ parser (`EventStreamBuffer`), and Converse events translated into chat.completio
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, NamedTuple, cast
 
 from botocore.eventstream import EventStreamBuffer, EventStreamMessage, MessagePrelude, ParserError
@@ -62,18 +62,23 @@ class StreamTranslator:
         self._usage: Any = None
         self.stopped = False  # messageStop arrived: the answer is complete
         self.done = False  # metadata arrived too: nothing more will come
-        self._handlers: dict[str, Callable[[JSON], list[Chunk]]] = {
-            "messageStart": self._message_start,
-            "contentBlockStart": self._block_start,
-            "contentBlockDelta": self._block_delta,
-            "messageStop": self._message_stop,
-            "metadata": self._metadata,
-        }
 
     def feed(self, event_type: str, data: JSON) -> list[Chunk]:
         """The chunks for one event (contentBlockStop and unknown events carry none)."""
-        handler = self._handlers.get(event_type)
-        return handler(data) if handler else []
+        # a match, not a table of bound methods on self: such a table is a reference cycle,
+        # left for the garbage collector by every stream
+        match event_type:
+            case "messageStart":
+                return self._message_start(data)
+            case "contentBlockStart":
+                return self._block_start(data)
+            case "contentBlockDelta":
+                return self._block_delta(data)
+            case "messageStop":
+                return self._message_stop(data)
+            case "metadata":
+                return self._metadata(data)
+        return []
 
     def close(self) -> list[Chunk]:
         """At the end of a stream that stopped without metadata: usage, if asked and known."""

@@ -5,7 +5,7 @@ themselves (the request passed through as it is, the answer relayed as it was se
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 from ..config import AnthropicOptions
@@ -201,18 +201,23 @@ class _StreamTranslator:
         self._usage: JSON = {}
         self.finished = False  # the stop reason arrived: the answer is whole
         self.done = False  # message_stop arrived: nothing more will come
-        self._handlers: dict[str, Callable[[JSON], list[Chunk]]] = {
-            "message_start": self._message_start,
-            "content_block_start": self._block_start,
-            "content_block_delta": self._block_delta,
-            "message_delta": self._message_delta,
-            "message_stop": self._message_stop,
-        }
 
     def feed(self, data: JSON) -> list[Chunk]:
+        # a match, not a table of bound methods on self: such a table is a reference cycle,
+        # left for the garbage collector by every stream
+        match data["type"]:
+            case "message_start":
+                return self._message_start(data)
+            case "content_block_start":
+                return self._block_start(data)
+            case "content_block_delta":
+                return self._block_delta(data)
+            case "message_delta":
+                return self._message_delta(data)
+            case "message_stop":
+                return self._message_stop(data)
         # ping, content_block_stop and event types added later carry nothing to translate
-        handler = self._handlers.get(data["type"])
-        return handler(data) if handler else []
+        return []
 
     @property
     def maker(self) -> ChunkMaker:
