@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 import subprocess
 import sys
@@ -223,4 +224,11 @@ def test_serve_workers_with_shared_state(
     assert os.environ["FAILOVER_CONFIG"] == str(Path(path).resolve())
     from failover.server.app import Gateway, app_from_environment
 
-    assert isinstance(app_from_environment(), Gateway)
+    threshold = gc.get_threshold()
+    try:
+        assert isinstance(app_from_environment(), Gateway)
+        # each worker collects garbage as `failover serve` alone does
+        assert gc.get_threshold() == (50_000, 1, 1_000) and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)

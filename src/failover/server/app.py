@@ -42,6 +42,7 @@ from .dashboard import dashboard_app
 from .errors import ClientError, Failure, anthropic_body, failure_from, openai_body
 from .generation import Generation
 from .http import JSON_TYPE, Call, Receive, Scope, Send
+from .process import tune_gc
 
 __all__ = [
     "Endpoint",
@@ -423,4 +424,6 @@ def app_from_environment() -> Gateway:
     if not path:
         raise ConfigError("FAILOVER_CONFIG is not set: name the config file to serve")
     configure_logging_for(load_config(path), os.environ.get("FAILOVER_LOG_LEVEL"))
-    return Gateway.from_config(path)
+    gateway = Gateway.from_config(path)
+    tune_gc()  # each worker is a long-running server, as `failover serve` alone is
+    return gateway
