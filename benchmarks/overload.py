@@ -3,7 +3,7 @@
     python benchmarks/overload.py [--duration 12] [--sweep-duration 2] [--bracket 4]
                                   [--factor 10] [--delay 0.02] [--stream-gap 0.02] [--out FILE]
                                   [--json FILE] [--admission '{target_lag: 50ms}']
-                                  [--only whole|streams]
+                                  [--only whole|streams] [--sweep 64,128,256,512]
 
     upstream   benchmarks/upstream.py's server in its own process, every answer held `--delay`
                seconds (a model takes time; a zero-latency upstream never lets requests pile up)
@@ -137,17 +137,20 @@ class Bench:
                 return
             time.sleep(0.05)
 
-    def sweep(self, duration: float, *, stream: bool) -> tuple[Any, list[Any]]:
-        """(the best concurrency's run, every run) over the sweep's connections: the best
-        concurrency is the fewest connections within 5% of the best rate."""
-        runs = [self.load(c, duration, stream=stream) for c in SWEEP[stream]]
+    def sweep(
+        self, duration: float, *, stream: bool, points: tuple[int, ...] = ()
+    ) -> tuple[Any, list[Any]]:
+        """(the best concurrency's run, every run) over the sweep's connections (`points`, or
+        the default for the kind): the best concurrency is the fewest connections within 5%
+        of the best rate."""
+        runs = [self.load(c, duration, stream=stream) for c in points or SWEEP[stream]]
         best = max(r["all"]["ok_per_s"] for r in runs)
         return next(r for r in runs if r["all"]["ok_per_s"] >= 0.95 * best), runs
 
     def phase(self, args: argparse.Namespace, *, stream: bool) -> dict[str, Any]:
         """Sweep, direct check, the best rate, overload, and the best rate again, for answers
         or streams."""
-        knee, runs = self.sweep(args.sweep_duration, stream=stream)
+        knee, runs = self.sweep(args.sweep_duration, stream=stream, points=args.sweep)
         best_c = knee["connections"]
         peak = max(runs, key=lambda r: r["all"]["ok_per_s"])
         direct = self.load(best_c, args.sweep_duration, stream=stream, direct=True)
@@ -407,6 +410,13 @@ def main() -> int:
         "--bracket", type=float, default=4.0, help="seconds of the best rate before and after"
     )
     parser.add_argument("--factor", type=int, default=10, help="x the best concurrency")
+    parser.add_argument(
+        "--sweep",
+        type=lambda text: tuple(int(c) for c in text.split(",")),
+        default=(),
+        help="connections to sweep, e.g. 512 to pin the best concurrency (and the overload, "
+        "x --factor) from run to run (default: 32-256 whole, 64-512 streams)",
+    )
     parser.add_argument("--delay", type=float, default=0.02, help="upstream seconds per answer")
     parser.add_argument("--stream-gap", type=float, default=0.02, help="seconds between events")
     parser.add_argument("--out", type=Path, default=HERE / "results.md")

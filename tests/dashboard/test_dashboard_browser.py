@@ -296,6 +296,7 @@ async def test_the_gateway_shedding_its_own_load_shows(browser: Browser, stack: 
         "shedding_for_s": 12.5,
         "smoothed_lag_ms": 138.0,
         "retry_after_s": 4.0,
+        "told_to_retry": 3210,
         "line": None,
         "stream_line": {"in_flight": 430, "limit": 478},
         "shed": {"total": 12345, "by_reason": {"loop_lag": 12345}, "by_priority": {}},
@@ -317,7 +318,7 @@ async def test_the_gateway_shedding_its_own_load_shows(browser: Browser, stack: 
     title = await tile.get_attribute("title")
     assert title == (
         "Shedding now for 13 s; event loop 138 ms late; 430 of at most 478 streams taken on; "
-        "clients told to retry after 4 s or more"
+        "clients told to retry after 4 s or more; 3,210 of them not due back yet"
     )
     admission.update(shedding=False, shedding_for_s=None, smoothed_lag_ms=3.0, stream_line=None)
     await expect(tile).to_have_attribute("data-tone", "ok", timeout=WAIT_MS)

@@ -443,10 +443,17 @@ def test_reconfiguring_keeps_the_counts_in_flight(clock: FakeClock) -> None:
     assert adm.requests.in_flight == 0 and route_gate is not None and route_gate.in_flight == 0
 
 
+def churn(adm: Admission, count: int) -> None:
+    """`count` high-priority requests admitted and finished, one after another."""
+    for _ in range(count):
+        adm.leave(fill(adm, 1)[0])
+
+
 def test_retry_after_is_jittered_up_to_as_much_again(clock: FakeClock) -> None:
     """Shed clients are told to wait between retry_after and 2x, not all the same."""
-    adm = admission(clock, max_requests=1, retry_after=2.0)
-    fill(adm, 1)
+    adm = admission(clock, max_requests=2, retry_after=2.0)
+    churn(adm, 1000)  # a process that takes in those shed here within a second
+    fill(adm, 2)
     waits = set()
     for _ in range(50):
         shed = adm.admit("chat", stream=False, priority="high")
@@ -545,6 +552,51 @@ def test_the_wait_is_never_longer_than_the_episode(clock: FakeClock) -> None:
     shed = shed_for(adm, 1)
     assert adm.wait == 30.0
     assert 6.0 <= shed.retry_after <= 12.0
+
+
+def busy_second(adm: Admission, clock: FakeClock, *, admitted: int, shed: int) -> Shed:
+    """A full process (of at least one request) admits `admitted` one for one and sheds
+    `shed` within a second; the clock then moves on by a second. The last shed."""
+    ticket = fill(adm, 1)[0]
+    last = shed_for(adm, 1)
+    for _ in range(admitted):
+        adm.leave(ticket)
+        ticket = fill(adm, 1)[0]
+    if shed > 1:
+        last = shed_for(adm, shed - 1)
+    clock.advance_sync(1.0)
+    return last
+
+
+def test_a_shed_client_waits_at_least_the_backlogs_drain_time(clock: FakeClock) -> None:
+    """Clients already told to come back are taken in first: 100 waiting at 20 admitted a
+    second tell the next one 5 s, whatever the episode's age."""
+    adm = admission(clock, max_requests=1, retry_after=1.0)
+    busy_second(adm, clock, admitted=20, shed=100)
+    told = shed_for(adm, 1).retry_after  # the second closes: 20 admitted a second
+    assert adm.admit_rate == pytest.approx(20.0)
+    pending = adm.describe()["told_to_retry"]
+    assert isinstance(pending, int) and 80 <= pending <= 101  # those told ~1 s are back
+    assert pending / 20 <= told <= 2 * pending / 20
+
+
+def test_a_burst_after_a_quiet_spell_is_told_the_wait_alone(clock: FakeClock) -> None:
+    """A burst is let in at once, not at a rate: until a second of the episode has told the
+    rate, its clients are told retry_after (and jitter), however many wait."""
+    adm = admission(clock, max_requests=50, retry_after=1.0)
+    clock.advance_sync(60.0)
+    fill(adm, 50)
+    assert all(1.0 <= shed_for(adm, 1).retry_after <= 2.0 for _ in range(500))
+
+
+def test_clients_back_leave_the_backlog(clock: FakeClock) -> None:
+    """Once the clients told to come back are due, the next shed is told the usual wait."""
+    adm = admission(clock, max_requests=1, retry_after=1.0)
+    busy_second(adm, clock, admitted=10, shed=200)
+    assert shed_for(adm, 1).retry_after > 10.0
+    clock.advance_sync(adm.policy.max_retry_after + 1.0)
+    assert shed_for(adm, 1).retry_after <= 2.0 * 2.0  # (the wait doubled once, at most)
+    assert adm.backlog.pending(clock.now()) == 1
 
 
 def test_a_new_episode_starts_from_retry_after(clock: FakeClock) -> None:

@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from failover import FakeClock, Route, Router
 from failover.observability import Observability
-from failover.resilience.admission import Admission, AdmissionPolicy, Gate, Limits
+from failover.resilience.admission import Admission, AdmissionPolicy, Gate, Limits, Shed
 from failover.testing import ScriptedDeployment, ok
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "observability.md"
@@ -89,3 +89,21 @@ def test_the_lines_are_exported_by_kind(clock: FakeClock) -> None:
     assert exported(obs)["failover_admission_saturation_limit"] == {}
     admission.stream_line = Gate("loop_lag", 300, admission.policy.shed)
     assert exported(obs)["failover_admission_saturation_limit"] == {(("kind", "streams"),): 300}
+
+
+def test_the_clients_told_to_come_back_are_exported(clock: FakeClock) -> None:
+    """failover_admission_retry_pending counts shed clients until they are due back."""
+    admission = Admission(AdmissionPolicy(max_requests=1), routes=["chat"], clock=clock)
+    obs = Observability(router(clock))
+    assert obs.metrics is not None
+    obs.metrics.watch_admission(admission)
+    assert exported(obs)["failover_admission_retry_pending"] == {(): 0}
+    admission.admit("chat", stream=False, priority="high")
+    waits = []
+    for _ in range(3):
+        shed = admission.admit("chat", stream=False, priority="high")
+        assert isinstance(shed, Shed)
+        waits.append(shed.retry_after)
+    assert exported(obs)["failover_admission_retry_pending"] == {(): 3}
+    clock.advance_sync(max(waits) + 0.2)
+    assert exported(obs)["failover_admission_retry_pending"] == {(): 0}

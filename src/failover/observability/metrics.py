@@ -451,8 +451,14 @@ class AdmissionMetrics:
             "requests or streams in flight it takes on at most; no sample when it is not.",
             labels=kind,
         )
+        pending = GaugeMetricFamily(
+            "failover_admission_retry_pending",
+            "Shed clients told to come back (Retry-After) that are not due yet: the backlog "
+            "whose drain time a shed client is told to wait at least.",
+        )
         admission = self.source
         if admission is not None:
+            pending.add_metric([], admission.backlog.pending(admission.clock.now()))
             for name, gate in (("requests", admission.requests), ("streams", admission.streams)):
                 in_flight.add_metric([name], gate.in_flight)
                 limit.add_metric([name], gate.limit)
@@ -464,7 +470,7 @@ class AdmissionMetrics:
             for labels, count in admission.shed_counts.items():
                 shed.add_metric(list(labels), count)
         yield from (in_flight, limit, route_in_flight, route_limit, key_in_flight, key_limit)
-        yield from (shed, saturation)
+        yield from (shed, saturation, pending)
 
 
 def _gate_pairs(

@@ -32,11 +32,17 @@ first when it is full (SRE "Handling Overload": shed early, by criticality, neve
                most samples of that second), and halves otherwise (a second without a shed
                too: the clients told the last wait are still waiting), between `retry_after`
                and `max_retry_after`; it is never more than the episode has lasted (a burst's
-               clients are not sent away for longer than the burst), a new episode starts it
-               again from `retry_after`, and each shed is told up to as much again at random.
-               A shed costs about a third of a served request: clients that honour the wait
-               (the SDKs do) come back as rarely as it takes for their sheds to cost the
-               process a few percent of its CPU
+               clients are not sent away for longer than the burst), and a new episode starts
+               it again from `retry_after`. But it is never less than the backlog's drain
+               time: the clients already told to come back and not yet due (`Backlog`), over
+               the requests the process admitted a second over the last second (none known
+               after a quiet spell: a burst's clients are told the wait alone). Told less, a
+               client only comes back to a process still busy with those before it, to be
+               shed, and cost it, once more: past its best concurrency a shed costs the
+               process about a fifth of a served stream, counting the lateness a wave of them
+               leaves. Each shed is told up to as much again at random, so that the clients
+               shed together do not come back together. Clients that honour the wait (the
+               SDKs do) come back about as often as there is room for them
 
 `admit` is O(1): a dict lookup or two and a few integer comparisons, no allocation when the
 request is admitted. Pure: no I/O; the caller passes how late it measured the process to be
@@ -52,6 +58,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ..clock import Clock, SystemClock
+from .backlog import Backlog
 from .saturation import SATURATED_CPU, Line
 
 __all__ = [
@@ -238,6 +245,8 @@ class Admission:
         self.stream_line: Gate | None = None  # and the one on streams
         self.stream_saturation = Line(None, floor=0, full=1.0, hold=policy.shed["normal"])
         self.wait = policy.retry_after  # what shed clients are told to wait (before jitter)
+        self.backlog = Backlog(policy.max_retry_after)  # shed clients told to come back
+        self.admit_rate = 0.0  # requests admitted a second over the last window (0: not known)
         self._window = self.clock.now()  # when the current window began (a shed closes it)
         self._admitted = 0  # requests admitted in the current window
         self._sheds = 0  # and shed
@@ -267,6 +276,8 @@ class Admission:
             p: lag - start if start < lag else lag for p, start in self._lag_caps.items()
         }
         self._labels = frozenset(routes) | frozenset(policy.routes)
+        if self.backlog.horizon != policy.max_retry_after:  # (those waiting are forgotten)
+            self.backlog = Backlog(policy.max_retry_after)
         for saturation in (self.saturation, self.stream_saturation):
             saturation.target, saturation.floor = policy.target_lag, policy.lag_min_in_flight
             saturation.full = policy.shed["low"]
@@ -414,6 +425,7 @@ class Admission:
         # jittered up to as much again: the clients shed together do not come back together
         retry_after = self._retry_after(now) * (1.0 + self.rng.random())
         retry_after = min(retry_after, self.policy.max_retry_after)
+        self.backlog.add(now, retry_after)
         return Shed(
             reason, label, priority, in_use, limit, share, retry_after, starts, late, late_from,
             stream,
@@ -422,18 +434,25 @@ class Admission:
     def _retry_after(self, now: float) -> float:
         """The wait to suggest before jitter (this shed counted in the window): never longer
         than the episode has lasted, so the clients of a burst are not sent away for longer
-        than the burst (a long overload still reaches max_retry_after)."""
+        than the burst (a long overload still reaches max_retry_after), unless the clients
+        already told to come back need longer to be taken in at the rate the process admits."""
         self._close_window(now)
         self._sheds += 1
         began = now if self.episode_started is None else self.episode_started
-        return min(self.wait, max(self.policy.retry_after, now - began))
+        wait = min(self.wait, max(self.policy.retry_after, now - began))
+        # at the last whole second's rate: a burst is let in at once, not at a rate, and what
+        # it let in says nothing of how fast the process takes in those it sheds
+        return max(wait, self.backlog.drain(now, self.admit_rate))
 
     def _close_window(self, now: float) -> None:
         """Once a window has passed, adjust the wait: doubled if it saw more than PRESSURE
         sheds per admitted request and no room, else halved."""
-        if now - self._window < WINDOW:
+        elapsed = now - self._window
+        if elapsed < WINDOW:
             return
         policy = self.policy
+        # a window stretched by an idle spell (no request, no sample) says nothing of the rate
+        self.admit_rate = self._admitted / elapsed if elapsed < 2 * WINDOW else 0.0
         self.pressure = self._sheds / max(1, self._admitted)
         # room most of the window (CPU to spare, on time): the shed clients wait longer
         # than the process needs them to. A second without a shed halves the wait
@@ -482,6 +501,7 @@ class Admission:
             "shed_from": dict(policy.shed),
             "pressure": round(self.pressure, 3),
             "retry_after_s": round(self.wait, 3),
+            "told_to_retry": self.backlog.pending(now),
             "shed": {"total": sum(by_reason.values()), "by_reason": by_reason,
                      "by_priority": by_priority},
             "shedding": self.shedding,

@@ -472,6 +472,8 @@
     }
     const wait = num(admission.retry_after_s);
     if (admission.shedding && wait !== null) parts.push(`clients told to retry after ${seconds(wait)} or more`);
+    const pending = num(admission.told_to_retry);
+    if (admission.shedding && pending) parts.push(`${pending.toLocaleString("en-US")} of them not due back yet`);
     node.parentElement.title = parts.join("; ");
   }
 
