@@ -554,18 +554,21 @@ def test_the_wait_is_never_longer_than_the_episode(clock: FakeClock) -> None:
     assert 6.0 <= shed.retry_after <= 12.0
 
 
-def busy_second(adm: Admission, clock: FakeClock, *, admitted: int, shed: int) -> Shed:
-    """A full process (of at least one request) admits `admitted` one for one and sheds
-    `shed` within a second; the clock then moves on by a second. The last shed."""
-    ticket = fill(adm, 1)[0]
-    last = shed_for(adm, 1)
+def busy_second(
+    adm: Admission, clock: FakeClock, *, admitted: int, shed: int, ticket: Ticket | None = None
+) -> Ticket:
+    """A process full with one request (`ticket`, or one taken now) admits `admitted` one
+    for one and sheds `shed` within a second; the clock then moves on by a second. The
+    ticket it is left full with."""
+    ticket = fill(adm, 1)[0] if ticket is None else ticket
+    shed_for(adm, 1)
     for _ in range(admitted):
         adm.leave(ticket)
         ticket = fill(adm, 1)[0]
     if shed > 1:
-        last = shed_for(adm, shed - 1)
+        shed_for(adm, shed - 1)
     clock.advance_sync(1.0)
-    return last
+    return ticket
 
 
 def test_a_shed_client_waits_at_least_the_backlogs_drain_time(clock: FakeClock) -> None:
@@ -578,6 +581,22 @@ def test_a_shed_client_waits_at_least_the_backlogs_drain_time(clock: FakeClock) 
     pending = adm.describe()["told_to_retry"]
     assert isinstance(pending, int) and 80 <= pending <= 101  # those told ~1 s are back
     assert pending / 20 <= told <= 2 * pending / 20
+
+
+def test_a_second_that_shed_nearly_everything_does_not_cut_the_rate(clock: FakeClock) -> None:
+    """A second of 200 admitted, then one of 5 (the rest shed for lateness): the rate the
+    drain time is counted at is held to 3/4 of the second before's, then 3/4 of that, not 5
+    a second, which would tell the next clients max_retry_after."""
+    adm = admission(clock, max_requests=1, retry_after=1.0)
+    ticket = busy_second(adm, clock, admitted=200, shed=100)
+    ticket = busy_second(adm, clock, admitted=5, shed=400, ticket=ticket)
+    assert adm.admit_rate == pytest.approx(200.0)  # (closed by the first shed of the next)
+    busy_second(adm, clock, admitted=5, shed=400, ticket=ticket)
+    assert adm.admit_rate == pytest.approx(150.0)
+    told = shed_for(adm, 1).retry_after
+    assert adm.admit_rate == pytest.approx(112.5)
+    pending = adm.backlog.pending(clock.now())
+    assert told <= 2 * pending / 112.5 < adm.policy.max_retry_after
 
 
 def test_a_burst_after_a_quiet_spell_is_told_the_wait_alone(clock: FakeClock) -> None:

@@ -35,8 +35,11 @@ first when it is full (SRE "Handling Overload": shed early, by criticality, neve
                clients are not sent away for longer than the burst), and a new episode starts
                it again from `retry_after`. But it is never less than the backlog's drain
                time: the clients already told to come back and not yet due (`Backlog`), over
-               the requests the process admitted a second over the last second (none known
-               after a quiet spell: a burst's clients are told the wait alone). Told less, a
+               the requests the process admitted a second over the last second (no less
+               than RATE_HOLD of the rate of the second before: a second in which nearly all
+               were shed for lateness does not send the next clients away for the longest
+               wait; none known after a quiet spell: a burst's clients are told the wait
+               alone). Told less, a
                client only comes back to a process still busy with those before it, to be
                shed, and cost it, once more: past its best concurrency a shed costs the
                process about a fifth of a served stream, counting the lateness a wave of them
@@ -87,6 +90,7 @@ REASONS = (
 )
 QUIET = 10.0  # seconds without a shed that end a shedding episode
 WINDOW = 1.0  # seconds over which the sheds per admitted request are counted
+RATE_HOLD = 0.75  # a second's share of the admission rate before it that it keeps, at least
 PRESSURE = 0.05  # sheds per admitted request the wait is adjusted to
 
 
@@ -451,8 +455,12 @@ class Admission:
         if elapsed < WINDOW:
             return
         policy = self.policy
-        # a window stretched by an idle spell (no request, no sample) says nothing of the rate
-        self.admit_rate = self._admitted / elapsed if elapsed < 2 * WINDOW else 0.0
+        # a window stretched by an idle spell (no request, no sample) says nothing of the rate,
+        # nor one that admitted nothing; one that shed nearly everything for lateness says
+        # little more: held, so that its few admissions do not tell the next clients to stay
+        # away for max_retry_after while the process empties
+        rate = self._admitted / elapsed if elapsed < 2 * WINDOW else 0.0
+        self.admit_rate = max(rate, self.admit_rate * RATE_HOLD) if rate else 0.0
         self.pressure = self._sheds / max(1, self._admitted)
         # room most of the window (CPU to spare, on time): the shed clients wait longer
         # than the process needs them to. A second without a shed halves the wait
