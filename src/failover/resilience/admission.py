@@ -39,13 +39,13 @@ first when it is full (SRE "Handling Overload": shed early, by criticality, neve
                than RATE_HOLD of the rate of the second before: a second in which nearly all
                were shed for lateness does not send the next clients away for the longest
                wait; none known after a quiet spell: a burst's clients are told the wait
-               alone). Told less, a
-               client only comes back to a process still busy with those before it, to be
-               shed, and cost it, once more: past its best concurrency a shed costs the
-               process about a fifth of a served stream, counting the lateness a wave of them
-               leaves. Each shed is told up to as much again at random, so that the clients
-               shed together do not come back together. Clients that honour the wait (the
-               SDKs do) come back about as often as there is room for them
+               alone). Told less, a client only comes back to a process still busy with
+               those before it, to be shed, and cost it, once more: past its best
+               concurrency a shed costs the process about a fifth of a served stream,
+               counting the lateness a wave of them leaves. Each shed is told up to as much
+               again at random, so that the clients shed together do not come back
+               together. Clients that honour the wait (the SDKs do) come back about as often
+               as there is room for them
 
 `admit` is O(1): a dict lookup or two and a few integer comparisons, no allocation when the
 request is admitted. Pure: no I/O; the caller passes how late it measured the process to be
@@ -250,7 +250,7 @@ class Admission:
         self.stream_saturation = Line(None, floor=0, full=1.0, hold=policy.shed["normal"])
         self.wait = policy.retry_after  # what shed clients are told to wait (before jitter)
         self.backlog = Backlog(policy.max_retry_after)  # shed clients told to come back
-        self.admit_rate = 0.0  # requests admitted a second over the last window (0: not known)
+        self.admit_rate = 0.0  # admitted a second over the last window, held (0: not known)
         self._window = self.clock.now()  # when the current window began (a shed closes it)
         self._admitted = 0  # requests admitted in the current window
         self._sheds = 0  # and shed
