@@ -163,6 +163,7 @@ def test_render_shows_the_gateways_own_load() -> None:
         "shedding_for_s": 12.4,
         "smoothed_lag_ms": 138.0,
         "retry_after_s": 4.0,
+        "told_to_retry": 3210,
         "line": None,
         "stream_line": {"in_flight": 430, "limit": 478},
         "shed": {"total": 12345},
@@ -173,7 +174,7 @@ def test_render_shows_the_gateways_own_load() -> None:
     text = console.export_text()
     assert (
         "gateway  shedding for 12s · 12,345 shed · event loop 138ms late · "
-        "430/478 streams (line) · retry after 4s+"
+        "430/478 streams (line) · retry after 4s+ (3,210 not due back yet)"
     ) in text
     admission.update(shedding=False, smoothed_lag_ms=3.0, stream_line=None)
     console = Console(width=160, record=True)

@@ -246,6 +246,9 @@ def _load(admission: dict[str, Any]) -> Text:
     wait = admission.get("retry_after_s")
     if admission.get("shedding") and isinstance(wait, int | float):
         text.append(f" · retry after {wait:g}s+", style="dim")
+        pending = admission.get("told_to_retry")
+        if isinstance(pending, int) and pending:
+            text.append(f" ({pending:,} not due back yet)", style="dim")
     return text
 
 
