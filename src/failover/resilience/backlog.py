@@ -49,19 +49,15 @@ class Backlog:
     def expire(self, now: float) -> None:
         """Forget the clients due by `now` (they are back, or not coming)."""
         current = int(now / BUCKET)
-        last = self._expired
-        if last is None or current - last >= len(self._counts):
-            if self.waiting:  # (not after a spell longer than the ring: all are due)
-                self._counts = [0] * len(self._counts)
-                self.waiting = 0
-            self._expired = current
+        last, self._expired = self._expired, current
+        if last is None:
             return
         counts = self._counts
-        for bucket in range(last + 1, current + 1):
+        # after a spell longer than the ring, each slot once: all are due
+        for bucket in range(max(last + 1, current + 1 - len(counts)), current + 1):
             slot = bucket % len(counts)
             self.waiting -= counts[slot]
             counts[slot] = 0
-        self._expired = current
 
     def pending(self, now: float) -> int:
         """Clients told to come back that are not due by `now`."""
